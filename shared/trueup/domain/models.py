@@ -1,0 +1,241 @@
+"""Domain models: what the vendor adapters produce and what the engine consumes and returns.
+
+These are strict (unknown fields are rejected, datetimes must be timezone-aware); the vendor wire
+formats have their own tolerant models in `trueup.vendors`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class DomainModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- Pax8 side -----------------------------------------------------------------------------------
+
+
+class Company(DomainModel):
+    """A Pax8 company: the billing entity, i.e. the client."""
+
+    id: str
+    name: str
+    status: str | None = None
+
+
+class Product(DomainModel):
+    """A Pax8 catalogue product."""
+
+    id: str
+    name: str
+    vendor_name: str | None = None
+
+
+class Subscription(DomainModel):
+    """A Pax8 subscription: `quantity` licences of one product for one company."""
+
+    id: str
+    company_id: str
+    product_id: str
+    product_name: str | None = None
+    quantity: int = Field(ge=0)
+    # Pax8's status and billingTerm are kept as sent: unknown values are not rejected.
+    status: str
+    billing_term: str | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
+
+
+class SkippedRecord(DomainModel):
+    """A vendor record that could not be read. It never becomes a count; it is reported instead."""
+
+    source: str  # "pax8" or an RMM source name such as "ninjaone"
+    kind: str  # "subscription", "company", "product", "organization", "device"
+    id: str | None
+    reason: str
+    # What the record could still be attributed to, so the affected rows can carry a warning.
+    company_id: str | None = None
+    organization_id: str | None = None
+
+
+class Pax8Data(DomainModel):
+    """One complete Pax8 sync."""
+
+    companies: list[Company]
+    products: list[Product]
+    subscriptions: list[Subscription]
+    skipped: list[SkippedRecord] = []
+    synced_at: AwareDatetime
+
+
+# --- RMM side ------------------------------------------------------------------------------------
+
+
+class DeviceClass(StrEnum):
+    WORKSTATION = "workstation"
+    SERVER = "server"
+    VIRTUAL_HOST = "virtual_host"
+    VIRTUAL_GUEST = "virtual_guest"
+    MOBILE = "mobile"
+    NETWORK = "network"  # agentless, monitored over the network
+    OTHER = "other"
+
+
+class DeviceState(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"  # waiting for approval in the RMM
+    DELETED = "deleted"
+    SUSPENDED = "suspended"
+
+
+class Organization(DomainModel):
+    """An RMM organization (NinjaOne organization, Datto site...). Ids are source-prefixed."""
+
+    id: str  # e.g. "ninjaone:12"
+    name: str
+
+
+class Device(DomainModel):
+    """A normalized RMM device."""
+
+    id: str  # e.g. "ninjaone:481"
+    organization_id: str  # e.g. "ninjaone:12"
+    name: str
+    device_class: DeviceClass
+    last_seen: AwareDatetime | None
+    state: DeviceState
+
+
+class RmmData(DomainModel):
+    """One complete RMM sync."""
+
+    source: str
+    organizations: list[Organization]
+    devices: list[Device]
+    skipped: list[SkippedRecord] = []
+    synced_at: AwareDatetime
+
+
+# --- Settings --------------------------------------------------------------------------------------
+
+DEFAULT_DEVICE_CLASSES: tuple[DeviceClass, ...] = (DeviceClass.WORKSTATION, DeviceClass.SERVER)
+DEFAULT_COUNTED_STATUSES: tuple[str, ...] = ("Active", "Activated", "PendingCancel")
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class Coverage(DomainModel):
+    """A set of Pax8 products that license devices, and the device classes it covers.
+
+    Quantities of the products within one coverage add up; different coverages never do.
+    A product belongs to the coverage when its id is listed, its vendor is listed, or its name
+    contains one of `name_contains` (both compared case-insensitively).
+    """
+
+    id: str = Field(pattern=SLUG_PATTERN, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    product_ids: list[str] = []
+    vendor_names: list[str] = []
+    name_contains: list[str] = []
+    device_classes: list[DeviceClass] = Field(default_factory=lambda: list(DEFAULT_DEVICE_CLASSES), min_length=1)
+    # When true, every mapped client is expected to hold it: one with counted devices and no licence
+    # is under-licensed rather than left out.
+    required: bool = False
+
+
+class Settings(DomainModel):
+    """What the engine needs to know beyond the data. `coverages=None` means: use the proposal."""
+
+    coverages: list[Coverage] | None = None
+    counted_statuses: list[str] = Field(default_factory=lambda: list(DEFAULT_COUNTED_STATUSES), min_length=1)
+    stale_after_days: int = Field(default=30, ge=1, le=3650)
+    tolerance: int = Field(default=0, ge=0)
+
+
+# --- Results ---------------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    UNDER_LICENSED = "under_licensed"
+    UNMAPPED = "unmapped"
+    OVER_LICENSED = "over_licensed"
+    MATCHED = "matched"
+
+
+class ExclusionReason(StrEnum):
+    """Why a device of a client was not counted, in the order the reasons are checked."""
+
+    PENDING = "pending"
+    INACTIVE = "inactive"
+    CLASS_NOT_COVERED = "class_not_covered"
+    NEVER_SEEN = "never_seen"
+    STALE = "stale"
+
+
+class MappingSource(StrEnum):
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class ClientMapping(DomainModel):
+    pax8_company_id: str
+    client: str
+    rmm_organization_ids: list[str]
+    source: MappingSource
+
+
+class Suggestion(DomainModel):
+    pax8_company_id: str
+    rmm_organization_id: str
+    score: float  # 0-100, higher is closer
+
+
+class MappingResult(DomainModel):
+    mappings: list[ClientMapping]
+    suggestions: list[Suggestion]
+    unmapped_rmm: list[str]  # organization ids that belong to no company
+
+
+class Summary(DomainModel):
+    under_licensed: int = 0
+    over_licensed: int = 0
+    matched: int = 0
+    unmapped: int = 0
+
+
+class Row(DomainModel):
+    client: str
+    pax8_company_id: str | None
+    rmm_organization_ids: list[str]
+    devices: int | None
+    licenses: int | None
+    variance: int | None
+    status: Status
+    excluded: dict[ExclusionReason, int]
+    warnings: list[str] = []
+
+
+class CoverageResult(DomainModel):
+    id: str
+    name: str
+    summary: Summary
+    rows: list[Row]
+
+
+class Reconciliation(DomainModel):
+    coverages: list[CoverageResult]
+    mapping: MappingResult

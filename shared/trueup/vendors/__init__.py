@@ -1,0 +1,1 @@
+"""Vendor adapters: one module per upstream (Pax8, each RMM), plus the RMM adapter registry."""

@@ -1,0 +1,72 @@
+"""The RMM adapter interface and registry.
+
+An adapter turns one RMM's API into organizations and normalized devices. Adding an RMM (Datto
+RMM, Atera, N-central, a CSV import) means a new module implementing `RmmAdapter` and one line in
+`ADAPTERS`; the engine never changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from trueup.domain.models import Device, Organization, RmmData, SkippedRecord
+from trueup.errors import InvalidInput
+from trueup.vendors.resilience import ClientCredentials
+
+
+@dataclass(frozen=True)
+class RmmConnection:
+    """Where and how to reach one RMM. `base_url` None means the vendor's default host."""
+
+    credentials: ClientCredentials
+    base_url: str | None = None
+
+
+class RmmAdapter(Protocol):
+    """Yields one RMM's organizations and devices, with records it could not read as SkippedRecord.
+
+    Ids are source-prefixed strings (`ninjaone:12`); `last_seen` is aware UTC or None. Vendor
+    failures raise `trueup.errors.UpstreamError`: an adapter never yields a silently short list.
+    """
+
+    source: str
+
+    def organizations(self) -> Iterator[Organization | SkippedRecord]: ...
+
+    def devices(self) -> Iterator[Device | SkippedRecord]: ...
+
+
+# source name -> "module:class"; imported lazily so a function loads only the adapter it uses.
+ADAPTERS: dict[str, str] = {
+    "ninjaone": "trueup.vendors.ninjaone:NinjaOneAdapter",
+}
+
+
+def create_adapter(source: str, connection: RmmConnection) -> RmmAdapter:
+    """Build the adapter registered for `source` (e.g. "ninjaone")."""
+    try:
+        target = ADAPTERS[source]
+    except KeyError:
+        known = ", ".join(sorted(ADAPTERS))
+        raise InvalidInput(f"unknown RMM source {source!r}; known sources: {known}") from None
+    module_name, class_name = target.split(":")
+    adapter_class = getattr(importlib.import_module(module_name), class_name)
+    adapter: RmmAdapter = adapter_class(connection)
+    return adapter
+
+
+def collect(adapter: RmmAdapter, synced_at: datetime) -> RmmData:
+    """Read everything an adapter yields into one RmmData (small inventories and tests)."""
+    organizations: list[Organization] = []
+    devices: list[Device] = []
+    skipped: list[SkippedRecord] = []
+    for org in adapter.organizations():
+        (skipped if isinstance(org, SkippedRecord) else organizations).append(org)  # type: ignore[arg-type]
+    for dev in adapter.devices():
+        (skipped if isinstance(dev, SkippedRecord) else devices).append(dev)  # type: ignore[arg-type]
+    return RmmData(source=adapter.source, organizations=organizations, devices=devices, skipped=skipped,
+                   synced_at=synced_at)
