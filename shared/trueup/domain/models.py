@@ -151,7 +151,9 @@ class Coverage(DomainModel):
     product_ids: list[str] = []
     vendor_names: list[str] = []
     name_contains: list[str] = []
-    device_classes: list[DeviceClass] = Field(default_factory=lambda: list(DEFAULT_DEVICE_CLASSES), min_length=1)
+    device_classes: list[DeviceClass] = Field(
+        default_factory=lambda: list(DEFAULT_DEVICE_CLASSES), min_length=1
+    )
     # When true, every mapped client is expected to hold it: one with counted devices and no licence
     # is under-licensed rather than left out.
     required: bool = False
@@ -208,6 +210,7 @@ class MappingResult(DomainModel):
     mappings: list[ClientMapping]
     suggestions: list[Suggestion]
     unmapped_rmm: list[str]  # organization ids that belong to no company
+    unmapped_pax8: list[str] = []  # company ids with neither a manual nor an automatic mapping
 
 
 class Summary(DomainModel):
@@ -239,3 +242,5 @@ class CoverageResult(DomainModel):
 class Reconciliation(DomainModel):
     coverages: list[CoverageResult]
     mapping: MappingResult
+    # Skipped records that could not be attributed to any client (e.g. a record without a company id).
+    warnings: list[str] = []

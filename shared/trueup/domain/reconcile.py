@@ -1,0 +1,249 @@
+"""The reconciliation engine: per coverage, per client, devices against licences.
+
+Pure: data in, rows out. It reads no clock (staleness is measured from when the RMM data was
+synced, so the same data always gives the same answer) and does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from trueup.domain.coverages import in_coverage, products_in_use, propose_coverages
+from trueup.domain.mapping import map_clients
+from trueup.domain.models import (
+    Coverage,
+    CoverageResult,
+    Device,
+    DeviceClass,
+    DeviceState,
+    ExclusionReason,
+    Pax8Data,
+    Reconciliation,
+    RmmData,
+    Row,
+    Settings,
+    SkippedRecord,
+    Status,
+    Summary,
+)
+
+_STATUS_RANK = {Status.UNDER_LICENSED: 0, Status.UNMAPPED: 1, Status.OVER_LICENSED: 2, Status.MATCHED: 3}
+_VENDOR_LABELS = {"pax8": "Pax8", "ninjaone": "NinjaOne"}
+
+# (reason independent of the coverage or None when the device may count, its class) -> devices
+_DeviceTally = Counter[tuple[ExclusionReason | None, DeviceClass]]
+
+
+def device_reason(device: Device, rmm_synced_at: datetime, stale_after: timedelta) -> ExclusionReason | None:
+    """Why a device is left out whatever the coverage, or None when only its class remains to check.
+
+    Reasons are checked in this order: pending, inactive (deleted or suspended), then, after the
+    coverage's class check, never seen and stale. A device last seen exactly `stale_after` before the
+    sync still counts; one seen "after" the sync (clock skew) counts too.
+    """
+    if device.state is DeviceState.PENDING:
+        return ExclusionReason.PENDING
+    if device.state is not DeviceState.ACTIVE:
+        return ExclusionReason.INACTIVE
+    if device.last_seen is None:
+        return ExclusionReason.NEVER_SEEN
+    if rmm_synced_at - device.last_seen > stale_after:
+        return ExclusionReason.STALE
+    return None
+
+
+def status_for(variance: int, tolerance: int) -> Status:
+    """matched within the tolerance, under-licensed above it, over-licensed below it."""
+    if abs(variance) <= tolerance:
+        return Status.MATCHED
+    return Status.UNDER_LICENSED if variance > 0 else Status.OVER_LICENSED
+
+
+def reconcile(
+    pax8: Pax8Data,
+    rmm: RmmData,
+    settings: Settings,
+    manual_mappings: Mapping[str, Sequence[str]] | None = None,
+) -> Reconciliation:
+    """Reconcile one Pax8 sync against one RMM sync under `settings` and the manual mappings.
+
+    Returns one CoverageResult per coverage (the settings' coverages, or the proposal when the
+    settings have none), each with its rows in reading order and a summary of client counts.
+    """
+    mapping = map_clients(pax8.companies, rmm.organizations, manual_mappings or {})
+    coverages = settings.coverages
+    if coverages is None:
+        coverages = propose_coverages(pax8.products, pax8.subscriptions, settings.counted_statuses)
+
+    tallies = _tally_devices(rmm, timedelta(days=settings.stale_after_days))
+    licences = _licences_by_coverage(pax8, coverages, settings.counted_statuses)
+    warnings_by_company = _warnings(pax8.skipped, "company_id")
+    warnings_by_org = _warnings(rmm.skipped, "organization_id")
+
+    companies = {c.id: c for c in pax8.companies}
+    org_names = {o.id: o.name for o in rmm.organizations}
+    mapped = [(m.pax8_company_id, m.rmm_organization_ids) for m in mapping.mappings]
+    org_ids_of = dict(mapped)
+
+    results = []
+    for coverage in coverages:
+        held = licences.get(coverage.id, {})
+        classes = frozenset(coverage.device_classes)
+        rows: list[Row] = []
+        for company_id in held.keys() | ({c for c, orgs in mapped if orgs} if coverage.required else set()):
+            org_ids = org_ids_of.get(company_id, [])
+            licensed = held.get(company_id, 0)
+            warnings = [w for w in warnings_by_company.get(company_id, [])]
+            for org_id in org_ids:
+                warnings.extend(warnings_by_org.get(org_id, []))
+            if not org_ids:
+                rows.append(
+                    Row(
+                        client=companies[company_id].name,
+                        pax8_company_id=company_id,
+                        rmm_organization_ids=[],
+                        devices=None,
+                        licenses=licensed,
+                        variance=None,
+                        status=Status.UNMAPPED,
+                        excluded=_no_exclusions(),
+                        warnings=warnings,
+                    )
+                )
+                continue
+            devices, excluded = _count(org_ids, tallies, classes)
+            if licensed == 0 and devices == 0:
+                continue  # a required coverage: nothing to bill, nothing held
+            variance = devices - licensed
+            rows.append(
+                Row(
+                    client=companies[company_id].name,
+                    pax8_company_id=company_id,
+                    rmm_organization_ids=list(org_ids),
+                    devices=devices,
+                    licenses=licensed,
+                    variance=variance,
+                    status=status_for(variance, settings.tolerance),
+                    excluded=excluded,
+                    warnings=warnings,
+                )
+            )
+        for org_id in mapping.unmapped_rmm:
+            devices, excluded = _count([org_id], tallies, classes)
+            if devices > 0:
+                rows.append(
+                    Row(
+                        client=org_names[org_id],
+                        pax8_company_id=None,
+                        rmm_organization_ids=[org_id],
+                        devices=devices,
+                        licenses=None,
+                        variance=None,
+                        status=Status.UNMAPPED,
+                        excluded=excluded,
+                        warnings=list(warnings_by_org.get(org_id, [])),
+                    )
+                )
+        rows.sort(key=_row_order)
+        summary = Summary(**Counter(row.status.value for row in rows))
+        results.append(CoverageResult(id=coverage.id, name=coverage.name, summary=summary, rows=rows))
+
+    attributed = {*companies, *org_names}
+    loose = [
+        s for s in (*pax8.skipped, *rmm.skipped) if (s.company_id or s.organization_id) not in attributed
+    ]
+    return Reconciliation(coverages=results, mapping=mapping, warnings=_describe(loose) if loose else [])
+
+
+def _row_order(row: Row) -> tuple[int, int, str, str]:
+    variance = row.variance or 0
+    tie = (
+        -variance
+        if row.status is Status.UNDER_LICENSED
+        else variance
+        if row.status is Status.OVER_LICENSED
+        else 0
+    )
+    return (
+        _STATUS_RANK[row.status],
+        tie,
+        row.client.casefold(),
+        row.pax8_company_id or row.rmm_organization_ids[0],
+    )
+
+
+def _tally_devices(rmm: RmmData, stale_after: timedelta) -> dict[str, _DeviceTally]:
+    tallies: dict[str, _DeviceTally] = defaultdict(Counter)
+    for device in rmm.devices:
+        tallies[device.organization_id][
+            (device_reason(device, rmm.synced_at, stale_after), device.device_class)
+        ] += 1
+    return tallies
+
+
+def _no_exclusions() -> dict[ExclusionReason, int]:
+    return dict.fromkeys(ExclusionReason, 0)
+
+
+def _count(
+    org_ids: Iterable[str], tallies: Mapping[str, _DeviceTally], classes: frozenset[DeviceClass]
+) -> tuple[int, dict[ExclusionReason, int]]:
+    counted = 0
+    excluded = _no_exclusions()
+    for org_id in org_ids:
+        for (reason, device_class), n in tallies.get(org_id, Counter()).items():
+            if reason in (ExclusionReason.PENDING, ExclusionReason.INACTIVE):
+                excluded[reason] += n
+            elif device_class not in classes:
+                excluded[ExclusionReason.CLASS_NOT_COVERED] += n
+            elif reason is not None:
+                excluded[reason] += n
+            else:
+                counted += n
+    return counted, excluded
+
+
+def _licences_by_coverage(
+    pax8: Pax8Data, coverages: Sequence[Coverage], counted_statuses: Iterable[str]
+) -> dict[str, dict[str, int]]:
+    """coverage id -> company id -> summed quantity of counted subscriptions (only sums above 0 kept)."""
+    counted = {s.casefold() for s in counted_statuses}
+    live = [s for s in pax8.subscriptions if s.status.casefold() in counted]
+    coverages_of = {
+        p.id: [c.id for c in coverages if in_coverage(c, p)] for p in products_in_use(pax8.products, live)
+    }
+    sums: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for sub in live:
+        for coverage_id in coverages_of[sub.product_id]:
+            sums[coverage_id][sub.company_id] += sub.quantity
+    return {cov: {company: n for company, n in per.items() if n > 0} for cov, per in sums.items()}
+
+
+def _warnings(skipped: Sequence[SkippedRecord], key: str) -> dict[str, list[str]]:
+    grouped: dict[str, list[SkippedRecord]] = defaultdict(list)
+    for record in skipped:
+        owner = getattr(record, key)
+        if owner:
+            grouped[owner].append(record)
+    return {owner: _describe(records) for owner, records in grouped.items()}
+
+
+def _describe(records: Sequence[SkippedRecord]) -> list[str]:
+    """ "Pax8: 1 subscription record skipped as malformed (id: reason); licences may be undercounted"."""
+    by_kind: dict[tuple[str, str], list[SkippedRecord]] = defaultdict(list)
+    for record in records:
+        by_kind[(record.source, record.kind)].append(record)
+    messages = []
+    for (source, kind), group in sorted(by_kind.items()):
+        label = _VENDOR_LABELS.get(source, source)
+        what = "licences" if source == "pax8" else "devices"
+        details = "; ".join(f"{r.id or 'no id'}: {r.reason}" for r in group[:5])
+        more = f"; and {len(group) - 5} more" if len(group) > 5 else ""
+        plural = "record" if len(group) == 1 else "records"
+        messages.append(
+            f"{label}: {len(group)} {kind} {plural} skipped as malformed ({details}{more}); "
+            f"{what} may be undercounted"
+        )
+    return messages
