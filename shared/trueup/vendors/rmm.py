@@ -68,5 +68,10 @@ def collect(adapter: RmmAdapter, synced_at: datetime) -> RmmData:
         (skipped if isinstance(org, SkippedRecord) else organizations).append(org)  # type: ignore[arg-type]
     for dev in adapter.devices():
         (skipped if isinstance(dev, SkippedRecord) else devices).append(dev)  # type: ignore[arg-type]
-    return RmmData(source=adapter.source, organizations=organizations, devices=devices, skipped=skipped,
-                   synced_at=synced_at)
+    return RmmData(
+        source=adapter.source,
+        organizations=organizations,
+        devices=devices,
+        skipped=skipped,
+        synced_at=synced_at,
+    )

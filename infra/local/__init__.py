@@ -1,0 +1,1 @@
+"""What runs trueup on one machine without an AWS account."""

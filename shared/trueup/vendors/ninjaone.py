@@ -1,0 +1,499 @@
+"""The NinjaOne RMM adapter: organizations and devices from the NinjaOne Public API v2.
+
+Wire facts (vendor OpenAPI "NinjaOne Public API 2.0" and responses captured from a live tenant):
+- OAuth2 client credentials: `POST {base}/ws/oauth/token`, form-encoded, `scope=monitoring`.
+- `GET /v2/organizations` and `GET /v2/devices` return bare JSON arrays and page by id:
+  `pageSize` plus `after=<last id of the previous page>`, until an empty page.
+- `lastContact` is epoch seconds as a JSON number with a fraction (e.g. `1742412252.744`).
+- `approvalStatus` is `APPROVED` or `PENDING`.
+- The spec declares no error body for the API; the token endpoint answers OAuth's
+  `{error, error_description}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from trueup.domain.models import Device, DeviceClass, DeviceState, Organization, SkippedRecord
+from trueup.errors import InvalidInput, UpstreamError
+from trueup.vendors.resilience import ResilientClient, RetryPolicy, TokenSource, short_body
+from trueup.vendors.rmm import RmmConnection
+
+log = logging.getLogger("trueup.vendors.ninjaone")
+
+SOURCE = "ninjaone"
+
+REGIONS: dict[str, str] = {
+    "us": "https://app.ninjarmm.com",
+    "eu": "https://eu.ninjarmm.com",
+    "ca": "https://ca.ninjarmm.com",
+    "oc": "https://oc.ninjarmm.com",
+    "us2": "https://us2.ninjarmm.com",
+}
+DEFAULT_REGION = "us"
+
+TOKEN_PATH = "/ws/oauth/token"
+ORGANIZATIONS_PATH = "/v2/organizations"
+DEVICES_PATH = "/v2/devices"
+SCOPE = "monitoring"
+# NinjaOne's tokens live 3600s; used only when a token response leaves `expires_in` out.
+DEFAULT_TOKEN_LIFETIME = 3600.0
+_ACCEPT_JSON = {"Accept": "application/json"}
+
+
+def resolve_base_url(value: str | None) -> str:
+    """The API host for a region key (`us`, `eu`, `ca`, `oc`, `us2`) or an explicit http(s) URL.
+
+    None or a blank string means the default host (`us`, app.ninjarmm.com); a URL loses its
+    trailing slash. Anything else raises InvalidInput naming the accepted values.
+    """
+    if value is None or not value.strip():
+        return REGIONS[DEFAULT_REGION]
+    text = value.strip()
+    region = REGIONS.get(text.lower())
+    if region is not None:
+        return region
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https") and parts.hostname and not parts.query and not parts.fragment:
+        return text.rstrip("/")
+    regions = ", ".join(REGIONS)
+    raise InvalidInput(
+        f"NinjaOne URL {text!r} is neither a region ({regions}) nor an http(s) URL such as {REGIONS['eu']}"
+    )
+
+
+# --- Device classes --------------------------------------------------------------------------------
+
+_NODE_CLASSES: dict[str, DeviceClass] = {
+    "WINDOWS_WORKSTATION": DeviceClass.WORKSTATION,
+    "LINUX_WORKSTATION": DeviceClass.WORKSTATION,
+    "MAC": DeviceClass.WORKSTATION,
+    "WINDOWS_SERVER": DeviceClass.SERVER,
+    "LINUX_SERVER": DeviceClass.SERVER,
+    "MAC_SERVER": DeviceClass.SERVER,
+    "VMWARE_VM_HOST": DeviceClass.VIRTUAL_HOST,
+    "HYPERV_VMM_HOST": DeviceClass.VIRTUAL_HOST,
+    "NMS_VM_HOST": DeviceClass.VIRTUAL_HOST,
+    "VMWARE_VM_GUEST": DeviceClass.VIRTUAL_GUEST,
+    "HYPERV_VMM_GUEST": DeviceClass.VIRTUAL_GUEST,
+    "NMS_VIRTUAL_MACHINE": DeviceClass.VIRTUAL_GUEST,
+    "ANDROID": DeviceClass.MOBILE,
+    "APPLE_IOS": DeviceClass.MOBILE,
+    "APPLE_IPADOS": DeviceClass.MOBILE,
+}
+
+
+def device_class(node_class: str | None) -> DeviceClass:
+    """Map a NinjaOne `nodeClass` to a DeviceClass.
+
+    The explicit table first; every other `NMS_*` class is an agentless device monitored over the
+    network; anything else (CLOUD_MONITOR_TARGET, UNMANAGED_DEVICE, values NinjaOne adds later,
+    a missing value) is `other`.
+    """
+    if not node_class:
+        return DeviceClass.OTHER
+    key = node_class.strip().upper()
+    mapped = _NODE_CLASSES.get(key)
+    if mapped is not None:
+        return mapped
+    if key.startswith("NMS_"):
+        return DeviceClass.NETWORK
+    return DeviceClass.OTHER
+
+
+# --- Wire models -----------------------------------------------------------------------------------
+
+
+class _WireModel(BaseModel):
+    # Tolerant of fields NinjaOne adds; strict on the types of the fields trueup reads, so that
+    # a string id or a textual lastContact is reported instead of being guessed at.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class NinjaOrganization(_WireModel):
+    """One item of `GET /v2/organizations` (brief mode)."""
+
+    id: StrictInt
+    name: StrictStr
+
+
+class NinjaDevice(_WireModel):
+    """One item of `GET /v2/devices` (NodeWithDetailedReferences)."""
+
+    id: StrictInt
+    organization_id: StrictInt = Field(alias="organizationId")
+    node_class: StrictStr | None = Field(default=None, alias="nodeClass")
+    approval_status: StrictStr | None = Field(default=None, alias="approvalStatus")
+    display_name: StrictStr | None = Field(default=None, alias="displayName")
+    system_name: StrictStr | None = Field(default=None, alias="systemName")
+    dns_name: StrictStr | None = Field(default=None, alias="dnsName")
+    last_contact: StrictFloat | None = Field(default=None, alias="lastContact", allow_inf_nan=False)
+    offline: bool | None = None
+
+    @field_validator("offline", mode="before")
+    @classmethod
+    def _unused_flag(cls, value: Any) -> bool | None:
+        # Informational only: an odd value here must not cost the device its place in the count.
+        return value if isinstance(value, bool) else None
+
+
+class MalformedRecord(ValueError):
+    """A vendor record trueup cannot read; the message is the reason shown to the user."""
+
+
+def prefixed(vendor_id: int | str) -> str:
+    return f"{SOURCE}:{vendor_id}"
+
+
+def _readable_id(value: Any) -> str | None:
+    # Good enough to name a broken record in a report, even when it is not a valid id.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()[:64]
+    return None
+
+
+def _int_id(item: Any) -> int | None:
+    if isinstance(item, dict):
+        value = item.get("id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "record"
+        if error["type"] == "missing":
+            problems.append(f"{field} is missing")
+        else:
+            got = repr(error.get("input"))
+            if len(got) > 40:
+                got = got[:37] + "..."
+            problems.append(f"{field} {error['msg'][0].lower()}{error['msg'][1:]} (got {got})")
+    return "; ".join(problems)
+
+
+def _epoch_to_utc(seconds: float | None) -> datetime | None:
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise MalformedRecord(f"lastContact {seconds!r} is not a usable epoch timestamp") from exc
+
+
+def organization_from_wire(wire: NinjaOrganization) -> Organization:
+    name = wire.name.strip()
+    if not name:
+        raise MalformedRecord("name is empty")
+    return Organization(id=prefixed(wire.id), name=name)
+
+
+def device_name(wire: NinjaDevice) -> str:
+    """displayName, else systemName, else dnsName, else `device <id>`."""
+    for candidate in (wire.display_name, wire.system_name, wire.dns_name):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    return f"device {wire.id}"
+
+
+def device_from_wire(wire: NinjaDevice, state: DeviceState) -> Device:
+    return Device(
+        id=prefixed(wire.id),
+        organization_id=prefixed(wire.organization_id),
+        name=device_name(wire),
+        device_class=device_class(wire.node_class),
+        last_seen=_epoch_to_utc(wire.last_contact),
+        state=state,
+    )
+
+
+_APPROVAL_STATES: dict[str, DeviceState] = {
+    "APPROVED": DeviceState.ACTIVE,
+    "PENDING": DeviceState.PENDING,
+}
+
+
+def describe_error(response: httpx.Response) -> str:
+    """NinjaOne's own words for a failed response.
+
+    The token endpoint answers OAuth's `{error, error_description}`. The API spec declares no error
+    body, so the keys seen in practice (`errorMessage`, `message`, `resultCode`) are read when
+    present; otherwise a short excerpt of the body, or the status phrase for an empty body.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error, description = body.get("error"), body.get("error_description")
+        if isinstance(error, str) and isinstance(description, str) and description:
+            return f"{error}: {description}"
+        for key in ("error_description", "errorMessage", "message", "error", "resultCode"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:300]
+    excerpt = short_body(response)
+    if excerpt:
+        return excerpt
+    return response.reason_phrase or "no response body"
+
+
+# --- The adapter -----------------------------------------------------------------------------------
+
+
+class NinjaOneAdapter:
+    """Reads one NinjaOne tenant's organizations and devices (implements `RmmAdapter`).
+
+    Both lists are generators that fetch one page at a time, so memory stays flat however large
+    the inventory. Records that cannot be read are yielded as SkippedRecord; vendor failures raise
+    UpstreamError after the retry discipline of `ResilientClient`.
+    """
+
+    source = SOURCE
+
+    def __init__(
+        self,
+        connection: RmmConnection,
+        *,
+        http: httpx.Client | None = None,
+        policy: RetryPolicy | None = None,
+        page_size: int = 1000,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if page_size < 1:
+            raise InvalidInput(f"NinjaOne page size must be at least 1, not {page_size}")
+        self.base_url = resolve_base_url(connection.base_url)
+        self.page_size = page_size
+        self._credentials = connection.credentials
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client()
+        self._client = ResilientClient(
+            SOURCE,
+            self._http,
+            describe_error=self._describe_error,
+            tokens=TokenSource(self._fetch_token),
+            policy=policy,
+            sleep=sleep,
+        )
+        self._unknown_approval: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"NinjaOneAdapter(base_url={self.base_url!r}, client_id={self._credentials.client_id!r})"
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far, retries and token requests included."""
+        return self._client.requests_sent
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- OAuth ---
+
+    def _describe_error(self, response: httpx.Response) -> str:
+        message = describe_error(response)
+        # A vendor echoing the request back must not carry the secret into logs or errors.
+        secret = self._credentials.client_secret
+        return message.replace(secret, "***") if secret else message
+
+    def _fetch_token(self) -> tuple[str, float]:
+        response = self._client.request(
+            "POST",
+            f"{self.base_url}{TOKEN_PATH}",
+            what=f"POST {TOKEN_PATH}",
+            authorize=False,
+            headers=_ACCEPT_JSON,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self._credentials.client_id,
+                "client_secret": self._credentials.client_secret,
+                "scope": SCOPE,
+            },
+        )
+        # The body holds the token: problems are described without quoting it.
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise UpstreamError(
+                SOURCE,
+                f"POST {TOKEN_PATH}: the token response is not a JSON object",
+                status=response.status_code,
+                retryable=False,
+            )
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise UpstreamError(
+                SOURCE,
+                f"POST {TOKEN_PATH}: the token response has no access_token",
+                status=response.status_code,
+                retryable=False,
+            )
+        token_type = body.get("token_type")
+        if isinstance(token_type, str) and token_type.lower() != "bearer":
+            raise UpstreamError(
+                SOURCE,
+                f"POST {TOKEN_PATH}: unexpected token_type {token_type[:20]!r}, expected Bearer",
+                status=response.status_code,
+                retryable=False,
+            )
+        expires_in = body.get("expires_in")
+        lifetime = DEFAULT_TOKEN_LIFETIME
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
+            lifetime = float(expires_in)
+        log.info(
+            "ninjaone: access token obtained for client %s (expires in %.0fs)",
+            self._credentials.client_id,
+            lifetime,
+        )
+        return token, lifetime
+
+    # --- Paging ---
+
+    def _pages(self, path: str) -> Iterator[list[Any]]:
+        """Every page of a `pageSize` + `after` list, checked to move forward."""
+        after: int | None = None
+        page_number = 0
+        records = 0
+        while True:
+            page_number += 1
+            params: dict[str, int] = {"pageSize": self.page_size}
+            if after is not None:
+                params["after"] = after
+            where = f"GET {path} page {page_number} (after={after if after is not None else 'none'})"
+            response = self._client.request(
+                "GET", f"{self.base_url}{path}", what=where, params=params, headers=_ACCEPT_JSON
+            )
+            try:
+                page = response.json()
+            except ValueError as exc:
+                raise UpstreamError(
+                    SOURCE,
+                    f"{where}: response is not JSON: {short_body(response, 120)}",
+                    status=response.status_code,
+                    retryable=True,
+                ) from exc
+            if not isinstance(page, list):
+                raise UpstreamError(
+                    SOURCE,
+                    f"{where}: expected a JSON array, got {type(page).__name__}",
+                    status=response.status_code,
+                    retryable=False,
+                )
+            if not page:
+                log.info("ninjaone %s: done, %d records in %d pages", path, records, page_number - 1)
+                return
+            ids = [vendor_id for vendor_id in map(_int_id, page) if vendor_id is not None]
+            if not ids:
+                # Without a readable id there is no `after` for the next page; guessing could skip records.
+                raise UpstreamError(
+                    SOURCE,
+                    f"{where}: none of the {len(page)} records has an integer id, so paging cannot continue",
+                    status=response.status_code,
+                    retryable=False,
+                )
+            if after is not None and min(ids) <= after:
+                raise UpstreamError(
+                    SOURCE,
+                    f"{where}: page does not advance (it holds id {min(ids)}, "
+                    f"not greater than after={after}); the server ignored `after`",
+                    status=response.status_code,
+                    retryable=False,
+                )
+            records += len(page)
+            log.info("ninjaone %s: page %d, %d records (after=%s)", path, page_number, len(page), after)
+            yield page
+            after = max(ids)
+
+    def _skipped(self, kind: str, item: Any, reason: str) -> SkippedRecord:
+        record_id = organization_id = None
+        if isinstance(item, dict):
+            raw_id = _readable_id(item.get("id"))
+            record_id = prefixed(raw_id) if raw_id is not None else None
+            if kind == "device":
+                raw_org = _readable_id(item.get("organizationId"))
+                organization_id = prefixed(raw_org) if raw_org is not None else None
+        log.warning("ninjaone: skipped %s %s: %s", kind, record_id or "without id", reason)
+        return SkippedRecord(
+            source=SOURCE, kind=kind, id=record_id, reason=reason, organization_id=organization_id
+        )
+
+    # --- RmmAdapter ---
+
+    def organizations(self) -> Iterator[Organization | SkippedRecord]:
+        for page in self._pages(ORGANIZATIONS_PATH):
+            for item in page:
+                yield self._organization(item)
+
+    def devices(self) -> Iterator[Device | SkippedRecord]:
+        for page in self._pages(DEVICES_PATH):
+            for item in page:
+                yield self._device(item)
+
+    def _organization(self, item: Any) -> Organization | SkippedRecord:
+        if not isinstance(item, dict):
+            return self._skipped("organization", item, f"not a JSON object ({type(item).__name__})")
+        try:
+            return organization_from_wire(NinjaOrganization.model_validate(item))
+        except ValidationError as exc:
+            return self._skipped("organization", item, _describe_validation(exc))
+        except MalformedRecord as exc:
+            return self._skipped("organization", item, str(exc))
+
+    def _device(self, item: Any) -> Device | SkippedRecord:
+        if not isinstance(item, dict):
+            return self._skipped("device", item, f"not a JSON object ({type(item).__name__})")
+        try:
+            wire = NinjaDevice.model_validate(item)
+            return device_from_wire(wire, self._state(wire.approval_status))
+        except ValidationError as exc:
+            return self._skipped("device", item, _describe_validation(exc))
+        except MalformedRecord as exc:
+            return self._skipped("device", item, str(exc))
+
+    def _state(self, approval_status: str | None) -> DeviceState:
+        key = (approval_status or "").strip().upper()
+        state = _APPROVAL_STATES.get(key)
+        if state is not None:
+            return state
+        # Not counted, but still listed: an unknown status must not inflate or silently drop counts.
+        if key not in self._unknown_approval:
+            self._unknown_approval.add(key)
+            log.warning(
+                "ninjaone: unknown approvalStatus %r; such devices are treated as pending", approval_status
+            )
+        return DeviceState.PENDING
