@@ -1,7 +1,7 @@
 """The retry discipline every vendor client shares: OAuth token reuse, retries, rate limits.
 
 - 429: honour `Retry-After` (seconds or an HTTP date), else exponential backoff with jitter.
-- 5xx, timeouts and connection errors: bounded retries with backoff.
+- 5xx, 408, timeouts and connection errors: bounded retries with backoff.
 - 401: drop the token, fetch a new one once, then fail.
 - any other 4xx: fail at once with the vendor's own message.
 A vendor failure therefore either succeeds after retries or raises `UpstreamError`; it never turns
@@ -37,8 +37,8 @@ class RetryPolicy:
     timeout: float = 30.0  # per request, seconds
 
     def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
-        """Full-jitter exponential backoff for the `retry`-th retry (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (retry - 1)))
+        """Exponential backoff with jitter for the `retry`-th retry (1-based): half to all of the ceiling."""
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** (retry - 1)))
         return ceiling * (0.5 + rand() / 2)
 
 
@@ -184,7 +184,8 @@ class ResilientClient:
                     log.info("%s %s: 401, refreshing the access token once", self.source, what)
                     continue
                 message = self.describe_error(response)
-                if status == 429 or status >= 500:
+                # 408 (server-side timeout, seen on Pax8 partner endpoints) is as transient as a 5xx.
+                if status in (408, 429) or status >= 500:
                     if attempt >= policy.max_attempts:
                         raise UpstreamError(self.source, f"{what}: HTTP {status} after {attempt} attempts: {message}",
                                             status=status, retryable=True)
