@@ -32,10 +32,22 @@ def company(cid: str, name: str | None = None) -> Company:
     return Company(id=cid, name=name or cid.title(), status="Active")
 
 
-def sub(sid: str, company_id: str, quantity: int, product_id: str = "p-edr", status: str = "Active",
-        term: str = "Monthly") -> Subscription:
-    return Subscription(id=sid, company_id=company_id, product_id=product_id, quantity=quantity, status=status,
-                        billing_term=term)
+def sub(
+    sid: str,
+    company_id: str,
+    quantity: int,
+    product_id: str = "p-edr",
+    status: str = "Active",
+    term: str = "Monthly",
+) -> Subscription:
+    return Subscription(
+        id=sid,
+        company_id=company_id,
+        product_id=product_id,
+        quantity=quantity,
+        status=status,
+        billing_term=term,
+    )
 
 
 def org(n: int, name: str) -> Organization:
@@ -45,23 +57,49 @@ def org(n: int, name: str) -> Organization:
 _next_device = iter(range(1, 1_000_000))
 
 
-def devices(org_n: int, count: int, *, cls: DeviceClass = DeviceClass.WORKSTATION, seen_days_ago: float | None = 1,
-            state: DeviceState = DeviceState.ACTIVE) -> list[Device]:
+def devices(
+    org_n: int,
+    count: int,
+    *,
+    cls: DeviceClass = DeviceClass.WORKSTATION,
+    seen_days_ago: float | None = 1,
+    state: DeviceState = DeviceState.ACTIVE,
+) -> list[Device]:
     out = []
     for _ in range(count):
         n = next(_next_device)
         seen = None if seen_days_ago is None else SYNCED - timedelta(days=seen_days_ago)
-        out.append(Device(id=f"ninjaone:{n}", organization_id=f"ninjaone:{org_n}", name=f"PC-{n}",
-                          device_class=cls, last_seen=seen, state=state))
+        out.append(
+            Device(
+                id=f"ninjaone:{n}",
+                organization_id=f"ninjaone:{org_n}",
+                name=f"PC-{n}",
+                device_class=cls,
+                last_seen=seen,
+                state=state,
+            )
+        )
     return out
 
 
-def pax8(companies: list[Company], subscriptions: list[Subscription], products: list[Product] | None = None,
-         skipped: list[SkippedRecord] | None = None) -> Pax8Data:
-    return Pax8Data(companies=companies, products=PRODUCTS if products is None else products,
-                    subscriptions=subscriptions, skipped=skipped or [], synced_at=SYNCED)
+def pax8(
+    companies: list[Company],
+    subscriptions: list[Subscription],
+    products: list[Product] | None = None,
+    skipped: list[SkippedRecord] | None = None,
+) -> Pax8Data:
+    return Pax8Data(
+        companies=companies,
+        products=PRODUCTS if products is None else products,
+        subscriptions=subscriptions,
+        skipped=skipped or [],
+        synced_at=SYNCED,
+    )
 
 
-def rmm(organizations: list[Organization], devs: list[Device], skipped: list[SkippedRecord] | None = None) -> RmmData:
-    return RmmData(source="ninjaone", organizations=organizations, devices=devs, skipped=skipped or [],
-                   synced_at=SYNCED)
+def rmm(
+    organizations: list[Organization], devs: list[Device], skipped: list[SkippedRecord] | None = None
+) -> RmmData:
+    return RmmData(
+        source="ninjaone", organizations=organizations, devices=devs, skipped=skipped or [], synced_at=SYNCED
+    )

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tests.engine_builders import company, devices, org, pax8, rmm, sub
 from trueup.domain.coverages import in_coverage, is_per_device, propose_coverages
 from trueup.domain.models import Coverage, Product, Settings, Subscription
 from trueup.domain.reconcile import reconcile
+
+from tests.engine_builders import company, devices, org, pax8, rmm, sub
 
 SPEC_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "specs" / "pax8" / "samples"
 
@@ -18,8 +18,15 @@ SPEC_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "specs" / "pax8"
 def sample_subscriptions() -> list[Subscription]:
     raw = json.loads((SPEC_SAMPLES / "subscriptions-paged.json").read_text())["content"]
     return [
-        Subscription(id=s["id"], company_id=s["companyId"], product_id=s["productId"], product_name=s["productName"],
-                     quantity=s["quantity"], status=s["status"], billing_term=s["billingTerm"])
+        Subscription(
+            id=s["id"],
+            company_id=s["companyId"],
+            product_id=s["productId"],
+            product_name=s["productName"],
+            quantity=s["quantity"],
+            status=s["status"],
+            billing_term=s["billingTerm"],
+        )
         for s in raw
     ]
 
@@ -31,9 +38,15 @@ def test_the_proposal_on_pax8s_own_sample_takes_webroot_and_never_microsoft_or_p
     # The sample gives Acronis the product id of "VMware vSphere Essentials Plus" (a quirk of the
     # sample), so Acronis is checked by its product below; Webroot has its own id.
     assert "Webroot SecureAnywhere Business Endpoint Protection" in names
-    for per_user in ("Microsoft 365 Business Standard", "Proofpoint Essentials - Professional",
-                     "Microsoft Defender for Business", "Google Workspace Business Starter",
-                     "Dropbox Business Advanced", "Zoom Meetings Pro", "Adobe Creative Cloud"):
+    for per_user in (
+        "Microsoft 365 Business Standard",
+        "Proofpoint Essentials - Professional",
+        "Microsoft Defender for Business",
+        "Google Workspace Business Starter",
+        "Dropbox Business Advanced",
+        "Zoom Meetings Pro",
+        "Adobe Creative Cloud",
+    ):
         assert per_user not in names
     acronis = next(s for s in subs if s.product_name == "Acronis Cyber Protect Cloud")
     assert is_per_device(Product(id=acronis.product_id, name="Acronis Cyber Protect Cloud"))
@@ -63,7 +76,9 @@ def test_the_proposal_on_pax8s_own_sample_takes_webroot_and_never_microsoft_or_p
         ("Acronis Cyber Protect Cloud - Microsoft 365 backup per user", "Acronis", False),
     ],
 )
-def test_per_device_products_are_recognised_by_vendor_and_name(name: str, vendor: str, per_device: bool) -> None:
+def test_per_device_products_are_recognised_by_vendor_and_name(
+    name: str, vendor: str, per_device: bool
+) -> None:
     assert is_per_device(Product(id="p", name=name, vendor_name=vendor)) is per_device
 
 
@@ -76,8 +91,12 @@ def test_products_differing_only_by_device_class_word_form_one_coverage_most_hel
         Product(id="old", name="Webroot SecureAnywhere", vendor_name="Webroot"),
     ]
     subs = [
-        sub("1", "a", 5, "ws"), sub("2", "a", 1, "srv"), sub("3", "b", 4, "ws", term="Annual"),
-        sub("4", "a", 5, "bk"), sub("5", "a", 10, "m365"), sub("6", "c", 3, "old", status="Cancelled"),
+        sub("1", "a", 5, "ws"),
+        sub("2", "a", 1, "srv"),
+        sub("3", "b", 4, "ws", term="Annual"),
+        sub("4", "a", 5, "bk"),
+        sub("5", "a", 10, "m365"),
+        sub("6", "c", 3, "old", status="Cancelled"),
     ]
     proposed = propose_coverages(products, subs, ["Active"])
     # Huntress is held by a and b, Acronis by a only; Webroot is only cancelled; Microsoft is per user.
@@ -88,11 +107,16 @@ def test_products_differing_only_by_device_class_word_form_one_coverage_most_hel
 
 
 def test_without_coverages_in_the_settings_the_engine_uses_the_proposal() -> None:
-    products = [Product(id="ws", name="Huntress Managed EDR - Workstation", vendor_name="Huntress"),
-                Product(id="srv", name="Huntress Managed EDR - Server", vendor_name="Huntress"),
-                Product(id="m365", name="Microsoft 365 Business Premium", vendor_name="Microsoft")]
-    data = pax8([company("acme")], [sub("1", "acme", 4, "ws"), sub("2", "acme", 1, "srv"), sub("3", "acme", 25, "m365")],
-                products=products)
+    products = [
+        Product(id="ws", name="Huntress Managed EDR - Workstation", vendor_name="Huntress"),
+        Product(id="srv", name="Huntress Managed EDR - Server", vendor_name="Huntress"),
+        Product(id="m365", name="Microsoft 365 Business Premium", vendor_name="Microsoft"),
+    ]
+    data = pax8(
+        [company("acme")],
+        [sub("1", "acme", 4, "ws"), sub("2", "acme", 1, "srv"), sub("3", "acme", 25, "m365")],
+        products=products,
+    )
     result = reconcile(data, rmm([org(1, "Acme")], devices(1, 6)), Settings())
     # One coverage: 4 + 1 EDR licences against 6 devices; the 25 Microsoft 365 seats never count.
     assert [(c.id, [(r.devices, r.licenses, r.variance) for r in c.rows]) for c in result.coverages] == [
@@ -109,4 +133,6 @@ def test_settings_coverages_replace_the_proposal_and_match_by_vendor_or_name() -
     assert in_coverage(by_name, edr) and not in_coverage(by_name, sat)
     data = pax8([company("acme")], [sub("1", "acme", 2, "x"), sub("2", "acme", 3, "y")], products=[edr, sat])
     result = reconcile(data, rmm([org(1, "Acme")], devices(1, 2)), Settings(coverages=[by_name]))
-    assert [(c.id, [(r.devices, r.licenses) for r in c.rows]) for c in result.coverages] == [("edr-named", [(2, 2)])]
+    assert [(c.id, [(r.devices, r.licenses) for r in c.rows]) for c in result.coverages] == [
+        ("edr-named", [(2, 2)])
+    ]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from tests.engine_builders import BACKUP, EDR, company, devices, org, pax8, rmm, sub
 from trueup.domain.models import (
     Coverage,
     DeviceClass,
@@ -17,6 +15,8 @@ from trueup.domain.models import (
     Summary,
 )
 from trueup.domain.reconcile import reconcile, status_for
+
+from tests.engine_builders import BACKUP, EDR, company, devices, org, pax8, rmm, sub
 
 ONLY_EDR = Settings(coverages=[EDR])
 
@@ -53,7 +53,9 @@ def test_every_status_with_both_unmapped_sides_in_reading_order() -> None:
 def test_two_coverages_are_never_added_together() -> None:
     # 20 workstations with EDR for 20 and backup for 20: 20 licences of each, not 40.
     data = pax8([company("acme")], [sub("s1", "acme", 20, "p-edr"), sub("s2", "acme", 20, "p-backup")])
-    results = reconcile(data, rmm([org(1, "Acme")], devices(1, 20)), Settings(coverages=[EDR, BACKUP])).coverages
+    results = reconcile(
+        data, rmm([org(1, "Acme")], devices(1, 20)), Settings(coverages=[EDR, BACKUP])
+    ).coverages
     assert [(c.id, table(c.rows)) for c in results] == [
         ("edr", [("Acme", 20, 20, 0, "matched")]),
         ("backup", [("Acme", 20, 20, 0, "matched")]),
@@ -62,7 +64,9 @@ def test_two_coverages_are_never_added_together() -> None:
 
 def test_a_client_holding_only_one_of_two_coverages_appears_only_in_that_one() -> None:
     data = pax8([company("acme")], [sub("s1", "acme", 8, "p-edr")])
-    edr, backup = reconcile(data, rmm([org(1, "Acme")], devices(1, 10)), Settings(coverages=[EDR, BACKUP])).coverages
+    edr, backup = reconcile(
+        data, rmm([org(1, "Acme")], devices(1, 10)), Settings(coverages=[EDR, BACKUP])
+    ).coverages
     assert table(edr.rows) == [("Acme", 10, 8, 2, "under_licensed")]
     assert backup.rows == []
     assert backup.summary == Summary()
@@ -89,7 +93,10 @@ def test_sites_roll_up_into_one_company_through_a_manual_mapping() -> None:
     inventory = rmm([org(1, "Contoso"), org(2, "Contoso - Denver")], devices(1, 8) + devices(2, 4))
     # Automatic mapping only takes "Contoso"; Denver shows as its own unmapped organization.
     [edr] = reconcile(data, inventory, ONLY_EDR).coverages
-    assert table(edr.rows) == [("Contoso - Denver", 4, None, None, "unmapped"), ("Contoso", 8, 10, -2, "over_licensed")]
+    assert table(edr.rows) == [
+        ("Contoso - Denver", 4, None, None, "unmapped"),
+        ("Contoso", 8, 10, -2, "over_licensed"),
+    ]
     # Once both sites are mapped to the company, 8 + 4 = 12 devices against 10 licences.
     [edr] = reconcile(data, inventory, ONLY_EDR, {"contoso": ["ninjaone:1", "ninjaone:2"]}).coverages
     assert table(edr.rows) == [("Contoso", 12, 10, 2, "under_licensed")]
@@ -137,11 +144,17 @@ def test_staleness_is_measured_from_the_rmm_sync_and_follows_the_setting() -> No
 
 
 def test_a_coverage_counts_only_its_device_classes() -> None:
-    servers_only = Coverage(id="srv", name="Server backup", product_ids=["p-backup"], device_classes=[DeviceClass.SERVER])
+    servers_only = Coverage(
+        id="srv", name="Server backup", product_ids=["p-backup"], device_classes=[DeviceClass.SERVER]
+    )
     inventory = rmm([org(1, "Acme")], devices(1, 6) + devices(1, 2, cls=DeviceClass.SERVER))
     data = pax8([company("acme")], [sub("s1", "acme", 2, "p-backup")])
     [row] = reconcile(data, inventory, Settings(coverages=[servers_only])).coverages[0].rows
-    assert (row.devices, row.excluded[ExclusionReason.CLASS_NOT_COVERED], row.status) == (2, 6, Status.MATCHED)
+    assert (row.devices, row.excluded[ExclusionReason.CLASS_NOT_COVERED], row.status) == (
+        2,
+        6,
+        Status.MATCHED,
+    )
 
 
 @pytest.mark.parametrize(
@@ -187,9 +200,15 @@ def test_only_counted_subscription_statuses_become_licences() -> None:
     [row] = reconcile(data, inventory, ONLY_EDR).coverages[0].rows
     assert (row.licenses, row.variance, row.status) == (4 + 2 + 1, 0, Status.MATCHED)
     # Counting trials too is a setting: 7 + 50 = 57 licences against 7 devices.
-    [row] = reconcile(data, inventory, Settings(coverages=[EDR], counted_statuses=["Active", "Activated",
-                                                                                    "PendingCancel", "Trial"])
-                      ).coverages[0].rows
+    [row] = (
+        reconcile(
+            data,
+            inventory,
+            Settings(coverages=[EDR], counted_statuses=["Active", "Activated", "PendingCancel", "Trial"]),
+        )
+        .coverages[0]
+        .rows
+    )
     assert (row.licenses, row.variance, row.status) == (57, -50, Status.OVER_LICENSED)
 
 
@@ -220,43 +239,78 @@ def test_a_mapped_client_whose_devices_are_all_excluded_shows_zero_devices() -> 
 
 
 def test_an_unmapped_organization_appears_only_where_it_has_counted_devices() -> None:
-    servers = Coverage(id="srv", name="Servers", product_ids=["p-backup"], device_classes=[DeviceClass.SERVER])
+    servers = Coverage(
+        id="srv", name="Servers", product_ids=["p-backup"], device_classes=[DeviceClass.SERVER]
+    )
     data = pax8([company("acme")], [sub("s1", "acme", 1), sub("s2", "acme", 1, "p-backup")])
     inventory = rmm(
         [org(1, "Acme"), org(7, "Orphan Workstations"), org(8, "Orphan Stale")],
-        devices(1, 1) + devices(1, 1, cls=DeviceClass.SERVER) + devices(7, 3) + devices(8, 2, seen_days_ago=45),
+        devices(1, 1)
+        + devices(1, 1, cls=DeviceClass.SERVER)
+        + devices(7, 3)
+        + devices(8, 2, seen_days_ago=45),
     )
     edr, srv = reconcile(data, inventory, Settings(coverages=[EDR, servers])).coverages
     # EDR: Acme 1 workstation + 1 server against 1 licence; the orphan's 3 workstations count, the
     # stale organization has nothing counted and so no row. Servers: the orphans have no server.
-    assert table(edr.rows) == [("Acme", 2, 1, 1, "under_licensed"), ("Orphan Workstations", 3, None, None, "unmapped")]
+    assert table(edr.rows) == [
+        ("Acme", 2, 1, 1, "under_licensed"),
+        ("Orphan Workstations", 3, None, None, "unmapped"),
+    ]
     assert table(srv.rows) == [("Acme", 1, 1, 0, "matched")]
 
 
 def test_rows_are_ordered_by_status_then_size_then_name_ignoring_case() -> None:
     names = ["delta", "Alpha", "bravo", "Charlie", "echo", "Foxtrot", "golf", "Hotel"]
     # licences, devices per client: under +1, +3, +3; over -2, -5, -2; matched twice
-    plan = {"delta": (1, 2), "alpha": (1, 4), "bravo": (2, 5), "charlie": (5, 3), "echo": (6, 1),
-            "foxtrot": (4, 2), "golf": (3, 3), "hotel": (2, 2)}
+    plan = {
+        "delta": (1, 2),
+        "alpha": (1, 4),
+        "bravo": (2, 5),
+        "charlie": (5, 3),
+        "echo": (6, 1),
+        "foxtrot": (4, 2),
+        "golf": (3, 3),
+        "hotel": (2, 2),
+    }
     companies = [company(n.casefold(), n) for n in names]
     subs = [sub(f"s{i}", cid, plan[cid][0]) for i, cid in enumerate(plan)]
     orgs = [org(i, n) for i, n in enumerate(names, start=1)]
     devs = [d for i, n in enumerate(names, start=1) for d in devices(i, plan[n.casefold()][1])]
     rows = reconcile(pax8(companies, subs), rmm(orgs, devs), ONLY_EDR).coverages[0].rows
     assert [(r.client, r.variance) for r in rows] == [
-        ("Alpha", 3), ("bravo", 3), ("delta", 1),  # under: largest first, ties by name
-        ("echo", -5), ("Charlie", -2), ("Foxtrot", -2),  # over: most negative first
-        ("golf", 0), ("Hotel", 0),  # matched: by name
+        ("Alpha", 3),
+        ("bravo", 3),
+        ("delta", 1),  # under: largest first, ties by name
+        ("echo", -5),
+        ("Charlie", -2),
+        ("Foxtrot", -2),  # over: most negative first
+        ("golf", 0),
+        ("Hotel", 0),  # matched: by name
     ]
 
 
 def test_skipped_records_become_warnings_on_the_rows_they_touch() -> None:
-    bad_sub = SkippedRecord(source="pax8", kind="subscription", id="sub-9", reason="quantity 'ten' is not a number",
-                            company_id="acme")
-    bad_device = SkippedRecord(source="ninjaone", kind="device", id="ninjaone:77", reason="lastContact 'soon' is not "
-                               "a number", organization_id="ninjaone:2")
+    bad_sub = SkippedRecord(
+        source="pax8",
+        kind="subscription",
+        id="sub-9",
+        reason="quantity 'ten' is not a number",
+        company_id="acme",
+    )
+    bad_device = SkippedRecord(
+        source="ninjaone",
+        kind="device",
+        id="ninjaone:77",
+        reason="lastContact 'soon' is not a number",
+        organization_id="ninjaone:2",
+    )
     loose = SkippedRecord(source="pax8", kind="subscription", id=None, reason="record is not an object")
-    data = pax8([company("acme"), company("bolt")], [sub("s1", "acme", 2), sub("s2", "bolt", 2)], skipped=[bad_sub, loose])
+    data = pax8(
+        [company("acme"), company("bolt")],
+        [sub("s1", "acme", 2), sub("s2", "bolt", 2)],
+        skipped=[bad_sub, loose],
+    )
     inventory = rmm([org(1, "Acme"), org(2, "Bolt")], devices(1, 2) + devices(2, 2), skipped=[bad_device])
     result = reconcile(data, inventory, ONLY_EDR)
     acme, bolt = sorted(result.coverages[0].rows, key=lambda r: r.client)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from tests.engine_builders import EDR, company, devices, org, pax8, rmm, sub
 from trueup.domain.mapping import map_clients
 from trueup.domain.models import MappingSource, Settings
 from trueup.domain.names import normalize_name
 from trueup.domain.reconcile import reconcile
+
+from tests.engine_builders import EDR, company, devices, org, pax8, rmm, sub
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,9 @@ def test_a_manual_empty_mapping_stops_automatic_mapping() -> None:
     data = pax8([company("acme", "Acme")], [sub("s1", "acme", 3)])
     inventory = rmm([org(1, "Acme")], devices(1, 3))
     result = reconcile(data, inventory, Settings(coverages=[EDR]), {"acme": []})
-    assert [(m.rmm_organization_ids, m.source) for m in result.mapping.mappings] == [([], MappingSource.MANUAL)]
+    assert [(m.rmm_organization_ids, m.source) for m in result.mapping.mappings] == [
+        ([], MappingSource.MANUAL)
+    ]
     assert result.mapping.unmapped_pax8 == []  # decided by a person, not waiting for a mapping
     # Both sides are now without a partner: the company's licences and the organization's devices.
     assert [(r.client, r.devices, r.licenses, r.status.value) for r in result.coverages[0].rows] == [
@@ -102,15 +104,19 @@ def test_a_manual_empty_mapping_stops_automatic_mapping() -> None:
 
 
 def test_manual_entries_for_vanished_companies_or_organizations_are_ignored() -> None:
-    result = map_clients([company("c1", "Acme")], [org(1, "Acme"), org(2, "Other")],
-                         {"gone": ["ninjaone:2"], "c1": ["ninjaone:1", "ninjaone:404"]})
+    result = map_clients(
+        [company("c1", "Acme")],
+        [org(1, "Acme"), org(2, "Other")],
+        {"gone": ["ninjaone:2"], "c1": ["ninjaone:1", "ninjaone:404"]},
+    )
     assert [(m.pax8_company_id, m.rmm_organization_ids) for m in result.mappings] == [("c1", ["ninjaone:1"])]
     assert result.unmapped_rmm == ["ninjaone:2"]
 
 
 def test_an_organization_claimed_by_two_manual_mappings_goes_to_one_company_only() -> None:
-    result = map_clients([company("c1", "A"), company("c2", "B")], [org(1, "X")],
-                         {"c2": ["ninjaone:1"], "c1": ["ninjaone:1"]})
+    result = map_clients(
+        [company("c1", "A"), company("c2", "B")], [org(1, "X")], {"c2": ["ninjaone:1"], "c1": ["ninjaone:1"]}
+    )
     assert [(m.pax8_company_id, m.rmm_organization_ids) for m in result.mappings] == [
         ("c1", ["ninjaone:1"]),
         ("c2", []),

@@ -63,8 +63,14 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 class RateLimiter:
     """At most `max_requests` in any `per_seconds` window (a sliding window shared by threads)."""
 
-    def __init__(self, max_requests: int, per_seconds: float = 60.0, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        max_requests: int,
+        per_seconds: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.max_requests = max_requests
         self.per_seconds = per_seconds
         self._sent: deque[float] = deque()
@@ -92,8 +98,13 @@ class TokenSource:
     `fetch` returns (access_token, expires_in_seconds).
     """
 
-    def __init__(self, fetch: Callable[[], tuple[str, float]], *, refresh_margin: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], tuple[str, float]],
+        *,
+        refresh_margin: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._fetch = fetch
         self._margin = refresh_margin
         self._clock = clock
@@ -132,10 +143,18 @@ class ResilientClient:
     own error envelope). `tokens` adds `Authorization: Bearer` and handles 401 with one refresh.
     """
 
-    def __init__(self, source: str, client: httpx.Client, *, describe_error: ErrorMessage,
-                 tokens: TokenSource | None = None, policy: RetryPolicy | None = None,
-                 limiter: RateLimiter | None = None, sleep: Callable[[float], None] = time.sleep,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        source: str,
+        client: httpx.Client,
+        *,
+        describe_error: ErrorMessage,
+        tokens: TokenSource | None = None,
+        policy: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.source = source
         self.client = client
         self.describe_error = describe_error
@@ -147,7 +166,9 @@ class ResilientClient:
         self._count_lock = threading.Lock()
         self.requests_sent = 0
 
-    def request(self, method: str, url: str, *, what: str, authorize: bool = True, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, url: str, *, what: str, authorize: bool = True, **kwargs: Any
+    ) -> httpx.Response:
         """Send one logical request; `what` names it in errors (e.g. "GET /subscriptions page 3")."""
         policy = self.policy
         attempt = 0
@@ -187,21 +208,37 @@ class ResilientClient:
                 # 408 (server-side timeout, seen on Pax8 partner endpoints) is as transient as a 5xx.
                 if status in (408, 429) or status >= 500:
                     if attempt >= policy.max_attempts:
-                        raise UpstreamError(self.source, f"{what}: HTTP {status} after {attempt} attempts: {message}",
-                                            status=status, retryable=True)
-                    delay = retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
+                        raise UpstreamError(
+                            self.source,
+                            f"{what}: HTTP {status} after {attempt} attempts: {message}",
+                            status=status,
+                            retryable=True,
+                        )
+                    delay = (
+                        retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
+                    )
                     if delay is None:
                         delay = policy.backoff(attempt, self._rand)
                     delay = min(delay, policy.max_retry_after)
-                    log.warning("%s %s: HTTP %s, retry %d in %.2fs", self.source, what, status, attempt, delay)
+                    log.warning(
+                        "%s %s: HTTP %s, retry %d in %.2fs", self.source, what, status, attempt, delay
+                    )
                     self._sleep(delay)
                     continue
                 if status == 401:
-                    raise UpstreamError(self.source, f"{what}: credentials rejected (HTTP 401): {message}",
-                                        status=401, retryable=False)
-                raise UpstreamError(self.source, f"{what}: HTTP {status}: {message}", status=status, retryable=False)
+                    raise UpstreamError(
+                        self.source,
+                        f"{what}: credentials rejected (HTTP 401): {message}",
+                        status=401,
+                        retryable=False,
+                    )
+                raise UpstreamError(
+                    self.source, f"{what}: HTTP {status}: {message}", status=status, retryable=False
+                )
             if attempt >= policy.max_attempts:
-                raise UpstreamError(self.source, f"{what}: {problem}, {attempt} attempts", retryable=True) from failure
+                raise UpstreamError(
+                    self.source, f"{what}: {problem}, {attempt} attempts", retryable=True
+                ) from failure
             delay = policy.backoff(attempt, self._rand)
             log.warning("%s %s: %s, retry %d in %.2fs", self.source, what, problem, attempt, delay)
             self._sleep(delay)
