@@ -87,3 +87,22 @@ def vendor_endpoints(env: Mapping[str, str]) -> VendorEndpoints:
 
 def demo_requested(env: Mapping[str, str]) -> bool:
     return env.get("TRUEUP_DEMO", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class AwsResources:
+    """The AWS resources a function works with, named by template.yaml through its environment."""
+
+    table: str
+    bucket: str
+    event_bus: str
+
+
+def aws_resources(env: Mapping[str, str] | None = None) -> AwsResources:
+    """Read TRUEUP_TABLE, TRUEUP_BUCKET and TRUEUP_EVENT_BUS; a missing one is a configuration error."""
+    env = os.environ if env is None else env
+    names = {"table": "TRUEUP_TABLE", "bucket": "TRUEUP_BUCKET", "event_bus": "TRUEUP_EVENT_BUS"}
+    missing = [var for var in names.values() if not env.get(var)]
+    if missing:
+        raise RuntimeError(f"trueup is not configured: {', '.join(missing)} not set")
+    return AwsResources(**{field: env[var] for field, var in names.items()})

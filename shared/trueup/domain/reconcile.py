@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from trueup.domain.coverages import in_coverage, products_in_use, propose_coverages
@@ -19,6 +20,7 @@ from trueup.domain.models import (
     DeviceClass,
     DeviceState,
     ExclusionReason,
+    Organization,
     Pax8Data,
     Reconciliation,
     RmmData,
@@ -61,9 +63,47 @@ def status_for(variance: int, tolerance: int) -> Status:
     return Status.UNDER_LICENSED if variance > 0 else Status.OVER_LICENSED
 
 
+@dataclass(frozen=True)
+class TalliedRmm:
+    """An RMM sync with its devices already counted per organization, reason and class.
+
+    What the engine needs from the devices, without holding them: a snapshot streams a large
+    inventory through `tally_rmm` instead of loading every device.
+    """
+
+    source: str
+    organizations: Sequence[Organization]
+    skipped: Sequence[SkippedRecord]
+    synced_at: datetime
+    stale_after_days: int
+    tallies: Mapping[str, _DeviceTally]
+
+
+def tally_rmm(
+    source: str,
+    records: Iterable[Organization | Device | SkippedRecord],
+    synced_at: datetime,
+    stale_after_days: int,
+) -> TalliedRmm:
+    """Count a stream of RMM records (organizations, devices, skipped records in any order)."""
+    stale_after = timedelta(days=stale_after_days)
+    organizations: list[Organization] = []
+    skipped: list[SkippedRecord] = []
+    tallies: dict[str, _DeviceTally] = defaultdict(Counter)
+    for record in records:
+        if isinstance(record, Device):
+            key = (device_reason(record, synced_at, stale_after), record.device_class)
+            tallies[record.organization_id][key] += 1
+        elif isinstance(record, Organization):
+            organizations.append(record)
+        else:
+            skipped.append(record)
+    return TalliedRmm(source, organizations, skipped, synced_at, stale_after_days, tallies)
+
+
 def reconcile(
     pax8: Pax8Data,
-    rmm: RmmData,
+    rmm: RmmData | TalliedRmm,
     settings: Settings,
     manual_mappings: Mapping[str, Sequence[str]] | None = None,
 ) -> Reconciliation:
@@ -72,12 +112,21 @@ def reconcile(
     Returns one CoverageResult per coverage (the settings' coverages, or the proposal when the
     settings have none), each with its rows in reading order and a summary of client counts.
     """
+    if isinstance(rmm, RmmData):
+        rmm = tally_rmm(
+            rmm.source,
+            [*rmm.organizations, *rmm.skipped, *rmm.devices],
+            rmm.synced_at,
+            settings.stale_after_days,
+        )
+    elif rmm.stale_after_days != settings.stale_after_days:
+        raise ValueError("the RMM data was tallied with another stale_after_days than the settings'")
     mapping = map_clients(pax8.companies, rmm.organizations, manual_mappings or {})
     coverages = settings.coverages
     if coverages is None:
         coverages = propose_coverages(pax8.products, pax8.subscriptions, settings.counted_statuses)
 
-    tallies = _tally_devices(rmm, timedelta(days=settings.stale_after_days))
+    tallies = rmm.tallies
     licences = _licences_by_coverage(pax8, coverages, settings.counted_statuses)
     warnings_by_company = _warnings(pax8.skipped, "company_id")
     warnings_by_org = _warnings(rmm.skipped, "organization_id")
@@ -172,15 +221,6 @@ def _row_order(row: Row) -> tuple[int, int, str, str]:
         row.client.casefold(),
         row.pax8_company_id or row.rmm_organization_ids[0],
     )
-
-
-def _tally_devices(rmm: RmmData, stale_after: timedelta) -> dict[str, _DeviceTally]:
-    tallies: dict[str, _DeviceTally] = defaultdict(Counter)
-    for device in rmm.devices:
-        tallies[device.organization_id][
-            (device_reason(device, rmm.synced_at, stale_after), device.device_class)
-        ] += 1
-    return tallies
 
 
 def _no_exclusions() -> dict[ExclusionReason, int]:

@@ -39,6 +39,9 @@ class RmmAdapter(Protocol):
 
     def devices(self) -> Iterator[Device | SkippedRecord]: ...
 
+    def close(self) -> None:
+        """Release connections (adapters are used once per sync)."""
+
 
 # source name -> "module:class"; imported lazily so a function loads only the adapter it uses.
 ADAPTERS: dict[str, str] = {

@@ -1,0 +1,15 @@
+"""ApiFunction: syncs, mappings, settings and /openapi.json (routes in template.yaml)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from trueup.api.catalog import FUNCTION_ROUTERS
+from trueup.api.resolver import build_resolver
+from trueup.observability import logger
+
+app = build_resolver(FUNCTION_ROUTERS["api"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""The HTTP API: one router per area, one error map, and the resolvers each function serves."""

@@ -1,0 +1,38 @@
+"""Routes: /mappings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from trueup import mappings
+from trueup.api.models import MappingRequest
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/mappings", summary="Mappings, suggestions and unmapped clients", tags=["mappings"])
+def get_mappings() -> dict[str, Any]:
+    return mappings.mapping_view()
+
+
+@router.put(
+    "/mappings/<pax8_company_id>",
+    summary="Map a Pax8 company to RMM organizations by hand",
+    tags=["mappings"],
+)
+def put_mapping(pax8_company_id: str, request: Annotated[MappingRequest, Body()]) -> dict[str, Any]:
+    return mappings.set_mapping(pax8_company_id, request.rmm_organization_ids)
+
+
+@router.delete(
+    "/mappings/<pax8_company_id>",
+    summary="Return a company to automatic mapping",
+    tags=["mappings"],
+    responses={204: {"description": "Removed"}},
+)
+def delete_mapping(pax8_company_id: str) -> tuple[None, int]:
+    mappings.clear_mapping(pax8_company_id)
+    return None, 204

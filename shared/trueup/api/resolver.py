@@ -1,0 +1,59 @@
+"""Builds the Powertools resolver a function serves, with the one domain-error -> HTTP map."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from trueup.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from trueup.observability import logger
+
+
+def _error(status: int, message: str, **extra: Any) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": message, **extra}),
+    )
+
+
+def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(exc: RequestValidationError) -> Response[str]:
+        problems = [
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg') or err.get('type', 'invalid')}"
+            for err in exc.errors()
+        ]
+        return _error(422, "invalid request: " + "; ".join(problems), detail=problems)
+
+    @app.exception_handler(InvalidInput)
+    def bad_input(exc: InvalidInput) -> Response[str]:
+        return _error(400, str(exc))
+
+    @app.exception_handler(NotFound)
+    def not_found(exc: NotFound) -> Response[str]:
+        return _error(404, str(exc))
+
+    @app.exception_handler(Conflict)
+    def conflict(exc: Conflict) -> Response[str]:
+        return _error(409, str(exc))
+
+    @app.exception_handler(UpstreamError)
+    def upstream(exc: UpstreamError) -> Response[str]:
+        logger.warning("upstream failure", extra={"source": exc.source, "error": str(exc)})
+        return _error(502, str(exc))
+
+    @app.not_found
+    def no_route(_: Exception) -> Response[str]:
+        return _error(404, "Not Found")
+
+    return app

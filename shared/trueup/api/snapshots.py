@@ -1,0 +1,51 @@
+"""Routes: /snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from trueup import snapshots
+from trueup.api.models import SnapshotOut, SnapshotPage, SnapshotSummary
+
+router = APIGatewayHttpRouter()
+
+CoverageQuery = Annotated[str | None, Query(description="Only this coverage (its id).")]
+StatusQuery = Annotated[
+    str | None,
+    Query(description="Only rows with these statuses, comma-separated: under_licensed,unmapped,..."),
+]
+
+
+@router.post(
+    "/snapshots",
+    summary="Take a snapshot of the current data",
+    tags=["snapshots"],
+    responses={201: {"description": "The new snapshot"}, 409: {"description": "A source was never synced"}},
+    compress=True,
+)
+def take_snapshot() -> tuple[SnapshotOut, int]:
+    return SnapshotOut.model_validate(snapshots.take_snapshot("api", datetime.now(UTC))), 201
+
+
+@router.get("/snapshots", summary="Snapshots, newest first (summaries, no rows)", tags=["snapshots"])
+def list_snapshots(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Annotated[str | None, Query()] = None
+) -> SnapshotPage:
+    items, next_cursor = snapshots.list_snapshots(limit, cursor)
+    return SnapshotPage(items=[SnapshotSummary.model_validate(i) for i in items], next_cursor=next_cursor)
+
+
+@router.get("/snapshots/latest", summary="The newest snapshot", tags=["snapshots"], compress=True)
+def latest_snapshot(coverage: CoverageQuery = None, status: StatusQuery = None) -> SnapshotOut:
+    found = snapshots.get_snapshot("latest", coverage, snapshots.parse_statuses(status))
+    return SnapshotOut.model_validate(found)
+
+
+@router.get("/snapshots/<snapshot_id>", summary="One snapshot", tags=["snapshots"], compress=True)
+def get_snapshot(snapshot_id: str, coverage: CoverageQuery = None, status: StatusQuery = None) -> SnapshotOut:
+    found = snapshots.get_snapshot(snapshot_id, coverage, snapshots.parse_statuses(status))
+    return SnapshotOut.model_validate(found)

@@ -1,0 +1,38 @@
+"""Routes: /syncs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from trueup import syncs
+from trueup.api.models import SyncRequest, SyncRunList, SyncRunOut
+
+router = APIGatewayHttpRouter()
+
+
+@router.post(
+    "/syncs",
+    summary="Sync Pax8 and/or the RMM",
+    responses={202: {"description": "The run, queued"}},
+    tags=["syncs"],
+)
+def start_sync(request: Annotated[SyncRequest | None, Body()] = None) -> tuple[SyncRunOut, int]:
+    run = syncs.request_sync(request.sources if request else None, datetime.now(UTC))
+    return SyncRunOut.model_validate(run), 202
+
+
+@router.get("/syncs", summary="Recent sync runs, newest first", tags=["syncs"])
+def list_syncs(limit: Annotated[int, Query(ge=1, le=100)] = 20) -> SyncRunList:
+    return SyncRunList(
+        items=[SyncRunOut.model_validate(r) for r in syncs.list_runs(limit, datetime.now(UTC))]
+    )
+
+
+@router.get("/syncs/<run_id>", summary="One sync run", tags=["syncs"])
+def get_sync(run_id: str) -> SyncRunOut:
+    run: dict[str, Any] = syncs.get_run(run_id, datetime.now(UTC))
+    return SyncRunOut.model_validate(run)

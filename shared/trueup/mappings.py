@@ -1,0 +1,104 @@
+"""Client mappings over HTTP: the current view (automatic, manual, suggestions) and manual changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from trueup.domain.mapping import map_clients
+from trueup.domain.models import Company, Organization
+from trueup.errors import Conflict, InvalidInput, NotFound
+from trueup.snapshots import NoCurrentData
+from trueup.store.generations import read_pax8, read_rmm_organizations
+from trueup.store.table import TrueupTable
+
+
+def _current_parties(table: TrueupTable) -> tuple[list[Company], list[Organization]] | None:
+    pax8_ptr, rmm_ptr = table.get_current("pax8"), table.get_current("rmm")
+    if pax8_ptr is None or rmm_ptr is None:
+        return None
+    companies = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"])).companies
+    return companies, read_rmm_organizations(rmm_ptr["key"])
+
+
+def mapping_view() -> dict[str, Any]:
+    """Mappings (automatic and manual), suggestions and what is left unmapped, from the current data."""
+    table = TrueupTable()
+    manual, _ = table.manual_mappings()
+    parties = _current_parties(table)
+    if parties is None:
+        return {
+            "mappings": [
+                {"pax8_company_id": cid, "client": None, "rmm_organization_ids": orgs, "source": "manual"}
+                for cid, orgs in sorted(manual.items())
+            ],
+            "suggestions": [],
+            "unmapped_rmm": [],
+            "unmapped_pax8": [],
+            "data": "no current sync: sync first",
+        }
+    companies, organizations = parties
+    result = map_clients(companies, organizations, manual)
+    names = {c.id: c.name for c in companies}
+    org_names = {o.id: o.name for o in organizations}
+    return {
+        "mappings": [
+            {
+                **m.model_dump(mode="json"),
+                "rmm_organizations": [{"id": o, "name": org_names[o]} for o in m.rmm_organization_ids],
+            }
+            for m in result.mappings
+        ],
+        "suggestions": [
+            {
+                **s.model_dump(mode="json"),
+                "client": names[s.pax8_company_id],
+                "rmm_organization_name": org_names[s.rmm_organization_id],
+            }
+            for s in result.suggestions
+        ],
+        "unmapped_rmm": [{"rmm_organization_id": o, "name": org_names[o]} for o in result.unmapped_rmm],
+        "unmapped_pax8": [{"pax8_company_id": c, "client": names[c]} for c in result.unmapped_pax8],
+    }
+
+
+def set_mapping(company_id: str, organization_ids: list[str]) -> dict[str, Any]:
+    """Map a Pax8 company to exactly these RMM organizations (an empty list: it has none)."""
+    table = TrueupTable()
+    parties = _current_parties(table)
+    if parties is None:
+        raise NoCurrentData("no current sync to check the ids against: sync first (POST /syncs)")
+    companies, organizations = parties
+    names = {c.id: c.name for c in companies}
+    if company_id not in names:
+        raise NotFound(f"no Pax8 company {company_id!r} in the current sync")
+    wanted = list(dict.fromkeys(organization_ids))
+    known = {o.id for o in organizations}
+    unknown = [o for o in wanted if o not in known]
+    if unknown:
+        raise InvalidInput(f"unknown RMM organization id(s) {', '.join(unknown)} (not in the current sync)")
+    manual, version = table.manual_mappings()
+    for other, orgs in manual.items():
+        taken = sorted(set(orgs) & set(wanted)) if other != company_id else []
+        if taken:
+            raise Conflict(
+                f"RMM organization {', '.join(taken)} is already mapped to "
+                f"{names.get(other, other)} ({other}); remove it there first"
+            )
+    doc = {"rmm_organization_ids": wanted, "updated_at": datetime.now(UTC).isoformat()}
+    table.write_mapping(company_id, doc, version)
+    return {
+        "pax8_company_id": company_id,
+        "client": names[company_id],
+        "rmm_organization_ids": wanted,
+        "source": "manual",
+    }
+
+
+def clear_mapping(company_id: str) -> None:
+    """Return a company to automatic mapping."""
+    table = TrueupTable()
+    manual, version = table.manual_mappings()
+    if company_id not in manual:
+        raise NotFound(f"no manual mapping for Pax8 company {company_id!r}")
+    table.write_mapping(company_id, None, version)

@@ -1,0 +1,130 @@
+"""Snapshots: the reconciliation of the current generations, frozen at the moment it was taken.
+
+Rows go to S3 (a 10,000-client snapshot does not fit a DynamoDB item); metadata and summaries go to
+DynamoDB so that listing snapshots reads only those. A snapshot never changes once written.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from trueup import aws
+from trueup.config import aws_resources
+from trueup.domain.models import Status
+from trueup.domain.reconcile import reconcile, tally_rmm
+from trueup.errors import Conflict, InvalidInput, NotFound
+from trueup.settings_store import load_settings
+from trueup.store.generations import iter_rmm, new_generation_id, read_pax8
+from trueup.store.table import TrueupTable
+
+Trigger = Literal["api", "schedule"]
+Snapshot = dict[str, Any]
+
+
+class NoCurrentData(Conflict):
+    """A snapshot needs a current generation of every source."""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def rows_key(snapshot_id: str, taken_at: datetime) -> str:
+    return f"snapshots/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}.json.gz"
+
+
+def take_snapshot(trigger: Trigger, now: datetime) -> Snapshot:
+    """Reconcile the current Pax8 and RMM generations under the current settings and store the result."""
+    table = TrueupTable()
+    pointers = {source: table.get_current(source) for source in ("pax8", "rmm")}
+    missing = [source for source, pointer in pointers.items() if pointer is None]
+    if missing:
+        names = " and ".join("Pax8" if m == "pax8" else "RMM" for m in missing)
+        raise NoCurrentData(f"no {names} data yet: sync first (POST /syncs), then take the snapshot")
+    pax8_ptr, rmm_ptr = pointers["pax8"], pointers["rmm"]
+    assert pax8_ptr is not None and rmm_ptr is not None
+    settings, _ = load_settings(table)
+    manual, _ = table.manual_mappings()
+
+    pax8 = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"]))
+    rmm_synced = datetime.fromisoformat(rmm_ptr["synced_at"])
+    rmm = tally_rmm(
+        rmm_ptr.get("rmm_source") or "rmm", iter_rmm(rmm_ptr["key"]), rmm_synced, settings.stale_after_days
+    )
+    result = reconcile(pax8, rmm, settings, manual)
+
+    snapshot_id = new_generation_id(now)
+    snapshot: Snapshot = {
+        "id": snapshot_id,
+        "taken_at": _iso(now),
+        "trigger": trigger,
+        "data_as_of": {"pax8": pax8_ptr["synced_at"], "rmm": rmm_ptr["synced_at"]},
+        "generations": {"pax8": pax8_ptr["generation"], "rmm": rmm_ptr["generation"]},
+        "settings": settings.model_dump(mode="json"),  # coverages null: the proposal was used
+        "coverages": [c.model_dump(mode="json") for c in result.coverages],
+        "warnings": result.warnings,
+    }
+    key = rows_key(snapshot_id, now)
+    aws.client("s3").put_object(
+        Bucket=aws_resources().bucket,
+        Key=key,
+        Body=gzip.compress(json.dumps(snapshot).encode(), 6),
+        ContentType="application/json",
+        ContentEncoding="gzip",
+    )
+    table.put_snapshot({**_summary(snapshot), "rows_key": key})
+    return snapshot
+
+
+def _summary(snapshot: Snapshot) -> Snapshot:
+    """The snapshot without rows: what lists and the DynamoDB item hold."""
+    return {
+        **{k: v for k, v in snapshot.items() if k != "coverages"},
+        "coverages": [{k: v for k, v in c.items() if k != "rows"} for c in snapshot["coverages"]],
+    }
+
+
+def list_snapshots(limit: int, cursor: str | None) -> tuple[list[Snapshot], str | None]:
+    items, next_cursor = TrueupTable().list_snapshots(limit, cursor)
+    return [{k: v for k, v in item.items() if k != "rows_key"} for item in items], next_cursor
+
+
+def parse_statuses(value: str | None) -> set[Status] | None:
+    if value is None or not value.strip():
+        return None
+    known = {s.value: s for s in Status}
+    wanted = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise InvalidInput(f"unknown status {', '.join(unknown)}; use {', '.join(known)} (comma-separated)")
+    return {known[w] for w in wanted}
+
+
+def get_snapshot(
+    snapshot_id: str, coverage: str | None = None, statuses: set[Status] | None = None
+) -> Snapshot:
+    """A whole snapshot ("latest" for the newest), optionally one coverage and some statuses only."""
+    table = TrueupTable()
+    if snapshot_id == "latest":
+        meta = table.latest_snapshot()
+        if meta is None:
+            raise NotFound("no snapshot yet: take one with POST /snapshots")
+    else:
+        meta = table.get_snapshot(snapshot_id)
+        if meta is None:
+            raise NotFound(f"no snapshot {snapshot_id!r}")
+    body = aws.client("s3").get_object(Bucket=aws_resources().bucket, Key=meta["rows_key"])["Body"].read()
+    snapshot: Snapshot = json.loads(gzip.decompress(body))
+    coverages = snapshot["coverages"]
+    if coverage is not None:
+        coverages = [c for c in coverages if c["id"] == coverage]
+        if not coverages:
+            known = ", ".join(c["id"] for c in snapshot["coverages"]) or "none"
+            raise NotFound(f"snapshot {snapshot['id']} has no coverage {coverage!r}; it has: {known}")
+    if statuses is not None:
+        wanted = {s.value for s in statuses}
+        coverages = [{**c, "rows": [r for r in c["rows"] if r["status"] in wanted]} for c in coverages]
+    return {**snapshot, "coverages": coverages}

@@ -1,0 +1,205 @@
+"""Sync generations: complete, immutable sets of normalized records, stored as gzipped JSON Lines in S3.
+
+A generation is written to a temporary spool file as records stream in (memory stays flat however
+large the inventory), uploaded as one object, and only then made current by a conditional write in
+DynamoDB (see `trueup.store.table`). Its first line is a header and its last line a footer with the
+record counts, so a truncated or foreign object is refused when read rather than half-used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import secrets
+import tempfile
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
+
+from pydantic import BaseModel
+
+from trueup import aws
+from trueup.config import aws_resources
+from trueup.domain.models import Company, Device, Organization, Pax8Data, Product, SkippedRecord, Subscription
+
+FORMAT = 1
+TAG = "_t"  # each line's record type (records have a `kind` field of their own)
+GenerationSource = Literal["pax8", "rmm"]
+_KINDS: dict[str, type[BaseModel]] = {
+    "company": Company,
+    "product": Product,
+    "subscription": Subscription,
+    "organization": Organization,
+    "device": Device,
+    "skipped": SkippedRecord,
+}
+_KIND_OF = {model: kind for kind, model in _KINDS.items()}
+
+
+class CorruptGeneration(RuntimeError):
+    """A stored generation that cannot be read whole (truncated, foreign or of an unknown format)."""
+
+
+def new_generation_id(now: datetime) -> str:
+    """Time-sortable and unique: 20261125T124703123Z-9f3a1c."""
+    return (
+        now.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+        + f"{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+    )
+
+
+def generation_key(source: GenerationSource, generation: str) -> str:
+    return f"generations/{source}/{generation}.jsonl.gz"
+
+
+@dataclass(frozen=True)
+class StoredGeneration:
+    source: GenerationSource
+    generation: str
+    key: str
+    synced_at: datetime
+    counts: dict[str, int]  # records per kind, "skipped" included
+
+
+class GenerationWriter:
+    """Streams records into a gzip spool, then uploads it: `with GenerationWriter(...) as w: w.add(...)`."""
+
+    def __init__(
+        self, source: GenerationSource, generation: str, synced_at: datetime, rmm_source: str | None = None
+    ):
+        self.source = source
+        self.generation = generation
+        self.synced_at = synced_at
+        self.counts: dict[str, int] = {}
+        self.skipped: list[dict[str, Any]] = []  # the first skipped records, for the run's report
+        # Spills to disk past 8 MB: a million devices never sit in memory.
+        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+        self._gzip = gzip.GzipFile(fileobj=self._spool, mode="wb", compresslevel=5)
+        header = {
+            TAG: "header",
+            "format": FORMAT,
+            "source": source,
+            "generation": generation,
+            "synced_at": synced_at.isoformat(),
+            "rmm_source": rmm_source,
+        }
+        self._line(header)
+
+    def _line(self, payload: dict[str, Any]) -> None:
+        self._gzip.write(json.dumps(payload, separators=(",", ":")).encode() + b"\n")
+
+    def add(self, record: BaseModel) -> None:
+        kind = _KIND_OF[type(record)]
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if isinstance(record, SkippedRecord) and len(self.skipped) < 100:
+            self.skipped.append({"kind": record.kind, "id": record.id, "reason": record.reason})
+        self._line({**record.model_dump(mode="json"), TAG: kind})
+
+    def add_all(self, records: Iterable[BaseModel]) -> None:
+        for record in records:
+            self.add(record)
+
+    def upload(self) -> StoredGeneration:
+        """Close the stream and put the object; nothing is current until the caller says so."""
+        self._line({TAG: "footer", "counts": self.counts})
+        self._gzip.close()
+        self._spool.seek(0)
+        key = generation_key(self.source, self.generation)
+        aws.client("s3").upload_fileobj(
+            self._spool,
+            aws_resources().bucket,
+            key,
+            ExtraArgs={"ContentType": "application/x-ndjson", "ContentEncoding": "gzip"},
+        )
+        self._spool.close()
+        return StoredGeneration(self.source, self.generation, key, self.synced_at, dict(self.counts))
+
+    def discard(self) -> None:
+        self._gzip.close()
+        self._spool.close()
+
+
+def read_lines(key: str) -> Generator[dict[str, Any]]:
+    """Every record line of a stored generation (header and footer checked, not yielded)."""
+    body = aws.client("s3").get_object(Bucket=aws_resources().bucket, Key=key)["Body"]
+    counts: dict[str, int] = {}
+    header_seen: Any = None
+    footer: Any = None
+    with gzip.GzipFile(fileobj=body, mode="rb") as stream:
+        try:
+            for raw in io.BufferedReader(stream, buffer_size=1 << 20):
+                line = json.loads(raw)
+                kind = line.get(TAG)
+                if header_seen is None:
+                    if kind != "header" or line.get("format") != FORMAT:
+                        raise CorruptGeneration(f"{key}: not a trueup generation of format {FORMAT}")
+                    header_seen = line
+                    continue
+                if footer is not None:
+                    raise CorruptGeneration(f"{key}: data after the footer")
+                if kind == "footer":
+                    footer = line
+                    continue
+                counts[kind] = counts.get(kind, 0) + 1
+                yield line
+        except (OSError, EOFError, ValueError) as exc:
+            raise CorruptGeneration(f"{key}: unreadable ({exc})") from exc
+    if footer is None or footer.get("counts") != counts:
+        raise CorruptGeneration(f"{key}: truncated (no footer, or counts differ)")
+
+
+def read_pax8(key: str, synced_at: datetime) -> Pax8Data:
+    companies: list[Company] = []
+    products: list[Product] = []
+    subscriptions: list[Subscription] = []
+    skipped: list[SkippedRecord] = []
+    target: dict[str, tuple[type[BaseModel], list[Any]]] = {
+        "company": (Company, companies),
+        "product": (Product, products),
+        "subscription": (Subscription, subscriptions),
+        "skipped": (SkippedRecord, skipped),
+    }
+    for line in read_lines(key):
+        model, into = target[line.pop(TAG)]
+        into.append(model.model_validate(line))
+    return Pax8Data(
+        companies=companies,
+        products=products,
+        subscriptions=subscriptions,
+        skipped=skipped,
+        synced_at=synced_at,
+    )
+
+
+def read_rmm_organizations(key: str) -> list[Organization]:
+    """Only the organizations (written before the devices): enough for mapping, without reading devices."""
+    organizations = []
+    for line in read_lines_until_devices(key):
+        if line.pop(TAG) == "organization":
+            organizations.append(Organization.model_validate(line))
+    return organizations
+
+
+def read_lines_until_devices(key: str) -> Generator[dict[str, Any]]:
+    lines = read_lines(key)
+    for line in lines:
+        if line[TAG] == "device":
+            lines.close()
+            return
+        yield line
+
+
+def iter_rmm(key: str) -> Iterator[Organization | Device | SkippedRecord]:
+    """Every record of an RMM generation, streamed (memory flat)."""
+    for line in read_lines(key):
+        kind = line.pop(TAG)
+        if kind == "device":
+            yield Device.model_validate(line)
+        elif kind == "organization":
+            yield Organization.model_validate(line)
+        elif kind == "skipped":
+            yield SkippedRecord.model_validate(line)
+        else:
+            raise CorruptGeneration(f"{key}: unexpected {kind!r} record in an RMM generation")

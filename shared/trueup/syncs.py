@@ -1,0 +1,251 @@
+"""Sync runs: request them, run one source, record the outcome.
+
+A run records, per source, whether its sync is queued, running, succeeded or failed, with times,
+record counts, skipped records and the error. A sync writes a complete new generation to S3 and
+only then makes it current; one that fails at any point leaves the previous generation current.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from trueup import events
+from trueup.errors import InvalidInput, NotFound, TrueupError, UpstreamError
+from trueup.observability import logger
+from trueup.secrets import credentials_from_secret
+from trueup.store.generations import GenerationSource, GenerationWriter, StoredGeneration, new_generation_id
+from trueup.store.table import TrueupTable
+from trueup.vendors import pax8 as pax8_api
+from trueup.vendors.rmm import RmmConnection, create_adapter
+
+SOURCES: tuple[GenerationSource, ...] = ("pax8", "rmm")
+UNFINISHED = ("queued", "running")
+SKIPPED_KEPT = 50  # skipped records listed on a run; the count is always complete
+# A run still unfinished this long after it was requested outlived any Lambda invocation (15 min).
+ABANDONED_AFTER = timedelta(minutes=20)
+
+Run = dict[str, Any]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def new_run_id(now: datetime) -> str:
+    return new_generation_id(now)
+
+
+def request_sync(sources: Sequence[str] | None, now: datetime) -> Run:
+    """Record a run and publish one "sync requested" event per source."""
+    chosen = list(sources) if sources is not None else list(SOURCES)
+    unknown = [s for s in chosen if s not in SOURCES]
+    if unknown or not chosen or len(set(chosen)) != len(chosen):
+        raise InvalidInput(
+            f"sources must be a non-empty list of distinct values from {list(SOURCES)}, got {chosen}"
+        )
+    run: Run = {
+        "id": new_run_id(now),
+        "requested_at": _iso(now),
+        "sources": {s: _source_state("queued") for s in chosen},
+    }
+    table = TrueupTable()
+    table.create_run(run)
+    try:
+        events.publish([events.SyncRequested(run_id=run["id"], source=s) for s in chosen])
+    except TrueupError as exc:
+        for source in chosen:
+            _update_source(
+                table,
+                run["id"],
+                source,
+                status="failed",
+                finished_at=_iso(now),
+                error=f"could not queue the sync: {exc}",
+            )
+        raise
+    return run
+
+
+def _source_state(status: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "started_at": None,
+        "finished_at": None,
+        "records": None,
+        "skipped": None,
+        "skipped_records": [],
+        "error": None,
+        "generation": None,
+    }
+
+
+def get_run(run_id: str, now: datetime) -> Run:
+    run = TrueupTable().get_run(run_id)
+    if run is None:
+        raise NotFound(f"no sync run {run_id!r}")
+    return _presented(run, now)
+
+
+def list_runs(limit: int, now: datetime) -> list[Run]:
+    return [_presented(run, now) for run in TrueupTable().list_runs(limit)]
+
+
+def _presented(run: Run, now: datetime) -> Run:
+    """A run whose source never finished long after any function could still run shows as failed."""
+    requested = datetime.fromisoformat(run["requested_at"])
+    if now - requested > ABANDONED_AFTER:
+        for state in run["sources"].values():
+            if state["status"] in UNFINISHED:
+                state["status"] = "failed"
+                state["error"] = (
+                    state["error"] or "no result: the sync stopped without reporting (timed out?)"
+                )
+    return run
+
+
+def _update_source(
+    table: TrueupTable, run_id: str, source: str, *, only_if: str | None = None, **changes: Any
+) -> bool:
+    """Change one source's state in a run (optimistic, retried: both sync functions update one run)."""
+    for _ in range(20):
+        current = table.get_run(run_id)
+        if current is None:
+            raise NotFound(f"no sync run {run_id!r}")
+        state = current["sources"].get(source)
+        if state is None or (only_if is not None and state["status"] != only_if):
+            return False
+        updated = {**current, "sources": {**current["sources"], source: {**state, **changes}}}
+        if table.replace_run(updated, current):
+            return True
+    raise TrueupError(f"could not update run {run_id}: too many concurrent changes")
+
+
+def recover_interrupted_runs(now: datetime | None = None) -> int:
+    """Mark runs left queued or running by a stopped local stack as failed. Returns how many sources."""
+    now = now or datetime.now(UTC)
+    table = TrueupTable()
+    count = 0
+    for run in table.iter_runs():
+        for source, state in run["sources"].items():
+            if state["status"] in UNFINISHED and _update_source(
+                table,
+                run["id"],
+                source,
+                only_if=state["status"],
+                status="failed",
+                finished_at=_iso(now),
+                error="interrupted: trueup stopped before this sync finished; sync again",
+            ):
+                count += 1
+    return count
+
+
+def run_sync(
+    run_id: str, source: GenerationSource, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> None:
+    """Run one source's sync for a run: fetch, write a generation, make it current, record the outcome."""
+    table = TrueupTable()
+    started = clock()
+    if not _update_source(
+        table, run_id, source, only_if="queued", status="running", started_at=_iso(started)
+    ):
+        logger.warning(
+            "sync not queued (a repeated event?); nothing to do", extra={"run_id": run_id, "source": source}
+        )
+        return
+    generation = new_generation_id(started)
+    writer = GenerationWriter(source, generation, started, rmm_source=os.environ.get("RMM_SOURCE"))
+    try:
+        if source == "pax8":
+            _fetch_pax8(writer)
+        else:
+            _fetch_rmm(writer)
+        stored = writer.upload()
+        _make_current(table, stored, run_id, started)
+    except Exception as exc:
+        writer.discard()
+        message = (
+            str(exc)
+            if isinstance(exc, TrueupError)
+            else f"internal error ({type(exc).__name__}); see the logs"
+        )
+        if not isinstance(exc, TrueupError | UpstreamError):
+            logger.exception("sync failed", extra={"run_id": run_id, "source": source})
+        else:
+            logger.warning("sync failed", extra={"run_id": run_id, "source": source, "error": message})
+        _update_source(table, run_id, source, status="failed", finished_at=_iso(clock()), error=message)
+        _announce(events.SyncFailed(run_id=run_id, source=source, error=message))
+        return
+    records = sum(n for kind, n in stored.counts.items() if kind != "skipped")
+    skipped = stored.counts.get("skipped", 0)
+    _update_source(
+        table,
+        run_id,
+        source,
+        status="succeeded",
+        finished_at=_iso(clock()),
+        records=records,
+        skipped=skipped,
+        skipped_records=writer.skipped[:SKIPPED_KEPT],
+        generation=generation,
+    )
+    _announce(
+        events.SyncCompleted(
+            run_id=run_id,
+            source=source,
+            generation=generation,
+            synced_at=started,
+            records=records,
+            skipped=skipped,
+        )
+    )
+
+
+def _announce(event: events.Event) -> None:
+    try:
+        events.publish([event])
+    except TrueupError:
+        logger.exception("could not publish %s", event.detail_type)
+
+
+def _make_current(table: TrueupTable, stored: StoredGeneration, run_id: str, started: datetime) -> None:
+    pointer = {
+        "generation": stored.generation,
+        "key": stored.key,
+        "synced_at": _iso(stored.synced_at),
+        "started_at": _iso(started),
+        "run_id": run_id,
+        "counts": stored.counts,
+        "rmm_source": os.environ.get("RMM_SOURCE") if stored.source == "rmm" else None,
+    }
+    if not table.set_current(stored.source, pointer):
+        raise TrueupError(
+            f"a newer {stored.source} sync already finished; this run's data was not made current"
+        )
+
+
+def _fetch_pax8(writer: GenerationWriter) -> None:
+    credentials = credentials_from_secret("PAX8_SECRET_ID", "Pax8")
+    with pax8_api.Pax8Client(
+        credentials,
+        api_url=os.environ.get("PAX8_API_URL") or pax8_api.DEFAULT_API_URL,
+        token_url=os.environ.get("PAX8_TOKEN_URL") or pax8_api.DEFAULT_TOKEN_URL,
+    ) as client:
+        for listing in (client.companies(), client.products(), client.subscriptions()):
+            writer.add_all(listing.items)
+            writer.add_all(listing.skipped)
+
+
+def _fetch_rmm(writer: GenerationWriter) -> None:
+    source = os.environ.get("RMM_SOURCE", "ninjaone")
+    prefix = source.upper()
+    credentials = credentials_from_secret(f"{prefix}_SECRET_ID", source)
+    adapter = create_adapter(source, RmmConnection(credentials, os.environ.get(f"{prefix}_URL") or None))
+    with closing(adapter):
+        # Organizations first: mapping reads only them, without streaming every device.
+        writer.add_all(adapter.organizations())
+        writer.add_all(adapter.devices())

@@ -1,0 +1,392 @@
+"""Every handler under moto, with resources built from template.yaml and the demo upstreams on loopback.
+
+The handlers are invoked the way Lambda invokes them: API Gateway payload 2.0 for HTTP routes,
+EventBridge events as delivered by the template's rules, the schedule's input for snapshots.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS  # type: ignore[attr-defined]
+from moto import mock_aws
+from trueup import aws
+
+from infra.demo.dataset import build_dataset
+from infra.demo.faults import Fault
+from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDENTIALS, DemoUpstreams
+from tests.aws_fixtures import REGION, capture_rule_events, create_resources, load_function
+from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTINELONE
+
+FUNCTIONS = {name: load_function(name) for name in ("api", "snapshot", "pax8_sync", "rmm_sync")}
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "trueup-test"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:trueup-test"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+class Stack:
+    """The handlers, with EventBridge delivery done by hand through the template's own rule patterns."""
+
+    def __init__(self, demo: DemoUpstreams, env: dict[str, str]) -> None:
+        self.demo = demo
+        self.env = env
+        self.captured = capture_rule_events(env)
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        function = "snapshot" if path.startswith("/snapshots") else "api"
+        raw_query = urlencode(query or {})
+        event = {
+            "version": "2.0",
+            "routeKey": f"{method} {path}",
+            "rawPath": path,
+            "rawQueryString": raw_query,
+            "headers": {"host": "localhost", **(headers or {})},
+            "queryStringParameters": query or None,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "local",
+                "domainName": "localhost",
+                "requestId": "r",
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": "pytest",
+                },
+                "routeKey": f"{method} {path}",
+                "stage": "$default",
+                "time": "",
+                "timeEpoch": 0,
+            },
+            "body": None if body is None else json.dumps(body),
+            "isBase64Encoded": False,
+        }
+        result = FUNCTIONS[function].handler(event, LambdaContext())
+        raw = result.get("body") or ""
+        if result.get("isBase64Encoded"):
+            raw = gzip.decompress(base64.b64decode(raw)).decode()
+        return Answer(int(result["statusCode"]), result.get("headers", {}), json.loads(raw) if raw else None)
+
+    def deliver_events(self) -> list[str]:
+        """Hand each captured "Sync Requested" event to the function whose rule matched it."""
+        delivered = []
+        for event in self.captured():
+            if event["detail-type"] != "Sync Requested":
+                continue
+            name = f"{event['detail']['source']}_sync"
+            FUNCTIONS[name].handler(event, LambdaContext())
+            delivered.append(name)
+        return delivered
+
+    def sync(self, sources: list[str] | None = None) -> dict[str, Any]:
+        answer = self.http("POST", "/syncs", {"sources": sources} if sources else None)
+        assert answer.status == 202, answer.body
+        self.deliver_events()
+        run: dict[str, Any] = self.http("GET", f"/syncs/{answer.body['id']}").body
+        return run
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "RMM_SOURCE": "ninjaone",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws.reset_clients()
+    DEFAULT_PROVIDERS.clear()
+    with mock_aws(), DemoUpstreams(build_dataset(), pax8_max_page_size=25, ninjaone_page_cap=100) as demo:
+        secrets = {
+            "Pax8Secret": dict(zip(("client_id", "client_secret"), DEFAULT_PAX8_CREDENTIALS, strict=True)),
+            "NinjaOneSecret": dict(
+                zip(("client_id", "client_secret"), DEFAULT_NINJAONE_CREDENTIALS, strict=True)
+            ),
+        }
+        env = create_resources(secrets)
+        env |= {
+            "PAX8_API_URL": demo.pax8_api_url,
+            "PAX8_TOKEN_URL": demo.pax8_token_url,
+            "NINJAONE_URL": demo.ninjaone_url,
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        yield Stack(demo, env)
+    aws.reset_clients()
+    DEFAULT_PROVIDERS.clear()
+
+
+def table(coverage: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(r["client"], r["devices"], r["licenses"], r["variance"], r["status"]) for r in coverage["rows"]]
+
+
+def test_a_sync_request_publishes_one_event_per_source_and_both_syncs_succeed(stack: Stack) -> None:
+    answer = stack.http("POST", "/syncs")
+    assert answer.status == 202
+    run = answer.body
+    assert {s: v["status"] for s, v in run["sources"].items()} == {"pax8": "queued", "rmm": "queued"}
+    assert sorted(stack.deliver_events()) == ["pax8_sync", "rmm_sync"]
+    run = stack.http("GET", f"/syncs/{run['id']}").body
+    pax8, rmm = run["sources"]["pax8"], run["sources"]["rmm"]
+    assert (pax8["status"], rmm["status"]) == ("succeeded", "succeeded")
+    # 40 companies + 249 products + 73 readable subscriptions; 40 organizations + 588 readable devices
+    assert (pax8["records"], pax8["skipped"], rmm["records"], rmm["skipped"]) == (362, 1, 628, 1)
+    assert "quantity 'ten' is not a number" in pax8["skipped_records"][0]["reason"]
+    assert pax8["started_at"] <= pax8["finished_at"] and pax8["error"] is None
+    completed = [e for e in stack.captured() if e["detail-type"] == "Sync Completed"]
+    assert completed == []  # no rule routes "completed" events to a function: they are for other consumers
+
+
+def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
+    run = stack.sync(["rmm"])
+    assert list(run["sources"]) == ["rmm"] and run["sources"]["rmm"]["status"] == "succeeded"
+    bodies: list[dict[str, Any]] = [
+        {"sources": ["pax8", "psa"]},
+        {"sources": []},
+        {"sources": ["rmm", "rmm"]},
+        {"other": 1},
+    ]
+    for body in bodies:
+        answer = stack.http("POST", "/syncs", body)
+        assert answer.status in (400, 422), body
+        assert "sources" in answer.body["message"] or "other" in answer.body["message"]
+    assert stack.http("GET", "/syncs/nope").status == 404
+
+
+def test_runs_are_listed_newest_first(stack: Stack) -> None:
+    first = stack.sync(["rmm"])
+    second = stack.sync(["pax8"])
+    listed = stack.http("GET", "/syncs", query={"limit": "5"}).body["items"]
+    assert [r["id"] for r in listed] == [second["id"], first["id"]]
+
+
+def test_a_snapshot_before_any_sync_is_refused_naming_the_missing_source(stack: Stack) -> None:
+    answer = stack.http("POST", "/snapshots")
+    assert answer.status == 409
+    assert (
+        answer.body["message"] == "no Pax8 and RMM data yet: sync first (POST /syncs), then take the snapshot"
+    )
+    stack.sync(["pax8"])
+    assert stack.http("POST", "/snapshots").body["message"].startswith("no RMM data yet")
+    assert stack.http("GET", "/snapshots/latest").status == 404
+
+
+def test_a_snapshot_holds_the_hand_worked_rows_and_reads_back_unchanged(stack: Stack) -> None:
+    stack.sync()
+    answer = stack.http("POST", "/snapshots")
+    assert answer.status == 201
+    snap = answer.body
+    assert snap["trigger"] == "api" and set(snap["data_as_of"]) == {"pax8", "rmm"}
+    assert snap["settings"]["stale_after_days"] == 30
+    tables = [table(c) for c in snap["coverages"]]
+    assert tables == [HUNTRESS, ACRONIS, SENTINELONE]
+    assert snap["coverages"][0]["summary"] == {
+        "under_licensed": 8,
+        "over_licensed": 7,
+        "matched": 12,
+        "unmapped": 8,
+    }
+    assert stack.http("GET", "/snapshots/latest").body == snap
+    assert stack.http("GET", f"/snapshots/{snap['id']}").body == snap
+
+
+def test_one_coverage_and_some_statuses_can_be_asked_for(stack: Stack) -> None:
+    stack.sync()
+    snap = stack.http("POST", "/snapshots").body
+    one = stack.http(
+        "GET",
+        f"/snapshots/{snap['id']}",
+        query={"coverage": "sentinelone-control", "status": "under_licensed,over_licensed"},
+    ).body
+    assert [table(c) for c in one["coverages"]] == [
+        [
+            ("Northwind Traders", 47, 40, 7, "under_licensed"),
+            ("Fjord Analytics GmbH", 11, 12, -1, "over_licensed"),
+        ]
+    ]
+    bad = stack.http("GET", "/snapshots/latest", query={"status": "green"})
+    assert bad.status == 400 and "unknown status green" in bad.body["message"]
+    missing = stack.http("GET", "/snapshots/latest", query={"coverage": "nope"})
+    assert missing.status == 404 and "huntress-managed-edr" in missing.body["message"]
+    assert stack.http("GET", "/snapshots/20200101T000000000Z-000000").status == 404
+
+
+def test_large_responses_are_gzipped_when_the_client_accepts_it(stack: Stack) -> None:
+    stack.sync()
+    stack.http("POST", "/snapshots")
+    answer = stack.http("GET", "/snapshots/latest", headers={"accept-encoding": "gzip"})
+    assert answer.headers.get("Content-Encoding") == "gzip"
+    assert table(answer.body["coverages"][0]) == HUNTRESS
+
+
+def test_snapshots_are_listed_newest_first_with_a_cursor_and_without_rows(stack: Stack) -> None:
+    stack.sync()
+    ids = [stack.http("POST", "/snapshots").body["id"] for _ in range(3)]
+    page = stack.http("GET", "/snapshots", query={"limit": "2"}).body
+    assert [s["id"] for s in page["items"]] == [ids[2], ids[1]]
+    assert all("rows" not in c for s in page["items"] for c in s["coverages"])
+    rest = stack.http("GET", "/snapshots", query={"limit": "2", "cursor": page["next_cursor"]}).body
+    assert [s["id"] for s in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
+    assert stack.http("GET", "/snapshots", query={"cursor": "%%%"}).status == 400
+
+
+def test_the_monthly_schedule_takes_a_snapshot(stack: Stack) -> None:
+    stack.sync()
+    result = FUNCTIONS["snapshot"].handler({"trigger": "schedule"}, LambdaContext())
+    latest = stack.http("GET", "/snapshots/latest").body
+    assert latest["id"] == result["id"] and latest["trigger"] == "schedule"
+
+
+def test_a_sync_failing_halfway_leaves_the_previous_data_current(stack: Stack) -> None:
+    stack.sync()
+    before = stack.http("POST", "/snapshots").body
+    stack.demo.faults.add(Fault(server="pax8", path="/v1/subscriptions", page=2, status=500))
+    run = stack.sync(["pax8"])
+    state = run["sources"]["pax8"]
+    assert state["status"] == "failed"
+    assert "GET /subscriptions page 2: HTTP 500 after 5 attempts" in state["error"]
+    assert state["finished_at"] and state["generation"] is None
+    listed = stack.http("GET", "/syncs").body["items"][0]
+    assert listed["id"] == run["id"] and listed["sources"]["pax8"]["status"] == "failed"
+    after = stack.http("POST", "/snapshots").body
+    assert after["coverages"] == before["coverages"] and after["data_as_of"] == before["data_as_of"]
+
+
+def test_wrong_credentials_fail_the_sync_without_revealing_the_secret(stack: Stack) -> None:
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=stack.env["PAX8_SECRET_ID"],
+        SecretString=json.dumps({"client_id": "demo-pax8-client", "client_secret": "hunter2-leaky"}),
+    )
+    run = stack.sync(["pax8"])
+    assert run["sources"]["pax8"]["status"] == "failed"
+    assert "HTTP 401" in run["sources"]["pax8"]["error"] and "hunter2" not in json.dumps(run)
+
+
+def test_an_empty_secret_is_reported_as_not_configured(stack: Stack) -> None:
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=stack.env["NINJAONE_SECRET_ID"],
+        SecretString=json.dumps({"client_id": "", "client_secret": "x"}),
+    )
+    run = stack.sync(["rmm"])
+    assert run["sources"]["rmm"]["error"].startswith("ninjaone credentials are not set in secret")
+
+
+def test_a_manual_mapping_rolls_a_site_up_and_the_next_snapshot_reflects_it(stack: Stack) -> None:
+    stack.sync()
+    view = stack.http("GET", "/mappings").body
+    companies = {m["client"]: m["pax8_company_id"] for m in view["mappings"]}
+    companies |= {u["client"]: u["pax8_company_id"] for u in view["unmapped_pax8"]}
+    orgs = {u["name"]: u["rmm_organization_id"] for u in view["unmapped_rmm"]}
+    orgs |= {o["name"]: o["id"] for m in view["mappings"] for o in m["rmm_organizations"]}
+    assert {"Contoso - Denver", "Dunmore Vet Clinic", "Ironwood Legal"} <= set(orgs)
+    suggestion = next(s for s in view["suggestions"] if s["rmm_organization_name"] == "Dunmore Vet Clinic")
+    assert suggestion["client"] == "Dunmore Veterinary Clinic" and suggestion["score"] >= 80
+
+    contoso = companies["Contoso Ltd"]
+    put = stack.http(
+        "PUT", f"/mappings/{contoso}", {"rmm_organization_ids": [orgs["Contoso"], orgs["Contoso - Denver"]]}
+    )
+    assert put.status == 200 and put.body["source"] == "manual"
+    rows = {r["client"]: r for r in stack.http("POST", "/snapshots").body["coverages"][0]["rows"]}
+    assert (
+        rows["Contoso Ltd"]["devices"],
+        rows["Contoso Ltd"]["licenses"],
+        rows["Contoso Ltd"]["status"],
+    ) == (22, 22, "matched")
+    assert "Contoso - Denver" not in rows
+
+    clash = stack.http(
+        "PUT",
+        f"/mappings/{companies['Keystone Accounting']}",
+        {"rmm_organization_ids": [orgs["Contoso - Denver"]]},
+    )
+    assert clash.status == 409 and "Contoso Ltd" in clash.body["message"]
+    assert stack.http("PUT", f"/mappings/{uuid.uuid4()}", {"rmm_organization_ids": []}).status == 404
+    unknown = stack.http("PUT", f"/mappings/{contoso}", {"rmm_organization_ids": ["ninjaone:999999"]})
+    assert unknown.status == 400 and "ninjaone:999999" in unknown.body["message"]
+    assert stack.http("PUT", f"/mappings/{contoso}", {"orgs": []}).status == 422
+
+    assert stack.http("DELETE", f"/mappings/{contoso}").status == 204
+    assert stack.http("DELETE", f"/mappings/{contoso}").status == 404
+    rows = {r["client"]: r for r in stack.http("POST", "/snapshots").body["coverages"][0]["rows"]}
+    assert rows["Contoso Ltd"]["devices"] == 18 and rows["Contoso - Denver"]["status"] == "unmapped"
+
+
+def test_settings_are_validated_whole_and_later_snapshots_use_them(stack: Stack) -> None:
+    stack.sync()
+    first = stack.http("POST", "/snapshots").body
+    defaults = stack.http("GET", "/settings").body
+    assert defaults == {
+        "coverages": None,
+        "counted_statuses": ["Active", "Activated", "PendingCancel"],
+        "stale_after_days": 30,
+        "tolerance": 0,
+    }
+    rejected = stack.http("PUT", "/settings", {**defaults, "tolerance": -1, "stale_after_days": "soon"})
+    assert rejected.status == 400
+    assert "tolerance" in rejected.body["message"] and "stale_after_days" in rejected.body["message"]
+    duplicate = {"id": "edr", "name": "EDR", "vendor_names": ["Huntress"]}
+    assert stack.http("PUT", "/settings", {**defaults, "coverages": [duplicate, duplicate]}).status == 400
+    assert stack.http("GET", "/settings").body == defaults  # nothing half-written
+
+    saved = stack.http("PUT", "/settings", {**defaults, "tolerance": 1})
+    assert saved.status == 200 and saved.body["tolerance"] == 1
+    second = stack.http("POST", "/snapshots").body
+    rows = {r["client"]: r["status"] for r in second["coverages"][0]["rows"]}
+    assert (
+        rows["Hillcrest Senior Living"] == "matched" and rows["Maple Street Bakery"] == "matched"
+    )  # +1 / -1
+    # The earlier snapshot never changes.
+    assert stack.http("GET", f"/snapshots/{first['id']}").body == first
+
+
+def test_the_api_description_covers_every_route_of_every_function(stack: Stack) -> None:
+    document = stack.http("GET", "/openapi.json").body
+    assert {
+        "/syncs",
+        "/syncs/{run_id}",
+        "/snapshots",
+        "/snapshots/latest",
+        "/snapshots/{snapshot_id}",
+        "/mappings",
+        "/mappings/{pax8_company_id}",
+        "/settings",
+        "/openapi.json",
+    } == set(document["paths"])
+    assert stack.http("GET", "/nothing-here").status == 404
