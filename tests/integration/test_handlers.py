@@ -19,7 +19,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS  # type: ignore[attr-defined]
 from moto import mock_aws
-from trueup import aws
+from trueup import aws, exports
 
 from infra.demo.dataset import build_dataset
 from infra.demo.faults import Fault
@@ -27,7 +27,7 @@ from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDEN
 from tests.aws_fixtures import REGION, capture_rule_events, create_resources, load_function
 from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTINELONE
 
-FUNCTIONS = {name: load_function(name) for name in ("api", "snapshot", "pax8_sync", "rmm_sync")}
+FUNCTIONS = {name: load_function(name) for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync")}
 
 
 @dataclass
@@ -65,6 +65,8 @@ class Stack:
         headers: dict[str, str] | None = None,
     ) -> Answer:
         function = "snapshot" if path.startswith("/snapshots") else "api"
+        if path.endswith(("/export", "/export.csv")):
+            function = "export"
         raw_query = urlencode(query or {})
         event = {
             "version": "2.0",
@@ -95,6 +97,8 @@ class Stack:
         }
         result = FUNCTIONS[function].handler(event, LambdaContext())
         raw = result.get("body") or ""
+        if result["statusCode"] == 303:
+            return Answer(303, result.get("headers", {}), None)
         if result.get("isBase64Encoded"):
             raw = gzip.decompress(base64.b64decode(raw)).decode()
         return Answer(int(result["statusCode"]), result.get("headers", {}), json.loads(raw) if raw else None)
@@ -131,6 +135,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()
+    exports.reset_signing_client()
     DEFAULT_PROVIDERS.clear()
     with mock_aws(), DemoUpstreams(build_dataset(), pax8_max_page_size=25, ninjaone_page_cap=100) as demo:
         secrets = {
@@ -384,9 +389,74 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/snapshots",
         "/snapshots/latest",
         "/snapshots/{snapshot_id}",
+        "/snapshots/{snapshot_id}/export",
+        "/snapshots/{snapshot_id}/export.csv",
         "/mappings",
         "/mappings/{pax8_company_id}",
         "/settings",
         "/openapi.json",
     } == set(document["paths"])
     assert stack.http("GET", "/nothing-here").status == 404
+
+
+def test_an_export_is_written_once_and_handed_out_as_a_presigned_sigv4_link(stack: Stack) -> None:
+    stack.sync()
+    snap = stack.http("POST", "/snapshots").body
+    answer = stack.http("POST", f"/snapshots/{snap['id']}/export")
+    assert answer.status == 200
+    link = answer.body
+    taken = snap["taken_at"]
+    assert link["key"] == f"exports/{taken[:4]}/{taken[5:7]}/{snap['id']}/huntress-managed-edr.csv"
+    assert link["file_name"] == f"trueup-reconciliation-{taken[:10]}-huntress-managed-edr.csv"
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in link["url"] and "X-Amz-Expires=900" in link["url"]
+    # virtual-hosted style on the bucket's regional endpoint
+    assert link["url"].startswith(f"https://{stack.env['TRUEUP_BUCKET']}.s3.us-east-1.amazonaws.com/exports/")
+    s3 = boto3.client("s3", region_name=REGION)
+    stored = s3.get_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=link["key"])
+    assert stored["ContentType"] == "text/csv; charset=utf-8"
+    assert stored["ContentDisposition"] == f'attachment; filename="{link["file_name"]}"'
+    lines = stored["Body"].read().decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Client,Devices,Licenses,Variance,Status,")
+    assert [line.split(",")[:5] for line in lines[1:3]] == [
+        ["Redwood Financial Advisors", "20", "14", "6", "Under-licensed"],
+        ["Kingfisher Marine", "13", "10", "3", "Under-licensed"],
+    ]
+    assert len(lines) - 1 == len(HUNTRESS)
+    modified = stored["LastModified"]
+    again = stack.http("POST", f"/snapshots/{snap['id']}/export").body
+    assert again["key"] == link["key"]
+    assert s3.head_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=link["key"])["LastModified"] == modified
+
+
+def test_an_export_can_pick_a_coverage_and_statuses_and_latest(stack: Stack) -> None:
+    stack.sync()
+    stack.http("POST", "/snapshots")
+    link = stack.http(
+        "POST",
+        "/snapshots/latest/export",
+        query={"coverage": "sentinelone-control", "status": "under_licensed"},
+    ).body
+    assert link["key"].endswith("/sentinelone-control--under_licensed.csv") and link["rows"] == 1
+    body = boto3.client("s3", region_name=REGION).get_object(
+        Bucket=stack.env["TRUEUP_BUCKET"], Key=link["key"]
+    )
+    lines = body["Body"].read().decode("utf-8-sig").splitlines()
+    assert [line.split(",")[:5] for line in lines[1:]] == [
+        ["Northwind Traders", "47", "40", "7", "Under-licensed"]
+    ]
+
+
+def test_the_csv_link_redirects_with_a_fresh_url_and_unknown_snapshots_are_404(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.sync()
+    stack.http("POST", "/snapshots")
+    monkeypatch.setenv("EXPORT_LINK_SECONDS", "3600")
+    answer = stack.http("GET", "/snapshots/latest/export.csv")
+    assert answer.status == 303 and "X-Amz-Expires=3600" in answer.headers["Location"]
+    missing = stack.http("POST", "/snapshots/20200101T000000000Z-000000/export")
+    assert missing.status == 404 and "no snapshot" in missing.body["message"]
+    assert stack.http("GET", "/snapshots/latest/export.csv", query={"status": "bogus"}).status == 400
+    monkeypatch.setenv("EXPORT_LINK_SECONDS", str(8 * 24 * 3600))
+    too_long = stack.http("POST", "/snapshots/latest/export")
+    assert too_long.status == 400 and "7 days" in too_long.body["message"]

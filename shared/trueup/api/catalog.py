@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api import mappings, settings, snapshots, syncs
+from trueup.api import exports, mappings, settings, snapshots, syncs
 from trueup.api.resolver import build_resolver
 
 openapi_router = APIGatewayHttpRouter()
@@ -21,6 +21,7 @@ openapi_router = APIGatewayHttpRouter()
 FUNCTION_ROUTERS: dict[str, Sequence[APIGatewayHttpRouter]] = {
     "api": (syncs.router, mappings.router, settings.router, openapi_router),
     "snapshot": (snapshots.router,),
+    "export": (exports.router,),
 }
 
 TITLE = "trueup"

@@ -1,0 +1,15 @@
+"""ExportFunction: CSV exports of snapshots, served by presigned S3 links."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from trueup.api.catalog import FUNCTION_ROUTERS
+from trueup.api.resolver import build_resolver
+from trueup.observability import logger
+
+app = build_resolver(FUNCTION_ROUTERS["export"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Reports made from snapshots (CSV for billing reviews, client adjustments and audits)."""

@@ -1,0 +1,99 @@
+"""The reconciliation as CSV: one coverage of one snapshot, in the snapshot's order.
+
+RFC 4180 quoting, UTF-8 with a byte-order mark (so Excel shows accented names), the columns a person
+reads first (Client, Devices, Licenses, Variance, Status) and then the ones an audit needs. Text that
+comes from outside systems is neutralised so a spreadsheet never runs it as a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+BOM = "\ufeff"
+HEADER = [
+    "Client",
+    "Devices",
+    "Licenses",
+    "Variance",
+    "Status",
+    "Coverage",
+    "Pax8 company id",
+    "RMM organization ids",
+    "Excluded devices",
+    "Warnings",
+    "Snapshot taken at",
+    "Pax8 data as of",
+    "RMM data as of",
+]
+STATUS_LABELS = {
+    "under_licensed": "Under-licensed",
+    "over_licensed": "Over-licensed",
+    "matched": "Matched",
+    "unmapped": "Unmapped",
+}
+EXCLUSION_LABELS = {
+    "pending": "pending approval",
+    "inactive": "inactive",
+    "class_not_covered": "class not covered",
+    "never_seen": "never seen",
+    "stale": "stale",
+}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: str) -> str:
+    """Neutralise a value a spreadsheet would run as a formula (CSV injection) with a leading quote."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def _number(value: int | None) -> str:
+    # A plain signed integer ("-3", "4"): never "+4", and never quoted or neutralised, so it stays a number.
+    return "" if value is None else str(int(value))
+
+
+def csv_row(row: Mapping[str, Any], coverage_name: str, snapshot: Mapping[str, Any]) -> list[str]:
+    excluded = "; ".join(
+        f"{n} {EXCLUSION_LABELS.get(reason, reason)}"
+        for reason, n in (row.get("excluded") or {}).items()
+        if n
+    )
+    return [
+        safe_text(row["client"]),
+        _number(row["devices"]),
+        _number(row["licenses"]),
+        _number(row["variance"]),
+        STATUS_LABELS[row["status"]],
+        safe_text(coverage_name),
+        safe_text(row["pax8_company_id"] or ""),
+        safe_text(" ".join(row["rmm_organization_ids"])),
+        excluded,
+        safe_text(" | ".join(row.get("warnings") or [])),
+        snapshot["taken_at"],
+        snapshot["data_as_of"]["pax8"],
+        snapshot["data_as_of"]["rmm"],
+    ]
+
+
+def write_csv(
+    out: IO[bytes],
+    snapshot: Mapping[str, Any],
+    coverage: Mapping[str, Any],
+    rows: Iterable[Mapping[str, Any]],
+) -> int:
+    """Write the CSV of `rows` (of `coverage` in `snapshot`) to a binary stream; returns the rows written."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    try:
+        text.write(BOM)
+        writer = csv.writer(text, dialect="excel", lineterminator="\r\n")
+        writer.writerow(HEADER)
+        count = 0
+        for row in rows:
+            writer.writerow(csv_row(row, coverage["name"], snapshot))
+            count += 1
+        text.flush()
+    finally:
+        text.detach()  # leave `out` open for the caller
+    return count

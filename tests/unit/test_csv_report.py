@@ -1,0 +1,129 @@
+"""The CSV a finance team opens in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from trueup.reports.csv_report import HEADER, safe_text, write_csv
+
+SNAPSHOT = {
+    "taken_at": "2026-11-01T06:00:00Z",
+    "data_as_of": {"pax8": "2026-11-01T05:00:00Z", "rmm": "2026-11-01T05:01:00Z"},
+}
+COVERAGE = {"id": "edr", "name": "Huntress Managed EDR"}
+
+
+def row(client: str, devices: int | None, licenses: int | None, status: str, **extra: Any) -> dict[str, Any]:
+    variance = None if devices is None or licenses is None else devices - licenses
+    return {
+        "client": client,
+        "devices": devices,
+        "licenses": licenses,
+        "variance": variance,
+        "status": status,
+        "pax8_company_id": extra.get("company", "c-1"),
+        "rmm_organization_ids": extra.get("orgs", ["ninjaone:1"]),
+        "excluded": extra.get("excluded", {}),
+        "warnings": extra.get("warnings", []),
+    }
+
+
+def render(rows: list[dict[str, Any]]) -> bytes:
+    out = io.BytesIO()
+    assert write_csv(out, SNAPSHOT, COVERAGE, rows) == len(rows)
+    return out.getvalue()
+
+
+def parse(data: bytes) -> list[list[str]]:
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+
+
+def test_header_starts_with_the_seed_columns_and_rows_keep_their_order() -> None:
+    lines = parse(
+        render(
+            [
+                row("Zeta", 7, 4, "under_licensed"),
+                row("Alpha", 3, 5, "over_licensed"),
+                row("Mid", 2, 2, "matched"),
+            ]
+        )
+    )
+    assert lines[0][:5] == ["Client", "Devices", "Licenses", "Variance", "Status"]
+    assert lines[0] == HEADER
+    assert [line[:5] for line in lines[1:]] == [
+        ["Zeta", "7", "4", "3", "Under-licensed"],
+        ["Alpha", "3", "5", "-2", "Over-licensed"],
+        ["Mid", "2", "2", "0", "Matched"],
+    ]
+    assert lines[1][5:] == [
+        "Huntress Managed EDR",
+        "c-1",
+        "ninjaone:1",
+        "",
+        "",
+        "2026-11-01T06:00:00Z",
+        "2026-11-01T05:00:00Z",
+        "2026-11-01T05:01:00Z",
+    ]
+
+
+def test_the_missing_side_of_an_unmapped_row_is_an_empty_cell_not_zero() -> None:
+    lines = parse(
+        render(
+            [
+                row("No Org Co", None, 4, "unmapped", orgs=[]),
+                row("Lost Site", 6, None, "unmapped", company=None),
+            ]
+        )
+    )
+    assert [line[:5] for line in lines[1:]] == [
+        ["No Org Co", "", "4", "", "Unmapped"],
+        ["Lost Site", "6", "", "", "Unmapped"],
+    ]
+
+
+def test_quotes_commas_and_newlines_are_quoted_per_rfc_4180_with_crlf_line_ends() -> None:
+    data = render([row('Smith, "Jones" & Co', 1, 1, "matched"), row("Line\nBreak", 1, 1, "matched")])
+    assert b'"Smith, ""Jones"" & Co",1,1,0,Matched' in data
+    assert data.count(b"\r\n") == 3  # header + 2 rows; the embedded newline stays inside its quotes
+    assert parse(data)[2][0] == "Line\nBreak"
+
+
+def test_accented_names_survive_in_utf8_with_a_byte_order_mark() -> None:
+    data = render([row("Müller Zahnärzte GmbH", 2, 2, "matched"), row("Société Générale", 1, 1, "matched")])
+    assert data[:3] == b"\xef\xbb\xbf" and "Müller Zahnärzte GmbH".encode() in data
+    assert parse(data)[2][0] == "Société Générale"
+
+
+def test_formulas_in_names_are_neutralised_but_negative_variances_stay_numbers() -> None:
+    hostile = ['=HYPERLINK("http://x","y")', "+SUM(1)", "-2+3", "@cmd", "\tTab", "\rCR"]
+    lines = parse(render([row(name, 1, 4, "over_licensed") for name in hostile]))
+    assert [line[0] for line in lines[1:]] == ["'" + name for name in hostile]
+    assert all(line[3] == "-3" for line in lines[1:])  # the variance is not touched
+    assert safe_text("Acme") == "Acme" and safe_text("A=B") == "A=B"
+
+
+def test_exclusions_and_warnings_are_readable() -> None:
+    lines = parse(
+        render(
+            [
+                row(
+                    "Acme",
+                    3,
+                    3,
+                    "matched",
+                    excluded={"pending": 2, "stale": 1, "inactive": 0},
+                    warnings=["Pax8: 1 subscription record skipped"],
+                )
+            ]
+        )
+    )
+    assert lines[1][8] == "2 pending approval; 1 stale"
+    assert lines[1][9] == "Pax8: 1 subscription record skipped"
+
+
+def test_an_empty_coverage_still_has_its_header() -> None:
+    assert parse(render([])) == [HEADER]
