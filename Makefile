@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The SAM CLI pins its own boto3 and friends, so it lives in a venv of its own. The version is in the
+# stamp's name: changing it here reinstalls on the next `make test`.
+SAM_CLI_VERSION := 1.170.0
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 
-.PHONY: run test lint typecheck unit venv clean
+.PHONY: run test bench lint typecheck unit venv sam-venv clean
 
 run: $(STAMP)  ## sync the demo upstreams (or the real vendors when credentials are set) and print the reconciliation
 	$(BIN)/python -m infra.local.preview
 
-test: $(STAMP)  ## ruff, mypy and pytest: what CI runs
+test: $(STAMP) $(SAM_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/template runs `sam build`)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared infra tests
@@ -21,6 +26,15 @@ lint: $(STAMP)
 
 venv: $(STAMP)
 
+sam-venv: $(SAM_STAMP)  ## the SAM CLI, for `sam build` in tests/template (and for deploying)
+
+$(SAM_STAMP):
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	touch $(SAM_STAMP)
+
 $(STAMP): pyproject.toml shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -28,4 +42,4 @@ $(STAMP): pyproject.toml shared/requirements.txt
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SAM_VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

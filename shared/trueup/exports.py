@@ -120,7 +120,8 @@ def _exists(bucket: str, key: str) -> bool:
     try:
         aws.client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        # Without s3:ListBucket (deliberately not granted) S3 answers 403 for a missing key: write it.
+        if exc.response.get("Error", {}).get("Code") in {"403", "404", "NoSuchKey", "NotFound", "Forbidden"}:
             return False
         raise
     return True

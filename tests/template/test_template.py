@@ -1,0 +1,523 @@
+"""template.yaml is deployable as written: cfn-lint passes before and after the SAM transform, `sam build`
+puts the layer where Lambda looks, and what a reviewer would check by hand holds (storage kept and
+private, the API behind IAM, one scoped policy per function, credentials only in Secrets Manager)."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from trueup.events import EVENT_SOURCE, Event, SyncCompleted, SyncFailed, SyncRequested
+from trueup.snapshots import rows_key
+from trueup.store.generations import GenerationSource, generation_key
+
+from tests.template.offline_sam import (
+    AWS_MANAGED_POLICIES,
+    LAMBDA_PYTHON,
+    REGION,
+    ROOT,
+    TEMPLATE_PATH,
+    Template,
+    lint,
+    load_template,
+    sam_build,
+    transform_offline,
+)
+
+Resource = dict[str, Any]
+
+LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON}"
+BUCKET_ARN = "${DataBucket.Arn}"
+# What each function may do with the bucket. A new function must say here what it reads and writes.
+S3_READS = {
+    "ApiFunction": {f"{BUCKET_ARN}/generations/*"},  # mappings read the current generations
+    "SnapshotFunction": {f"{BUCKET_ARN}/generations/*", f"{BUCKET_ARN}/snapshots/*"},
+    "ExportFunction": {f"{BUCKET_ARN}/snapshots/*", f"{BUCKET_ARN}/exports/*"},
+    "Pax8SyncFunction": set(),
+    "RmmSyncFunction": set(),
+}
+S3_WRITES = {
+    "ApiFunction": set(),
+    "SnapshotFunction": {f"{BUCKET_ARN}/snapshots/*"},
+    "ExportFunction": {f"{BUCKET_ARN}/exports/*"},
+    "Pax8SyncFunction": {f"{BUCKET_ARN}/generations/pax8/*"},
+    "RmmSyncFunction": {f"{BUCKET_ARN}/generations/rmm/*"},
+}
+SECRET_READS = {
+    "ApiFunction": set(),
+    "SnapshotFunction": set(),
+    "ExportFunction": set(),
+    "Pax8SyncFunction": {"${Pax8Secret}"},
+    "RmmSyncFunction": {"${NinjaOneSecret}"},
+}
+# Item-level calls only: no Scan (snapshots read a few items, never the table), no table administration.
+DYNAMODB_ITEM_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+}
+S3_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
+CREDENTIAL_NAME = re.compile(r"(CLIENT_ID|CLIENT_SECRET|SECRET|PASSWORD|API_KEY|ACCESS_KEY|TOKEN)$")
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def transformed(template: Template) -> Template:
+    return transform_offline(template)
+
+
+def of_type(template: Template, resource_type: str) -> dict[str, Resource]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def rendered(value: Any) -> str:
+    """A resource reference as one comparable string: {"Ref": "X"} -> "${X}", GetAtt X.Arn -> "${X.Arn}"."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            return f"${{{argument}}}"
+        if function == "Fn::GetAtt":
+            return "${" + (argument if isinstance(argument, str) else ".".join(argument)) + "}"
+        if function == "Fn::Sub" and isinstance(argument, str):
+            return argument
+        if function == "Fn::Sub":
+            text, variables = argument
+            for name, variable in variables.items():
+                text = text.replace(f"${{{name}}}", rendered(variable))
+            return str(text)
+    return json.dumps(value, sort_keys=True)
+
+
+def referenced_ids(value: Any) -> set[str]:
+    """Logical ids a value refers to through Ref, GetAtt or Sub (pseudo parameters left out)."""
+    found = {m.group(1) for m in re.finditer(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z.]+)?\}", rendered(value))}
+    return {name for name in found if not name.startswith("AWS")}
+
+
+def allow_statements(transformed: Template, function_id: str) -> list[Resource]:
+    """Every Allow statement of the inline policies on a function's execution role."""
+    role_id = transformed["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = transformed["Resources"][role_id]["Properties"]
+    return [
+        statement
+        for policy in role.get("Policies", [])
+        for statement in as_list(policy["PolicyDocument"]["Statement"])
+        if statement["Effect"] == "Allow"
+    ]
+
+
+def grants(transformed: Template, function_id: str, service: str) -> dict[str, set[str]]:
+    """action -> the resources a function may apply it to, for one service ("s3", "dynamodb", ...)."""
+    granted: dict[str, set[str]] = {}
+    for statement in allow_statements(transformed, function_id):
+        for action in as_list(statement["Action"]):
+            if action.startswith(f"{service}:"):
+                granted.setdefault(action, set()).update(rendered(r) for r in as_list(statement["Resource"]))
+    return granted
+
+
+def function_environment(template: Template, function_id: str) -> dict[str, Any]:
+    """A function's environment as Lambda gets it: Globals merged under the function's own."""
+    common = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    own = template["Resources"][function_id]["Properties"].get("Environment", {}).get("Variables", {})
+    return {**common, **own}
+
+
+def requirement_names(lines: list[str]) -> set[str]:
+    """Normalised distribution names: "aws_lambda_powertools>=3" -> "aws-lambda-powertools"."""
+    names = set()
+    for line in lines:
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name = re.split(r"[<>=!~\[;@ ]", requirement, maxsplit=1)[0]
+            names.add(re.sub(r"[-_.]+", "-", name).lower())
+    return names
+
+
+def events_of(template: Template, event_type: str) -> Iterator[tuple[str, str, Resource]]:
+    """(function id, event name, event properties) for every event of a type on every function."""
+    for function_id, function in of_type(template, "AWS::Serverless::Function").items():
+        for name, event in (function["Properties"].get("Events") or {}).items():
+            if event["Type"] == event_type:
+                yield function_id, name, event["Properties"]
+
+
+# ------------------------------------------------------------------------------ lint and transform
+
+
+def test_template_passes_cfn_lint() -> None:
+    findings = lint(TEMPLATE_PATH.read_text())
+    assert not findings, "cfn-lint on template.yaml:\n" + "\n".join(findings)
+
+
+def test_template_passes_cfn_lint_after_the_sam_transform(transformed: Template) -> None:
+    findings = lint(json.dumps(transformed, indent=1))
+    assert not findings, "cfn-lint on the SAM-transformed template:\n" + "\n".join(findings)
+
+
+def test_linting_after_the_transform_sees_inside_serverless_functions(template: Template) -> None:
+    broken = copy.deepcopy(template)
+    broken["Resources"]["Pax8SyncFunction"]["Properties"]["Timeout"] = 1000  # Lambda's limit is 900 s
+    findings = lint(json.dumps(transform_offline(broken)))
+    assert any("1000" in finding for finding in findings), findings
+
+
+# ------------------------------------------------------------------------------------------ storage
+
+
+def test_tables_keep_point_in_time_recovery_and_encryption(template: Template) -> None:
+    tables = of_type(template, "AWS::DynamoDB::Table")
+    assert tables
+    for table_id, table in tables.items():
+        properties = table["Properties"]
+        assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, (
+            table_id
+        )
+        assert properties["SSESpecification"]["SSEEnabled"] is True, table_id
+        # Runs, mappings and snapshots outlive a deleted or replaced stack.
+        assert (table.get("DeletionPolicy"), table.get("UpdateReplacePolicy")) == ("Retain", "Retain"), (
+            table_id
+        )
+
+
+def test_bucket_is_private_encrypted_and_refuses_plain_http(template: Template) -> None:
+    buckets = of_type(template, "AWS::S3::Bucket")
+    assert buckets
+    policies = of_type(template, "AWS::S3::BucketPolicy").values()
+    for bucket_id, bucket in buckets.items():
+        properties = bucket["Properties"]
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, bucket_id
+        (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms", "aws:kms:dsse"}
+        assert properties["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        statements = [
+            statement
+            for policy in policies
+            if policy["Properties"]["Bucket"] == {"Ref": bucket_id}
+            for statement in as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+        ]
+        tls_only = [
+            s
+            for s in statements
+            if s["Effect"] == "Deny"
+            and s["Principal"] in ("*", {"AWS": "*"})
+            and as_list(s["Action"]) == ["s3:*"]
+            and {rendered(r) for r in as_list(s["Resource"])}
+            == {f"${{{bucket_id}.Arn}}", f"${{{bucket_id}.Arn}}/*"}
+            and str(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false"
+        ]
+        assert tls_only, f"{bucket_id} has no policy denying every request made without TLS"
+
+
+# ----------------------------------------------------------------------------------------- HTTP API
+
+
+def test_every_route_requires_iam_authorization(template: Template, transformed: Template) -> None:
+    apis = of_type(template, "AWS::Serverless::HttpApi")
+    assert apis
+    for api_id, api in apis.items():
+        auth = api["Properties"].get("Auth", {})
+        assert auth.get("DefaultAuthorizer") == "AWS_IAM", f"{api_id}: routes are open by default"
+        assert auth.get("EnableIamAuthorizer") is True, api_id
+    routes = list(events_of(template, "HttpApi"))
+    for function_id, name, properties in routes:
+        # Without ApiId SAM puts the route on an implicit API that has no authorizer at all.
+        assert rendered(properties.get("ApiId")) in {f"${{{a}}}" for a in apis}, f"{function_id}.{name}"
+        assert properties.get("Auth", {}).get("Authorizer") in (None, "AWS_IAM"), f"{function_id}.{name}"
+
+    deployed = of_type(transformed, "AWS::ApiGatewayV2::Api")
+    assert set(deployed) == set(apis), "the transform made an API the template does not declare"
+    operations = {
+        (method.upper(), path): operation
+        for api in deployed.values()
+        for path, methods in api["Properties"]["Body"]["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert set(operations) == {(p["Method"].upper(), p["Path"]) for _, _, p in routes}
+    open_routes = [route for route, op in operations.items() if op.get("security") != [{"AWS_IAM": []}]]
+    assert not open_routes, f"routes without IAM authorization: {open_routes}"
+    for route_id, route in of_type(transformed, "AWS::ApiGatewayV2::Route").items():
+        assert route["Properties"].get("AuthorizationType") == "AWS_IAM", route_id
+
+
+# ------------------------------------------------------------------------------------ logs and IAM
+
+
+def test_every_log_group_has_retention_and_every_function_has_one(template: Template) -> None:
+    log_groups = of_type(template, "AWS::Logs::LogGroup")
+    for group_id, group in log_groups.items():
+        assert "RetentionInDays" in group["Properties"], f"{group_id} keeps its logs forever"
+    names = {rendered(group["Properties"].get("LogGroupName")) for group in log_groups.values()}
+    for function_id in of_type(template, "AWS::Serverless::Function"):
+        # Lambda would otherwise create /aws/lambda/<name> itself, with no retention.
+        assert f"/aws/lambda/${{{function_id}}}" in names, f"{function_id} has no log group"
+    for api_id, api in of_type(template, "AWS::Serverless::HttpApi").items():
+        destination = api["Properties"]["AccessLogSettings"]["DestinationArn"]
+        assert referenced_ids(destination) <= set(log_groups), f"{api_id} logs to {rendered(destination)}"
+
+
+def test_each_function_has_one_policy_scoped_to_this_stack(template: Template, transformed: Template) -> None:
+    functions = of_type(template, "AWS::Serverless::Function")
+    for function_id in functions:
+        role_id = transformed["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+        role = transformed["Resources"][role_id]["Properties"]
+        assert len(role.get("Policies", [])) == 1, f"{function_id}: {len(role.get('Policies', []))} policies"
+        managed = set(role.get("ManagedPolicyArns", []))
+        assert managed <= {
+            AWS_MANAGED_POLICIES["AWSLambdaBasicExecutionRole"],
+            AWS_MANAGED_POLICIES["AWSXrayWriteOnlyAccess"],
+        }, f"{function_id} has managed policies beyond logging and tracing: {managed}"
+    declared = set(template["Resources"])
+    for role_id, role in of_type(transformed, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                if statement["Effect"] != "Allow":
+                    continue
+                wildcards = [a for a in as_list(statement["Action"]) if "*" in a]
+                assert not wildcards, f"{role_id} allows {wildcards}"
+                for resource in as_list(statement["Resource"]):
+                    ids = referenced_ids(resource)
+                    assert ids and ids <= declared, f"{role_id} allows on {rendered(resource)}"
+
+
+def test_each_function_reads_and_writes_only_its_own_part_of_the_bucket(
+    template: Template, transformed: Template
+) -> None:
+    functions = set(of_type(template, "AWS::Serverless::Function"))
+    assert functions == set(S3_READS) == set(S3_WRITES), "S3_READS and S3_WRITES must name every function"
+    for function_id in functions:
+        s3 = grants(transformed, function_id, "s3")
+        assert set(s3) <= S3_OBJECT_ACTIONS, f"{function_id} may {sorted(set(s3) - S3_OBJECT_ACTIONS)}"
+        assert s3.get("s3:GetObject", set()) == S3_READS[function_id], function_id
+        assert s3.get("s3:PutObject", set()) == S3_WRITES[function_id], function_id
+        assert s3.get("s3:AbortMultipartUpload", set()) <= S3_WRITES[function_id], function_id
+    # The keys the code writes fall under the prefixes the policies grant.
+    sources: dict[GenerationSource, str] = {"pax8": "Pax8SyncFunction", "rmm": "RmmSyncFunction"}
+    for source, function_id in sources.items():
+        (granted,) = S3_WRITES[function_id]
+        assert fnmatch(f"{BUCKET_ARN}/{generation_key(source, 'g1')}", granted), source
+    (snapshots,) = S3_WRITES["SnapshotFunction"]
+    assert fnmatch(f"{BUCKET_ARN}/{rows_key('s1', datetime(2026, 11, 1, tzinfo=UTC))}", snapshots)
+
+
+def test_table_access_is_item_level_and_only_the_api_deletes(
+    template: Template, transformed: Template
+) -> None:
+    for function_id in of_type(template, "AWS::Serverless::Function"):
+        dynamodb = grants(transformed, function_id, "dynamodb")
+        assert set(dynamodb) <= DYNAMODB_ITEM_ACTIONS, (
+            f"{function_id} may {set(dynamodb) - DYNAMODB_ITEM_ACTIONS}"
+        )
+        assert all(resources == {"${Table.Arn}"} for resources in dynamodb.values()), function_id
+        # DELETE /mappings/{id} is the one delete; a sync or snapshot removing items would lose history.
+        assert ("dynamodb:DeleteItem" in dynamodb) == (function_id == "ApiFunction"), function_id
+
+
+def test_each_sync_reads_only_its_own_integrations_secret(template: Template, transformed: Template) -> None:
+    assert set(of_type(template, "AWS::SecretsManager::Secret")) == {"Pax8Secret", "NinjaOneSecret"}
+    assert set(of_type(template, "AWS::Serverless::Function")) == set(SECRET_READS)
+    for function_id, expected in SECRET_READS.items():
+        granted = grants(transformed, function_id, "secretsmanager")
+        assert set(granted) <= {"secretsmanager:GetSecretValue"}, function_id
+        assert granted.get("secretsmanager:GetSecretValue", set()) == expected, function_id
+    assert function_environment(template, "Pax8SyncFunction")["PAX8_SECRET_ID"] == {"Ref": "Pax8Secret"}
+    rmm = function_environment(template, "RmmSyncFunction")
+    # trueup.syncs reads the RMM's secret id from <RMM_SOURCE>_SECRET_ID.
+    assert rmm[f"{rmm['RMM_SOURCE'].upper()}_SECRET_ID"] == {"Ref": "NinjaOneSecret"}
+
+
+def test_credentials_never_reach_a_functions_environment(template: Template) -> None:
+    secrets = set(of_type(template, "AWS::SecretsManager::Secret"))
+    hidden_parameters = {name for name, p in template.get("Parameters", {}).items() if p.get("NoEcho")}
+    for function_id in of_type(template, "AWS::Serverless::Function"):
+        for name, value in function_environment(template, function_id).items():
+            where = f"{function_id} {name}"
+            assert not CREDENTIAL_NAME.search(name), f"{where}: credentials belong in Secrets Manager"
+            assert "{{resolve:" not in json.dumps(value), f"{where} resolves a secret into the environment"
+            assert not referenced_ids(value) & hidden_parameters, f"{where} passes a NoEcho parameter"
+            if referenced_ids(value) & secrets:
+                # The secret's ARN, never its value: the function reads the value at run time.
+                assert name.endswith("_SECRET_ID") and set(value) == {"Ref"}, where
+
+
+# ------------------------------------------------------------------------- events and the schedule
+
+
+def test_schedule_takes_the_monthly_snapshot_with_the_schedule_trigger(
+    template: Template, transformed: Template
+) -> None:
+    scheduled = [(f, p) for f, _, p in events_of(template, "ScheduleV2")]
+    assert [f for f, _ in scheduled] == ["SnapshotFunction"]
+    ((_, properties),) = scheduled
+    assert json.loads(properties["Input"]) == {"trigger": "schedule"}
+    assert properties["ScheduleExpressionTimezone"] == "UTC"
+    expression = template["Parameters"][properties["ScheduleExpression"]["Ref"]]["Default"]
+    assert re.fullmatch(r"cron\(\d+ \d+ 1 \* \? \*\)", expression), f"not monthly: {expression}"
+
+    (schedule,) = of_type(transformed, "AWS::Scheduler::Schedule").values()
+    target = schedule["Properties"]["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["SnapshotFunction", "Arn"]}
+    assert json.loads(target["Input"]) == {"trigger": "schedule"}
+    # Schedule names are unique per account and region: a fixed one stops a second stack deploying.
+    assert "${AWS::StackName}" in rendered(schedule["Properties"]["Name"])
+
+
+@mock_aws
+def test_sync_requests_reach_only_their_own_sync_function(template: Template) -> None:
+    """The rules of template.yaml, on a real EventBridge bus (moto), against the events trueup publishes."""
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    bus = events.create_event_bus(Name="trueup-template-test")["EventBusArn"].rsplit("/", 1)[1]
+    inboxes: dict[str, str] = {}
+    for function_id, name, properties in events_of(template, "EventBridgeRule"):
+        assert properties["EventBusName"] == {"Ref": "EventBus"}, (
+            f"{function_id}.{name} is not on trueup's bus"
+        )
+        url = sqs.create_queue(QueueName=f"{function_id}-{name}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(
+            Name=f"{function_id}-{name}", EventBusName=bus, EventPattern=json.dumps(properties["Pattern"])
+        )
+        events.put_targets(
+            Rule=f"{function_id}-{name}", EventBusName=bus, Targets=[{"Id": "inbox", "Arn": arn}]
+        )
+        inboxes[function_id] = url
+
+    def delivered_to(event: Event) -> set[str]:
+        entry = {
+            "EventBusName": bus,
+            "Source": EVENT_SOURCE,
+            "DetailType": event.detail_type,
+            "Detail": json.dumps(event.model_dump(mode="json")),
+        }
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+        return {
+            function_id
+            for function_id, url in inboxes.items()
+            if sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages")
+        }
+
+    assert delivered_to(SyncRequested(run_id="r1", source="pax8")) == {"Pax8SyncFunction"}
+    assert delivered_to(SyncRequested(run_id="r1", source="rmm")) == {"RmmSyncFunction"}
+    # A sync's own announcements must not start another sync.
+    finished = datetime(2026, 11, 1, tzinfo=UTC)
+    completed = SyncCompleted(
+        run_id="r1", source="pax8", generation="g", synced_at=finished, records=1, skipped=0
+    )
+    assert delivered_to(completed) == set()
+    assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == set()
+
+
+# ----------------------------------------------------------------------------- code, layer, build
+
+
+def test_functions_run_python312_on_arm64_with_the_trueup_layer(
+    template: Template, transformed: Template
+) -> None:
+    (layer_id,) = of_type(template, "AWS::Serverless::LayerVersion")
+    layer = template["Resources"][layer_id]
+    assert layer["Properties"]["ContentUri"] == "shared/"
+    assert layer["Metadata"] == {"BuildMethod": LAMBDA_RUNTIME, "BuildArchitecture": "arm64"}
+    assert LAMBDA_RUNTIME in layer["Properties"]["CompatibleRuntimes"]
+    assert "arm64" in layer["Properties"]["CompatibleArchitectures"]
+    (layer_version_id,) = of_type(transformed, "AWS::Lambda::LayerVersion")
+    functions = of_type(transformed, "AWS::Lambda::Function")
+    assert set(functions) == set(of_type(template, "AWS::Serverless::Function"))
+    for function_id, function in functions.items():
+        properties = function["Properties"]
+        assert properties["Runtime"] == LAMBDA_RUNTIME, function_id
+        assert properties["Architectures"] == ["arm64"], function_id
+        assert {"Ref": layer_version_id} in properties["Layers"], function_id
+
+
+def test_layer_requirements_are_the_projects_runtime_dependencies() -> None:
+    layer = requirement_names((ROOT / "shared" / "requirements.txt").read_text().splitlines())
+    project = requirement_names(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    assert layer == project, "shared/requirements.txt (the layer) and pyproject.toml's dependencies differ"
+
+
+def test_every_handler_is_where_its_function_points(template: Template) -> None:
+    for function_id, function in of_type(template, "AWS::Serverless::Function").items():
+        code_uri, handler = function["Properties"]["CodeUri"], function["Properties"]["Handler"]
+        module, attribute = handler.rsplit(".", 1)
+        source = ROOT / code_uri / f"{module.replace('.', '/')}.py"
+        assert source.is_file(), f"{function_id}: {source.relative_to(ROOT)} is missing (Handler {handler})"
+        tree = ast.parse(source.read_text())
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        defined |= {
+            t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+        }
+        assert attribute in defined, f"{function_id}: {source.relative_to(ROOT)} defines no {attribute!r}"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    build_dir = tmp_path_factory.mktemp("sam-build")
+    sam_build(build_dir)
+    return build_dir
+
+
+@pytest.mark.timeout(400)
+def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
+    template: Template, built: Path
+) -> None:
+    (layer_id,) = of_type(template, "AWS::Serverless::LayerVersion")
+    python = built / layer_id / "python"  # a layer's python/ is on the runtime's sys.path
+    shipped = {p.relative_to(ROOT / "shared").as_posix() for p in (ROOT / "shared" / "trueup").rglob("*.py")}
+    in_layer = {p.relative_to(python).as_posix() for p in (python / "trueup").rglob("*.py")}
+    assert "trueup/__init__.py" in in_layer
+    assert shipped <= in_layer, f"missing from the layer: {sorted(shipped - in_layer)}"
+    for package in ("pydantic", "httpx", "aws_lambda_powertools", "rapidfuzz"):
+        assert (python / package / "__init__.py").is_file(), f"{package} is not in the layer"
+    requirements = requirement_names((ROOT / "shared" / "requirements.txt").read_text().splitlines())
+    installed = {p.name.split("-")[0].lower().replace("_", "-") for p in python.glob("*.dist-info")}
+    assert requirements <= installed, (
+        f"requirements missing from the layer: {sorted(requirements - installed)}"
+    )
+    # Compiled extensions must be Lambda's (CPython 3.12 on arm64), not this machine's.
+    extensions = [p.name for p in python.rglob("*.so")]
+    assert extensions, "no compiled extension in the layer (pydantic_core has one)"
+    foreign = [
+        name for name in extensions if "x86_64" in name or ("cpython-3" in name and "cpython-312" not in name)
+    ]
+    assert not foreign, f"extensions built for another platform: {foreign}"
+    for function_id, function in of_type(template, "AWS::Serverless::Function").items():
+        module = function["Properties"]["Handler"].rsplit(".", 1)[0].replace(".", "/")
+        assert (built / function_id / f"{module}.py").is_file(), (
+            f"{function_id} was built without {module}.py"
+        )
