@@ -249,3 +249,23 @@ def _fetch_rmm(writer: GenerationWriter) -> None:
         # Organizations first: mapping reads only them, without streaming every device.
         writer.add_all(adapter.organizations())
         writer.add_all(adapter.devices())
+
+
+def current_data() -> dict[str, Any]:
+    """Per source, the generation snapshots are taken from now: when it was synced and how big it is."""
+    table = TrueupTable()
+    out: dict[str, Any] = {}
+    for source in SOURCES:
+        pointer = table.get_current(source)
+        out[source] = (
+            None
+            if pointer is None
+            else {
+                "synced_at": pointer["synced_at"],
+                "generation": pointer["generation"],
+                "run_id": pointer["run_id"],
+                "records": sum(n for kind, n in pointer["counts"].items() if kind != "skipped"),
+                "skipped": pointer["counts"].get("skipped", 0),
+            }
+        )
+    return out

@@ -194,6 +194,15 @@ def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack
     assert stack.http("GET", "/syncs/nope").status == 404
 
 
+def test_current_data_says_when_each_source_was_last_synced(stack: Stack) -> None:
+    assert stack.http("GET", "/syncs/current").body == {"pax8": None, "rmm": None}
+    run = stack.sync(["pax8"])
+    current = stack.http("GET", "/syncs/current").body
+    assert current["rmm"] is None
+    assert current["pax8"]["run_id"] == run["id"] and current["pax8"]["records"] == 362
+    assert current["pax8"]["synced_at"] == run["sources"]["pax8"]["started_at"]
+
+
 def test_runs_are_listed_newest_first(stack: Stack) -> None:
     first = stack.sync(["rmm"])
     second = stack.sync(["pax8"])
@@ -386,6 +395,7 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
     assert {
         "/syncs",
         "/syncs/{run_id}",
+        "/syncs/current",
         "/snapshots",
         "/snapshots/latest",
         "/snapshots/{snapshot_id}",

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, Field
 
 from trueup import syncs
 from trueup.api.models import SyncRequest, SyncRunList, SyncRunOut
@@ -30,6 +31,26 @@ def list_syncs(limit: Annotated[int, Query(ge=1, le=100)] = 20) -> SyncRunList:
     return SyncRunList(
         items=[SyncRunOut.model_validate(r) for r in syncs.list_runs(limit, datetime.now(UTC))]
     )
+
+
+class CurrentSource(BaseModel):
+    synced_at: datetime
+    generation: str
+    run_id: str
+    records: int
+    skipped: int
+
+
+class CurrentData(BaseModel):
+    pax8: CurrentSource | None = Field(description="null: Pax8 was never synced successfully")
+    rmm: CurrentSource | None = Field(description="null: the RMM was never synced successfully")
+
+
+@router.get(
+    "/syncs/current", summary="What the next snapshot will use: each source's current data", tags=["syncs"]
+)
+def current_data() -> CurrentData:
+    return CurrentData.model_validate(syncs.current_data())
 
 
 @router.get("/syncs/<run_id>", summary="One sync run", tags=["syncs"])

@@ -224,6 +224,7 @@ class Row(DomainModel):
     client: str
     pax8_company_id: str | None
     rmm_organization_ids: list[str]
+    rmm_organization_names: list[str] = []  # in the order of rmm_organization_ids
     devices: int | None
     licenses: int | None
     variance: int | None
