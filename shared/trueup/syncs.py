@@ -235,7 +235,7 @@ def _fetch_pax8(writer: GenerationWriter) -> None:
         api_url=os.environ.get("PAX8_API_URL") or pax8_api.DEFAULT_API_URL,
         token_url=os.environ.get("PAX8_TOKEN_URL") or pax8_api.DEFAULT_TOKEN_URL,
     ) as client:
-        for listing in (client.companies(), client.products(), client.subscriptions()):
+        for listing in client.fetch_lists():
             writer.add_all(listing.items)
             writer.add_all(listing.skipped)
 

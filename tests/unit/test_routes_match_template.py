@@ -15,8 +15,9 @@ def template_routes() -> dict[str, set[tuple[str, str]]]:
         function = properties["CodeUri"].strip("/").removeprefix("functions/")
         for event in (properties.get("Events") or {}).values():
             if event["Type"] == "HttpApi":
-                routes.setdefault(function, set()).add((event["Properties"]["Method"].upper(),
-                                                        event["Properties"]["Path"]))
+                routes.setdefault(function, set()).add(
+                    (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+                )
     return routes
 
 

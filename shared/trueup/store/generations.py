@@ -18,13 +18,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
-from pydantic import BaseModel
+from boto3.s3.transfer import TransferConfig
+from pydantic import BaseModel, ConfigDict
 
 from trueup import aws
 from trueup.config import aws_resources
-from trueup.domain.models import Company, Device, Organization, Pax8Data, Product, SkippedRecord, Subscription
+from trueup.domain.models import (
+    Company,
+    Device,
+    Organization,
+    Pax8Data,
+    Product,
+    SkippedRecord,
+    Subscription,
+)
 
 FORMAT = 1
+# Two 8 MB parts in flight at most: boto3's default (10) buffers up to 80 MB of a large generation.
+_UPLOAD = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=2)
 TAG = "_t"  # each line's record type (records have a `kind` field of their own)
 GenerationSource = Literal["pax8", "rmm"]
 _KINDS: dict[str, type[BaseModel]] = {
@@ -112,6 +123,7 @@ class GenerationWriter:
             aws_resources().bucket,
             key,
             ExtraArgs={"ContentType": "application/x-ndjson", "ContentEncoding": "gzip"},
+            Config=_UPLOAD,
         )
         self._spool.close()
         return StoredGeneration(self.source, self.generation, key, self.synced_at, dict(self.counts))
@@ -121,15 +133,32 @@ class GenerationWriter:
         self._spool.close()
 
 
-def read_lines(key: str) -> Generator[dict[str, Any]]:
-    """Every record line of a stored generation (header and footer checked, not yielded)."""
+class _StoredDevice(Device):
+    # A device line carries the line tag too; validating straight from the JSON bytes is the fast path.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+_DEVICE_SUFFIX = f',"{TAG}":"device"}}'.encode()
+
+
+def read_lines(key: str) -> Generator[dict[str, Any] | Device]:
+    """Every record line of a stored generation (header and footer checked, not yielded).
+
+    Device lines (millions in a large RMM) come back as `Device` objects validated straight from
+    their bytes; every other line as its dict.
+    """
     body = aws.client("s3").get_object(Bucket=aws_resources().bucket, Key=key)["Body"]
     counts: dict[str, int] = {}
+    devices = 0
     header_seen: Any = None
     footer: Any = None
     with gzip.GzipFile(fileobj=body, mode="rb") as stream:
         try:
             for raw in io.BufferedReader(stream, buffer_size=1 << 20):
+                if header_seen is not None and footer is None and raw.rstrip().endswith(_DEVICE_SUFFIX):
+                    devices += 1
+                    yield _StoredDevice.model_validate_json(raw)
+                    continue
                 line = json.loads(raw)
                 kind = line.get(TAG)
                 if header_seen is None:
@@ -146,6 +175,8 @@ def read_lines(key: str) -> Generator[dict[str, Any]]:
                 yield line
         except (OSError, EOFError, ValueError) as exc:
             raise CorruptGeneration(f"{key}: unreadable ({exc})") from exc
+    if devices:
+        counts["device"] = devices
     if footer is None or footer.get("counts") != counts:
         raise CorruptGeneration(f"{key}: truncated (no footer, or counts differ)")
 
@@ -162,6 +193,8 @@ def read_pax8(key: str, synced_at: datetime) -> Pax8Data:
         "skipped": (SkippedRecord, skipped),
     }
     for line in read_lines(key):
+        if isinstance(line, Device):
+            raise CorruptGeneration(f"{key}: a device in a Pax8 generation")
         model, into = target[line.pop(TAG)]
         into.append(model.model_validate(line))
     return Pax8Data(
@@ -185,7 +218,7 @@ def read_rmm_organizations(key: str) -> list[Organization]:
 def read_lines_until_devices(key: str) -> Generator[dict[str, Any]]:
     lines = read_lines(key)
     for line in lines:
-        if line[TAG] == "device":
+        if isinstance(line, Device):
             lines.close()
             return
         yield line
@@ -194,10 +227,11 @@ def read_lines_until_devices(key: str) -> Generator[dict[str, Any]]:
 def iter_rmm(key: str) -> Iterator[Organization | Device | SkippedRecord]:
     """Every record of an RMM generation, streamed (memory flat)."""
     for line in read_lines(key):
+        if isinstance(line, Device):
+            yield line
+            continue
         kind = line.pop(TAG)
-        if kind == "device":
-            yield Device.model_validate(line)
-        elif kind == "organization":
+        if kind == "organization":
             yield Organization.model_validate(line)
         elif kind == "skipped":
             yield SkippedRecord.model_validate(line)

@@ -1,0 +1,70 @@
+"""Sync generations in S3: written whole, read back whole, and refused when damaged."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from trueup import aws
+from trueup.domain.models import Device, Organization, SkippedRecord
+from trueup.store.generations import CorruptGeneration, GenerationWriter, iter_rmm, read_rmm_organizations
+
+from tests.engine_builders import SYNCED, devices, org
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRUEUP_TABLE": "t",
+        "TRUEUP_BUCKET": "gen-test",
+        "TRUEUP_EVENT_BUS": "b",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws.reset_clients()
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="gen-test")
+        yield "gen-test"
+    aws.reset_clients()
+
+
+def write_rmm() -> str:
+    writer = GenerationWriter("rmm", "g1", SYNCED, rmm_source="ninjaone")
+    writer.add_all([org(1, "Acme"), org(2, "Bolt")])
+    writer.add_all(devices(1, 3) + devices(2, 2, seen_days_ago=None))
+    writer.add(
+        SkippedRecord(
+            source="ninjaone", kind="device", id="ninjaone:9", reason="bad", organization_id="ninjaone:2"
+        )
+    )
+    return writer.upload().key
+
+
+def test_a_generation_reads_back_exactly_what_was_written(bucket: str) -> None:
+    key = write_rmm()
+    records = list(iter_rmm(key))
+    kinds = [Organization] * 2 + [Device] * 5 + [SkippedRecord]
+    assert all(isinstance(r, kind) for r, kind in zip(records, kinds, strict=True))
+    assert records[6].last_seen is None and records[2].last_seen is not None  # type: ignore[union-attr]
+    assert [o.name for o in read_rmm_organizations(key)] == ["Acme", "Bolt"]
+
+
+def test_a_truncated_or_altered_generation_is_refused(bucket: str) -> None:
+    key = write_rmm()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    lines = gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).splitlines(keepends=True)
+    s3.put_object(Bucket=bucket, Key="cut", Body=gzip.compress(b"".join(lines[:-3])))
+    with pytest.raises(CorruptGeneration, match="truncated"):
+        list(iter_rmm("cut"))
+    s3.put_object(Bucket=bucket, Key="half", Body=gzip.compress(b"".join(lines))[:-20])
+    with pytest.raises(CorruptGeneration):
+        list(iter_rmm("half"))
+    s3.put_object(Bucket=bucket, Key="foreign", Body=gzip.compress(b'{"hello": 1}\n'))
+    with pytest.raises(CorruptGeneration, match="not a trueup generation"):
+        list(iter_rmm("foreign"))
