@@ -11,14 +11,17 @@ SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 
 .PHONY: run test bench lint typecheck unit venv sam-venv clean
 
-run: $(STAMP)  ## sync the demo upstreams (or the real vendors when credentials are set) and print the reconciliation
-	$(BIN)/python -m infra.local.preview
+run: $(STAMP)  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
+	$(BIN)/python -m infra.local
 
 test: $(STAMP) $(SAM_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/template runs `sam build`)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared infra tests
 	$(BIN)/pytest -q
+
+bench: $(STAMP)  ## scale benchmark: sync + snapshot at 2,000 clients / 100,000 devices, prints figures (ARGS="--help")
+	$(BIN)/python -m infra.bench $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

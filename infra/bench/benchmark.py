@@ -1,0 +1,455 @@
+"""The benchmark run: helper processes up, a sync of both sources and a snapshot through the handlers.
+
+The flow is the product's own. `POST /syncs` goes to the function the template routes it to (as an
+API Gateway payload 2.0 event); the "Sync Requested" events the bus routes by the template's rules
+are picked up from the rules' queues and handed to the sync functions; then `POST /snapshots`.
+Each handler invocation runs in a fresh process of its own (`infra.bench.invoke`), so the peak
+memory and CPU measured are that step's alone; the syncs run one after the other so that each
+wall time is its own too. The demo upstreams and moto run in helper processes of their own.
+"""
+
+from __future__ import annotations
+
+import gzip
+import inspect
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from trueup.vendors.ninjaone import NinjaOneAdapter
+from trueup.vendors.pax8 import PAGE_SIZE as PAX8_PAGE_SIZE
+from trueup.vendors.pax8 import Pax8Client
+
+from infra.bench import figures as fig
+from infra.bench.processes import Helper, HelperError
+from infra.local.aws_standin import REGION
+from infra.local.eventbridge import lambda_event
+from infra.local.http_gateway import GatewayRequest, build_event, map_response
+from infra.local.runtime import lambda_environment
+from infra.local.template import Router, StackTemplate
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+ACCOUNT_ID = "123456789012"
+# The Pax8 lists a sync reads, timed inside the sync's process (the issue's "Pax8 list time").
+PAX8_LISTS = ("companies", "products", "subscriptions")
+UPSTREAMS_READY_S = 900  # building a 1,000,000-device data set takes a while
+STANDIN_READY_S = 120
+EVENT_WAIT_S = 30
+
+
+class BenchmarkError(RuntimeError):
+    """The benchmark could not produce its figures (a step failed); the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Options:
+    clients: int = 2000
+    devices_per_client: int = 50
+    latency: float = 0.1
+    ninjaone_page_cap: int = 1000
+
+
+def _default(function: Callable[..., Any], parameter: str) -> Any:
+    # The client's own default, read rather than copied, so that the minimum follows the code.
+    return inspect.signature(function).parameters[parameter].default
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one measured handler invocation came to (see `infra.bench.invoke`)."""
+
+    function: str
+    result: Any
+    wall_s: float
+    cpu_s: float
+    cpu_user_s: float
+    cpu_sys_s: float
+    max_rss_kib: int
+    init_rss_kib: int
+    aws_calls: dict[str, int]
+    timed: dict[str, float]
+    memory_mb: int
+    timeout_s: int
+
+
+class Functions:
+    """Invokes the template's functions, each call in a fresh measured process."""
+
+    def __init__(self, workdir: Path, standin: Mapping[str, Any], template: StackTemplate) -> None:
+        self._workdir = workdir
+        self._functions: Mapping[str, Any] = standin["functions"]
+        self._endpoint_url: str = standin["endpoint_url"]
+        self._router = Router(template.routes)
+        self._count = 0
+
+    def invoke(self, function: str, event: Any, *, time_functions: tuple[str, ...] = ()) -> Invocation:
+        spec = self._functions.get(function)
+        if spec is None:
+            raise BenchmarkError(f"template.yaml has no function {function}")
+        self._count += 1
+        label = f"{self._count:02d}-{function}"
+        event_path = self._workdir / f"{label}.event.json"
+        out_path = self._workdir / f"{label}.result.json"
+        event_path.write_text(json.dumps(event))
+        # Readable output: warnings only, and no metrics lines (Powertools prints them to stdout).
+        function_env = {
+            **spec["environment"],
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        code_root = Path(spec["code_uri"])
+        env = lambda_environment(
+            function_env,
+            function_name=spec["name"],
+            handler=spec["handler"],
+            code_root=code_root,
+            memory_mb=spec["memory_mb"],
+            endpoint_url=self._endpoint_url,
+        )
+        args = [
+            "--code-root",
+            str(code_root),
+            "--handler",
+            spec["handler"],
+            "--function-name",
+            spec["name"],
+            "--memory-mb",
+            str(spec["memory_mb"]),
+            "--timeout",
+            str(spec["timeout"]),
+            "--event",
+            str(event_path),
+            "--out",
+            str(out_path),
+        ]
+        for target in time_functions:
+            args += ["--time", target]
+        helper = Helper(label, "infra.bench.invoke", args, self._workdir, env=env, cwd=code_root)
+        helper.start()
+        # Not the function's Timeout: this machine is not Lambda. The report compares with it instead.
+        helper.wait_done(max(600.0, 3.0 * spec["timeout"]))
+        outcome = json.loads(out_path.read_text())
+        if not outcome["ok"]:
+            raise helper.failure(f"the handler raised:\n{outcome['error']}")
+        return Invocation(
+            function=function,
+            result=outcome["result"],
+            wall_s=outcome["wall_s"],
+            cpu_s=outcome["cpu_s"],
+            cpu_user_s=outcome["cpu_user_s"],
+            cpu_sys_s=outcome["cpu_sys_s"],
+            max_rss_kib=outcome["max_rss_kib"],
+            init_rss_kib=outcome["init_rss_kib"],
+            aws_calls=outcome["aws_calls"],
+            timed=outcome["timed"],
+            memory_mb=spec["memory_mb"],
+            timeout_s=spec["timeout"],
+        )
+
+    def http(
+        self, method: str, target: str, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any, int, Invocation]:
+        """One HTTP request as API Gateway hands it to the routed function: (status, headers, JSON
+        body, body bytes as sent, the invocation)."""
+        path = target.partition("?")[0]
+        match = self._router.match(method, path)
+        if match is None:
+            raise BenchmarkError(f"template.yaml routes no function for {method} {path}")
+        raw = b"" if body is None else json.dumps(body).encode()
+        request_headers = [("host", "localhost"), *(headers or {}).items()]
+        if raw:
+            request_headers.append(("content-type", "application/json"))
+        event = build_event(
+            GatewayRequest(method, target, request_headers, raw, "127.0.0.1"),
+            match,
+            request_id=str(uuid.uuid4()),
+            now=datetime.now(UTC),
+        )
+        invocation = self.invoke(match.route.function, event)
+        response = map_response(invocation.result)
+        answer_headers = {name.lower(): value for name, value in response.headers}
+        data = response.body
+        if answer_headers.get("content-encoding") == "gzip":
+            data = gzip.decompress(data)
+        parsed = json.loads(data) if data else None
+        return response.status, answer_headers, parsed, len(response.body), invocation
+
+
+def _sync_events(
+    standin: Mapping[str, Any], run_id: str, functions: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """The "Sync Requested" event of `run_id` that the rules of `functions` routed, by function."""
+    sqs = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    ).client("sqs", endpoint_url=standin["endpoint_url"])
+    found: dict[str, dict[str, Any]] = {}
+    queues = {entry["function"]: entry["queue_url"] for entry in standin["queues"]}
+    unrouted = [function for function in functions if function not in queues]
+    if unrouted:
+        raise BenchmarkError(f"template.yaml has no EventBridge rule for {', '.join(unrouted)}")
+    wanted = {function: queues[function] for function in functions}
+    deadline = time.monotonic() + EVENT_WAIT_S
+    while len(found) < len(wanted):
+        if time.monotonic() > deadline:
+            missing = sorted(set(wanted) - set(found))
+            raise BenchmarkError(f"no Sync Requested event for {', '.join(missing)} within {EVENT_WAIT_S} s")
+        for function, queue_url in wanted.items():
+            if function in found:
+                continue
+            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for message in answer.get("Messages", []):
+                event = lambda_event(message["Body"])
+                # moto leaves out two envelope fields EventBridge always sends to Lambda.
+                event.setdefault("version", "0")
+                event.setdefault("account", ACCOUNT_ID)
+                if event.get("detail-type") == "Sync Requested" and event["detail"].get("run_id") == run_id:
+                    found[function] = event
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def _stored_bytes(standin: Mapping[str, Any]) -> dict[str, int]:
+    s3 = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    ).client("s3", endpoint_url=standin["endpoint_url"])
+    sizes = {"pax8_generation": 0, "rmm_generation": 0, "snapshot": 0}
+    prefixes = {"generations/pax8/": "pax8_generation", "generations/rmm/": "rmm_generation"}
+    for bucket in standin["buckets"].values():
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                key: str = item["Key"]
+                name = next((v for p, v in prefixes.items() if key.startswith(p)), None)
+                if name is None and key.startswith("snapshots/"):
+                    name = "snapshot"
+                if name is not None:
+                    sizes[name] += int(item["Size"])
+    return sizes
+
+
+def run(options: Options, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Run the benchmark and return its figures (see `figures.render` for what they mean)."""
+    if options.clients < 1 or options.ninjaone_page_cap < 1:
+        raise BenchmarkError("--clients and --ninjaone-page-cap must be 1 or more")
+    if options.devices_per_client < 0 or options.latency < 0:
+        raise BenchmarkError("--devices-per-client and --latency must be 0 or more")
+    started = time.monotonic()
+    template = StackTemplate.load(TEMPLATE)
+    workdir = Path(tempfile.mkdtemp(prefix="trueup-bench-"))
+    try:
+        with ExitStack() as helpers:
+            result = _run(options, progress, template, workdir, helpers)
+    except (BenchmarkError, HelperError) as exc:
+        raise BenchmarkError(f"{exc}\n(logs kept in {workdir})") from exc
+    shutil.rmtree(workdir, ignore_errors=True)
+    result["benchmark_s"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def _run(
+    options: Options,
+    progress: Callable[[str], None],
+    template: StackTemplate,
+    workdir: Path,
+    helpers: ExitStack,
+) -> dict[str, Any]:
+    progress(
+        f"building the demo data set ({options.clients:,} clients x {options.devices_per_client} devices) "
+        "and starting the demo upstreams..."
+    )
+    upstreams = Helper(
+        "upstreams",
+        "infra.bench.upstreams",
+        [
+            "--clients",
+            str(options.clients),
+            "--devices-per-client",
+            str(options.devices_per_client),
+            "--latency",
+            str(options.latency),
+            "--pax8-max-page-size",
+            str(PAX8_PAGE_SIZE),
+            "--ninjaone-page-cap",
+            str(options.ninjaone_page_cap),
+            "--ready",
+            str(workdir / "upstreams.ready.json"),
+        ],
+        workdir,
+    )
+    upstreams.start()
+    helpers.callback(upstreams.stop)
+    demo = upstreams.wait_ready(UPSTREAMS_READY_S)
+
+    progress("starting the AWS stand-in (moto server) with the template's resources...")
+    parameters = {
+        "Pax8ApiUrl": demo["pax8_api_url"],
+        "Pax8TokenUrl": demo["pax8_token_url"],
+        "NinjaOneUrl": demo["ninjaone_url"],
+    }
+    standin_helper = Helper(
+        "aws",
+        "infra.bench.standin",
+        [
+            "--template",
+            str(TEMPLATE),
+            "--parameters",
+            json.dumps(parameters),
+            "--ready",
+            str(workdir / "aws.ready.json"),
+        ],
+        workdir,
+    )
+    standin_helper.start()
+    helpers.callback(standin_helper.stop)
+    standin = standin_helper.wait_ready(STANDIN_READY_S)
+    functions = Functions(workdir, standin, template)
+    control = httpx.Client(base_url=demo["pax8_control_url"], timeout=30)
+    helpers.callback(control.close)
+
+    status, _, run, _, _ = functions.http("POST", "/syncs")
+    if status != 202:
+        raise BenchmarkError(f"POST /syncs answered {status}: {run}")
+    events = _sync_events(standin, run["id"], ("Pax8SyncFunction", "RmmSyncFunction"))
+    control.post("/_demo/reset").raise_for_status()
+
+    progress("syncing Pax8...")
+    pax8_targets = tuple(f"trueup.vendors.pax8:Pax8Client.{name}" for name in PAX8_LISTS)
+    pax8 = functions.invoke("Pax8SyncFunction", events["Pax8SyncFunction"], time_functions=pax8_targets)
+    progress("syncing the RMM (NinjaOne)...")
+    rmm = functions.invoke("RmmSyncFunction", events["RmmSyncFunction"])
+    stats = control.get("/_demo/stats").raise_for_status().json()
+
+    status, _, run, _, _ = functions.http("GET", f"/syncs/{run['id']}")
+    failed = {s: v for s, v in run["sources"].items() if v["status"] != "succeeded"}
+    if status != 200 or failed:
+        problems = "; ".join(f"{s}: {v['status']} ({v['error']})" for s, v in failed.items())
+        raise BenchmarkError(f"the syncs did not succeed: {problems or run}")
+
+    progress("taking the snapshot...")
+    status, headers, snapshot, response_bytes, snap = functions.http(
+        "POST", "/snapshots", headers={"accept-encoding": "gzip"}
+    )
+    if status != 201:
+        raise BenchmarkError(f"POST /snapshots answered {status}: {snapshot}")
+    stored = _stored_bytes(standin)
+
+    pax8_concurrency: int = _default(Pax8Client, "concurrency")
+    ninjaone_requested: int = _default(NinjaOneAdapter, "page_size")
+    ninjaone_page = min(ninjaone_requested, options.ninjaone_page_cap)
+    records = demo["records"]
+    pax8_lists = [
+        fig.VendorList(name, f"/v1/{name}", records[name], PAX8_PAGE_SIZE, ends_with_empty_page=False)
+        for name in PAX8_LISTS
+    ]
+    ninjaone_lists = [
+        fig.VendorList(name, f"/v2/{name}", records[name], ninjaone_page, ends_with_empty_page=True)
+        for name in ("organizations", "devices")
+    ]
+    requests = {
+        "pax8": fig.upstream_requests(pax8_lists, "/v1/token", stats["pax8"]),
+        "ninjaone": fig.upstream_requests(ninjaone_lists, "/ws/oauth/token", stats["ninjaone"]),
+    }
+
+    latency = options.latency
+    pax8_list_figures = {}
+    for position, item in enumerate(pax8_lists):
+        pages = requests["pax8"]["lists"][item.name]["actual"]
+        floor = fig.concurrent_list_floor(pages, pax8_concurrency, latency)
+        if position == 0:
+            # The first list's time includes the token request, made on its first page.
+            floor += requests["pax8"]["token"]["minimum"] * latency
+        pax8_list_figures[item.name] = {
+            "pages": pages,
+            "includes_token": position == 0,
+            "wall_s": round(pax8.timed[f"trueup.vendors.pax8:Pax8Client.{item.name}"], 3),
+            "ideal_s": round(fig.concurrent_list_ideal(pages, pax8_concurrency, latency), 3),
+            "floor_s": round(floor, 3),
+        }
+    lists_s = sum(v["wall_s"] for v in pax8_list_figures.values())
+    ideal_s = sum(v["ideal_s"] for v in pax8_list_figures.values())
+    floor_s = sum(v["floor_s"] for v in pax8_list_figures.values())
+    rmm_pages = sum(v["actual"] for v in requests["ninjaone"]["lists"].values())
+    steps = {"pax8_sync": pax8, "rmm_sync": rmm, "snapshot": snap}
+    memory = {
+        name: {
+            "peak": fig.mb(step.max_rss_kib),
+            "after_import": fig.mb(step.init_rss_kib),
+            "function_memory_mb": step.memory_mb,
+        }
+        for name, step in steps.items()
+    }
+    largest_peak = max(entry["peak"] for entry in memory.values())
+    coverages = snapshot["coverages"]
+    return {
+        "size": {
+            "clients": options.clients,
+            "devices_per_client": options.devices_per_client,
+            "devices": records["devices"],
+            "subscriptions": records["subscriptions"],
+            "companies": records["companies"],
+            "products": records["products"],
+            "organizations": records["organizations"],
+        },
+        "latency_s": latency,
+        "page_sizes": {
+            "pax8": PAX8_PAGE_SIZE,
+            "ninjaone": ninjaone_page,
+            "ninjaone_requested": ninjaone_requested,
+            "ninjaone_cap": options.ninjaone_page_cap,
+        },
+        "upstream_requests": requests,
+        "syncs": {
+            "pax8": {
+                "wall_s": round(pax8.wall_s, 3),
+                "limit_s": pax8.timeout_s,
+                "records": run["sources"]["pax8"]["records"],
+                "concurrency": pax8_concurrency,
+                "lists_s": round(lists_s, 3),
+                "ideal_s": round(ideal_s, 3),
+                "floor_s": round(floor_s, 3),
+                "lists": pax8_list_figures,
+            },
+            "rmm": {
+                "wall_s": round(rmm.wall_s, 3),
+                "limit_s": rmm.timeout_s,
+                "records": run["sources"]["rmm"]["records"],
+                "pages": rmm_pages,
+                "ideal_s": round(rmm_pages * latency, 3),
+            },
+        },
+        "memory_mb": memory,
+        "snapshot": {
+            "cpu_s": round(snap.cpu_s, 3),
+            "cpu_user_s": round(snap.cpu_user_s, 3),
+            "cpu_sys_s": round(snap.cpu_sys_s, 3),
+            "wall_s": round(snap.wall_s, 3),
+            "limit_s": snap.timeout_s,
+            "coverages": len(coverages),
+            "rows": sum(len(c["rows"]) for c in coverages),
+            "response_bytes": response_bytes,
+            "response_encoding": headers.get("content-encoding", "identity"),
+        },
+        "aws_requests": {
+            name: {"total": sum(step.aws_calls.values()), "by_operation": step.aws_calls}
+            for name, step in steps.items()
+        },
+        "stored_bytes": stored,
+        "targets": {
+            "requests_within_1_05x": all(r["within_target"] for r in requests.values()),
+            "pax8_list_vs_ideal": round(lists_s / ideal_s, 2) if ideal_s else None,
+            "pax8_list_vs_floor": round(lists_s / floor_s, 2) if floor_s else None,
+            "largest_peak_mb": largest_peak,
+            "memory_within_512_mb": largest_peak <= fig.MEMORY_TARGET_MB,
+            "snapshot_cpu_under_2_s": snap.cpu_s < fig.SNAPSHOT_CPU_TARGET_S,
+        },
+    }

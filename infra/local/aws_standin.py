@@ -1,0 +1,249 @@
+"""The AWS stand-in: moto in server mode, with the template's tables, bucket, bus and secrets in it.
+
+`ThreadedMotoServer` runs in this process; handlers in their worker processes reach it over HTTP
+through AWS_ENDPOINT_URL. `create_resources` creates what the template declares from the
+template's own definitions (key schema, indexes, billing mode, versioning, bus name...), so the
+local stack cannot drift from what deploys, and returns the local physical names that `!Ref` and
+`!GetAtt` resolve to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from infra.local.template import BUCKET, EVENT_BUS, SECRET, TABLE, Resolver, StackTemplate, TemplateError
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+STACK_NAME = "trueup-local"
+
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=5,
+    read_timeout=60,
+    max_pool_connections=32,
+)
+
+
+_running_lock = threading.Lock()
+_running: AwsStandIn | None = None
+
+
+class AwsStandIn:
+    """moto's server on 127.0.0.1 (port 0: any free port), and boto3 clients for the stack's own calls."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._endpoint: str | None = None
+        self._session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    def start(self) -> None:
+        global _running
+        with _running_lock:
+            if _running is not None:
+                # moto keeps its state in module globals: two stand-ins in one process would share it.
+                raise RuntimeError(f"an AWS stand-in already runs in this process ({_running.endpoint_url})")
+            _running = self
+        try:
+            # werkzeug logs every request moto serves at INFO; the gateway logs what matters.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            self._server.start()
+            host, port = self._server.get_host_and_port()
+            self._endpoint = f"http://{host}:{port}"
+            # Start empty even if an earlier stand-in of this process (a test) left state behind.
+            request = urllib.request.Request(f"{self._endpoint}/moto-api/reset", method="POST", data=b"")
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                answer.read()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        global _running
+        if self._endpoint is not None:
+            self._server.stop()
+            self._endpoint = None
+        with _running_lock:
+            if _running is self:
+                _running = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._endpoint is None:
+            raise RuntimeError("the AWS stand-in is not running; call start() first")
+        return self._endpoint
+
+    def client(self, service: str) -> Any:
+        # boto3 clients are thread-safe once made; making them from one session is not.
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self._session.client(
+                    service, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG
+                )
+            return self._clients[service]
+
+
+@dataclass
+class LocalResources:
+    """What the stand-in holds for the template, by logical id, and how intrinsics resolve to it."""
+
+    tables: dict[str, str] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)
+    buses: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def resolver(self) -> Resolver:
+        return Resolver(self.refs, self.attributes)
+
+
+def pseudo_parameters() -> dict[str, str]:
+    return {
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT_ID,
+        "AWS::StackName": STACK_NAME,
+        "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
+def function_name(logical_id: str) -> str:
+    return f"{STACK_NAME}-{logical_id}"
+
+
+def create_resources(
+    template: StackTemplate,
+    standin: AwsStandIn,
+    secret_values: Mapping[str, str],
+    parameters: Mapping[str, str] | None = None,
+) -> LocalResources:
+    """Create the template's tables, buckets, buses and secrets in the stand-in.
+
+    `secret_values` gives a secret's value by logical id; a secret without one gets what its
+    GenerateSecretString would make (a placeholder the handlers report as unset credentials).
+    """
+    out = LocalResources()
+    out.refs.update(pseudo_parameters())
+    out.refs.update(template.parameters)
+    out.refs.update(parameters or {})
+    for logical_id in template.functions:
+        name = function_name(logical_id)
+        out.refs[logical_id] = name
+        out.attributes[(logical_id, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+    # Names may use parameters and pseudo parameters, not other resources.
+    names = Resolver(dict(out.refs))
+
+    for resource in template.of_type(TABLE):
+        where = f"{template.path}: {resource.logical_id}"
+        props = names.resolve(dict(resource.properties), where)
+        name = props.get("TableName") or f"{STACK_NAME}-{resource.logical_id}"
+        standin.client("dynamodb").create_table(**_table_arguments(name, props, where))
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            standin.client("dynamodb").update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+        out.tables[resource.logical_id] = out.refs[resource.logical_id] = name
+        arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+        out.attributes[(resource.logical_id, "Arn")] = arn
+
+    for resource in template.of_type(BUCKET):
+        where = f"{template.path}: {resource.logical_id}"
+        props = names.resolve(dict(resource.properties), where)
+        name = props.get("BucketName") or f"{STACK_NAME}-{resource.logical_id}".lower()
+        s3 = standin.client("s3")
+        s3.create_bucket(Bucket=name)
+        status = (props.get("VersioningConfiguration") or {}).get("Status")
+        if status:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
+        out.buckets[resource.logical_id] = out.refs[resource.logical_id] = name
+        out.attributes[(resource.logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+        out.attributes[(resource.logical_id, "DomainName")] = f"{name}.s3.amazonaws.com"
+
+    for resource in template.of_type(EVENT_BUS):
+        where = f"{template.path}: {resource.logical_id}"
+        props = names.resolve(dict(resource.properties), where)
+        name = props.get("Name")
+        if not isinstance(name, str) or not name:
+            raise TemplateError(f"{where}: an event bus needs a Name")
+        answer = standin.client("events").create_event_bus(Name=name)
+        out.buses[resource.logical_id] = out.refs[resource.logical_id] = name
+        out.attributes[(resource.logical_id, "Arn")] = answer["EventBusArn"]
+        out.attributes[(resource.logical_id, "Name")] = name
+
+    for resource in template.of_type(SECRET):
+        where = f"{template.path}: {resource.logical_id}"
+        props = names.resolve(dict(resource.properties), where)
+        name = props.get("Name") or f"{STACK_NAME}/{resource.logical_id}"
+        value = secret_values.get(resource.logical_id)
+        if value is None:
+            value = _generated_secret(props)
+        answer = standin.client("secretsmanager").create_secret(Name=name, SecretString=value)
+        out.secrets[resource.logical_id] = out.refs[resource.logical_id] = answer["ARN"]
+        out.attributes[(resource.logical_id, "Id")] = answer["ARN"]
+    return out
+
+
+def _table_arguments(name: str, props: Mapping[str, Any], where: str) -> dict[str, Any]:
+    try:
+        args: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+        }
+    except KeyError as exc:
+        raise TemplateError(f"{where}: a table needs {exc.args[0]}") from exc
+    billing = props.get("BillingMode", "PROVISIONED")
+    args["BillingMode"] = billing
+    throughput = props.get("ProvisionedThroughput") or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+    if billing != "PAY_PER_REQUEST":
+        args["ProvisionedThroughput"] = throughput
+    indexes = []
+    for index in props.get("GlobalSecondaryIndexes") or []:
+        entry = {k: index[k] for k in ("IndexName", "KeySchema", "Projection") if k in index}
+        if billing != "PAY_PER_REQUEST":
+            entry["ProvisionedThroughput"] = index.get("ProvisionedThroughput") or throughput
+        indexes.append(entry)
+    if indexes:
+        args["GlobalSecondaryIndexes"] = indexes
+    local = [
+        {k: index[k] for k in ("IndexName", "KeySchema", "Projection") if k in index}
+        for index in props.get("LocalSecondaryIndexes") or []
+    ]
+    if local:
+        args["LocalSecondaryIndexes"] = local
+    stream = props.get("StreamSpecification")
+    if stream:
+        args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    return args
+
+
+def _generated_secret(props: Mapping[str, Any]) -> str:
+    if isinstance(props.get("SecretString"), str):
+        return str(props["SecretString"])
+    generate = props.get("GenerateSecretString") or {}
+    template = generate.get("SecretStringTemplate")
+    key = generate.get("GenerateStringKey")
+    if isinstance(template, str) and isinstance(key, str):
+        document = json.loads(template)
+        document[key] = secrets.token_urlsafe(24)
+        return json.dumps(document)
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,570 @@
+"""The local stack: trueup's real Lambda handlers on one machine, with no AWS account.
+
+`LocalStack.start()` brings up, in order:
+
+1. the demo upstreams (demo mode only), on free ports;
+2. the AWS stand-in (moto in server mode, in this process), with the tables, buckets, bus and
+   secrets of `template.yaml` created from the template's own definitions; the secrets hold the
+   vendor credentials (demo ones, or PAX8_* / NINJAONE_* from the environment or `.env`);
+3. the functions of the template, each in warm worker processes with its own resolved
+   environment (`infra.local.runtime`);
+4. the saved state of TRUEUP_DATA_DIR (`infra.local.persistence`), then the recovery hook
+   `trueup.syncs.recover_interrupted_runs()` if the package has it: it runs once in a fresh worker
+   with ApiFunction's environment (the handlers' own configuration, and nothing set in this
+   process's environment), and marks syncs a stopped stack left queued or running as failed;
+5. the template's EventBridge rules, delivering to their functions (`infra.local.eventbridge`);
+6. the HTTP API on 127.0.0.1:TRUEUP_PORT (`infra.local.http_gateway`);
+7. a first sync of the sources that never synced in this data directory, through the real path
+   (POST /syncs on the gateway, then GET /syncs/{id} until it settles), so POST /snapshots works
+   at once.
+
+Every invocation that may have written (any HTTP method but GET/HEAD/OPTIONS, every event, every
+schedule) saves the state before its answer goes out, so nothing acknowledged is lost when the
+process is killed. `<TRUEUP_DATA_DIR>/stack.json` says where everything listens while it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import http.client
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from trueup.config import (
+    VendorCredentials,
+    demo_requested,
+    vendor_credentials,
+    vendor_endpoints,
+)
+from trueup.errors import InvalidInput
+from trueup.vendors.resilience import ClientCredentials
+
+from infra.local.aws_standin import AwsStandIn, LocalResources, create_resources, function_name
+from infra.local.eventbridge import EventDelivery
+from infra.local.http_gateway import Gateway, GatewayServer
+from infra.local.persistence import AwsState, StateDirectory, write_atomically
+from infra.local.runtime import (
+    MAX_SYNC_RESPONSE_BYTES,
+    FunctionRuntime,
+    Outcome,
+    WorkerSpec,
+    lambda_environment,
+    run_once,
+)
+from infra.local.template import FunctionSpec, Router, StackTemplate, resolve_environment
+
+log = logging.getLogger("infra.local.stack")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PORT = 3000
+SYNC_SOURCES = ("pax8", "rmm")  # what POST /syncs accepts (the issue's API)
+UNFINISHED = ("queued", "running")
+RECOVERY_HOOK = "trueup.syncs:recover_interrupted_runs"
+STACK_FILE = "stack.json"
+LOCK_FILE = "stack.lock"
+# Function variables that name a vendor's endpoints; the local stack points them at the demo upstreams.
+ENDPOINT_VARIABLES = ("PAX8_API_URL", "PAX8_TOKEN_URL", "NINJAONE_URL")
+SECRET_SUFFIX = "_SECRET_ID"  # PAX8_SECRET_ID names the secret holding the Pax8 credentials
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start or serve; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    data_dir: Path
+    port: int = DEFAULT_PORT
+    host: str = "127.0.0.1"
+    template_path: Path = REPO_ROOT / "template.yaml"
+    demo: bool = True
+    # None outside demo mode: no vendor is wired (tests of the stack's mechanics).
+    credentials: VendorCredentials | None = None
+    endpoint_overrides: Mapping[str, str] = field(default_factory=dict)
+    first_sync: bool = True
+    first_sync_timeout: float | None = None  # None: from the sync functions' Timeout
+    max_workers: int = 4
+    retry_delays: tuple[float, ...] = (1.0, 2.0)
+    prewarm: bool = True
+
+    @classmethod
+    def from_environment(
+        cls,
+        env: Mapping[str, str],
+        *,
+        force_demo: bool = False,
+        port: int | None = None,
+        data_dir: Path | None = None,
+    ) -> StackConfig:
+        """`make run`'s configuration: TRUEUP_PORT, TRUEUP_DATA_DIR, TRUEUP_DEMO and the credentials.
+
+        A partial set of credentials is an error naming the missing variables (InvalidInput).
+        """
+        if port is None:
+            raw = env.get("TRUEUP_PORT", "").strip() or str(DEFAULT_PORT)
+            if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+                raise InvalidInput(f"TRUEUP_PORT must be a port number (0-65535), got {raw!r}")
+            port = int(raw)
+        if data_dir is None:
+            raw_dir = env.get("TRUEUP_DATA_DIR", "").strip()
+            data_dir = Path(raw_dir).expanduser() if raw_dir else REPO_ROOT / ".data"
+        demo = force_demo or demo_requested(env)
+        # Checked even in demo mode: a half-configured .env is a mistake worth hearing about.
+        credentials = vendor_credentials(env)
+        if demo or credentials is None:
+            return cls(data_dir=data_dir.resolve(), port=port, demo=True)
+        endpoints = vendor_endpoints(env)
+        overrides = {
+            name: value
+            for name, value in (
+                ("PAX8_API_URL", endpoints.pax8_api_url),
+                ("PAX8_TOKEN_URL", endpoints.pax8_token_url),
+                ("NINJAONE_URL", endpoints.ninjaone_url),
+            )
+            if value
+        }
+        return cls(
+            data_dir=data_dir.resolve(),
+            port=port,
+            demo=False,
+            credentials=credentials,
+            endpoint_overrides=overrides,
+        )
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig, progress: Callable[[str], None] = _say) -> None:
+        self.config = config
+        self.progress = progress
+        self.template = StackTemplate.load(config.template_path)
+        self.demo: Any = None  # infra.demo.servers.DemoUpstreams in demo mode
+        self.standin: AwsStandIn | None = None
+        self.resources: LocalResources | None = None
+        self.runtime: FunctionRuntime | None = None
+        self.state: AwsState | None = None
+        self.events: EventDelivery | None = None
+        self.server: GatewayServer | None = None
+        self.environments: dict[str, dict[str, str]] = {}
+        self._lock_file: IO[str] | None = None
+
+    # ------------------------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        config = self.config
+        self._lock_data_dir()
+        # The port first: a port in use fails in a moment, not after the stand-in and a sync.
+        gateway = Gateway(Router(self.template.routes), self._invoke_http)
+        try:
+            self.server = GatewayServer(gateway, config.host, config.port)
+        except OSError as exc:
+            hint = " (is trueup already running? TRUEUP_PORT picks another port)" if config.port else ""
+            raise StackError(f"{exc}{hint}") from exc
+        credentials = config.credentials
+        overrides = dict(config.endpoint_overrides)
+        if config.demo:
+            from infra.demo.dataset import build_dataset
+            from infra.demo.servers import (
+                DEFAULT_NINJAONE_CREDENTIALS,
+                DEFAULT_PAX8_CREDENTIALS,
+                DemoUpstreams,
+            )
+
+            # Small page caps: every list spans several pages, as a large tenant's would.
+            self.demo = DemoUpstreams(build_dataset(), pax8_max_page_size=25, ninjaone_page_cap=100).start()
+            self.progress(
+                f"demo upstreams: Pax8 on {self.demo.pax8_url}, NinjaOne on {self.demo.ninjaone_url}"
+            )
+            credentials = VendorCredentials(
+                pax8=ClientCredentials(*DEFAULT_PAX8_CREDENTIALS),
+                ninjaone=ClientCredentials(*DEFAULT_NINJAONE_CREDENTIALS),
+            )
+            overrides = {
+                "PAX8_API_URL": self.demo.pax8_api_url,
+                "PAX8_TOKEN_URL": self.demo.pax8_token_url,
+                "NINJAONE_URL": self.demo.ninjaone_url,
+            }
+            self._check_declared(overrides)
+
+        self.progress("starting AWS stand-in (moto server)...")
+        self.standin = AwsStandIn(config.host)
+        self.standin.start()
+        secret_values = self._secret_values(credentials)
+        self.resources = create_resources(self.template, self.standin, secret_values)
+        resolver = self.resources.resolver()
+
+        specs = []
+        for function in self.template.functions.values():
+            env = resolve_environment(function, resolver, overrides)
+            self.environments[function.logical_id] = env
+            specs.append(self._worker_spec(function, env))
+        self.runtime = FunctionRuntime(specs, config.max_workers)
+        if config.prewarm:
+            self.runtime.prewarm()  # imports happen while the state is restored
+
+        directory = StateDirectory(config.data_dir)
+        self.state = AwsState(
+            directory,
+            self.standin.client("dynamodb"),
+            self.standin.client("s3"),
+            self.resources.tables,
+            self.resources.buckets,
+        )
+        restored = self.state.restore()
+        if restored.saved_at:
+            self.progress(
+                f"restored {restored.items} item(s) and {restored.objects} object(s) from {config.data_dir} "
+                f"(saved {restored.saved_at})"
+            )
+        else:
+            self.progress(f"no saved state in {config.data_dir}: starting empty")
+        self._recover_interrupted_runs()
+
+        self.events = EventDelivery(
+            self.standin,
+            self.template.rules,
+            resolver,
+            self._invoke_event,
+            timeouts={f.logical_id: f.timeout for f in self.template.functions.values()},
+            retry_delays=config.retry_delays,
+        )
+        self.events.create()
+        self.events.start()
+
+        gateway.schedules = [
+            dataclasses.replace(x, expression=resolver.resolve(x.expression, f"{x.function}.{x.event}"))
+            for x in self.template.schedules
+        ]
+        self.server.start()
+
+        if config.first_sync and credentials is not None:
+            self._first_sync()
+        self._write_stack_file()
+        self.progress(f"trueup is ready on {self.url}")
+
+    def stop(self) -> None:
+        """Stop everything that started, newest first; safe to call more than once."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.events is not None:
+            self.events.stop()
+            self.events = None
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+        if self.demo is not None:
+            self.demo.stop()
+            self.demo = None
+        if self.standin is not None:
+            self.standin.stop()
+            self.standin = None
+        if self._lock_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.config.data_dir / STACK_FILE).unlink()
+            self._lock_file.close()  # closing releases the lock
+            self._lock_file = None
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self.server is None:
+            raise StackError("the local stack is not serving")
+        return self.server.url
+
+    # ---------------------------------------------------------------------------- invocations
+    def _invoke_http(self, function: str, event: dict[str, Any], may_write: bool) -> Outcome:
+        assert self.runtime is not None
+        outcome = self.runtime.invoke(function, event, MAX_SYNC_RESPONSE_BYTES)
+        return self._saved(outcome) if may_write else outcome
+
+    def _invoke_event(self, function: str, event: dict[str, Any]) -> Outcome:
+        assert self.runtime is not None
+        return self._saved(self.runtime.invoke(function, event))
+
+    def _saved(self, outcome: Outcome) -> Outcome:
+        """Save what the invocation may have written before anyone hears of it."""
+        assert self.state is not None
+        try:
+            self.state.save()
+        except Exception as exc:
+            log.exception("could not save the local state to %s", self.config.data_dir)
+            error = {"errorType": "Local.StateNotSaved", "errorMessage": f"could not save the state: {exc}"}
+            return Outcome("error", outcome.request_id, outcome.duration_ms, error=error)
+        return outcome
+
+    def save_state(self) -> None:
+        assert self.state is not None
+        self.state.save()
+
+    # ------------------------------------------------------------------------------- wiring
+    def _worker_spec(self, function: FunctionSpec, env: Mapping[str, str]) -> WorkerSpec:
+        assert self.standin is not None
+        name = function_name(function.logical_id)
+        return WorkerSpec(
+            label=function.logical_id,
+            function_name=name,
+            handler=function.handler,
+            code_root=function.code_uri,
+            environment=lambda_environment(
+                env,
+                function_name=name,
+                handler=function.handler,
+                code_root=function.code_uri,
+                memory_mb=function.memory_mb,
+                endpoint_url=self.standin.endpoint_url,
+            ),
+            timeout=function.timeout,
+            memory_mb=function.memory_mb,
+        )
+
+    def _check_declared(self, overrides: Mapping[str, str]) -> None:
+        declared = {name for f in self.template.functions.values() for name in f.environment}
+        missing = sorted(set(overrides) - declared)
+        if missing:
+            # Else a handler would call the real vendor with the demo credentials.
+            raise StackError(
+                f"{self.template.path}: no function declares {', '.join(missing)}; "
+                "the demo upstreams cannot be wired in"
+            )
+
+    def _secret_values(self, credentials: VendorCredentials | None) -> dict[str, str]:
+        """Secret values by logical id: a function variable <VENDOR>_SECRET_ID names the vendor's secret."""
+        if credentials is None:
+            return {}
+        by_vendor = {"PAX8": credentials.pax8, "NINJAONE": credentials.ninjaone}
+        values: dict[str, str] = {}
+        for function in self.template.functions.values():
+            for name, value in function.environment.items():
+                vendor = name.removesuffix(SECRET_SUFFIX)
+                if vendor == name or vendor not in by_vendor:
+                    continue
+                if not (isinstance(value, dict) and isinstance(value.get("Ref"), str)):
+                    raise StackError(
+                        f"{function.logical_id}: {name} must be !Ref of a secret in {self.template.path}"
+                    )
+                pair = by_vendor[vendor]
+                values[value["Ref"]] = json.dumps(
+                    {"client_id": pair.client_id, "client_secret": pair.client_secret}
+                )
+        unplaced = sorted(
+            v
+            for v in by_vendor
+            if not any(f.environment.get(v + SECRET_SUFFIX) for f in self.template.functions.values())
+        )
+        if unplaced:
+            raise StackError(
+                f"{self.template.path}: no function has {', '.join(v + SECRET_SUFFIX for v in unplaced)}; "
+                "the credentials would reach no handler"
+            )
+        return values
+
+    def _recover_interrupted_runs(self) -> None:
+        functions = self.template.functions
+        host = functions.get("ApiFunction") or next(
+            (f for f in functions.values() if "TRUEUP_TABLE" in f.environment), None
+        )
+        if host is None:
+            return
+        assert self.runtime is not None
+        base = self._worker_spec(host, self.environments[host.logical_id])
+        spec = WorkerSpec(
+            label=f"{host.logical_id} (recovery)",
+            function_name=base.function_name,
+            handler=RECOVERY_HOOK,
+            code_root=base.code_root,
+            environment=base.environment,
+            timeout=max(base.timeout, 60),
+            memory_mb=base.memory_mb,
+            call=True,
+        )
+        outcome = run_once(spec)
+        error = outcome.error or {}
+        module = RECOVERY_HOOK.partition(":")[0]
+        if error.get("errorType") == "Runtime.HandlerNotFound" or (
+            error.get("errorType") == "Runtime.ImportModuleError" and error.get("missingModule") == module
+        ):
+            log.info("no %s in the trueup package: nothing to recover", RECOVERY_HOOK)
+            return
+        if not outcome.ok:
+            raise StackError(f"recovering interrupted syncs failed: {outcome.describe()}")
+        assert self.state is not None
+        self.state.save()
+        if outcome.result:
+            self.progress(f"marked {outcome.result} interrupted sync(s) as failed")
+
+    # ---------------------------------------------------------------------------- first sync
+    def _first_sync(self) -> None:
+        status, listing = self._request("GET", "/syncs")
+        if status != 200:
+            raise StackError(f"GET /syncs answered {status}: {_short(listing)}")
+        synced = {
+            source
+            for run in _runs(listing)
+            for source, state in _source_states(run).items()
+            if state.get("status") == "succeeded"
+        }
+        needed = [source for source in SYNC_SOURCES if source not in synced]
+        if not needed:
+            return
+        self.progress(f"first sync: {', '.join(needed)}...")
+        status, run = self._request("POST", "/syncs", {"sources": needed})
+        if status != 202 or not isinstance(run, dict) or "id" not in run:
+            raise StackError(f"POST /syncs answered {status}: {_short(run)}")
+        deadline = time.monotonic() + self._first_sync_timeout()
+        reported: set[str] = set()
+        while True:
+            states = _source_states(run)
+            for source, state in states.items():
+                if source in reported or state.get("status") in UNFINISHED:
+                    continue
+                reported.add(source)
+                if state.get("status") == "succeeded":
+                    self.progress(
+                        f"first sync: {source} succeeded ({state.get('records')} records, "
+                        f"{state.get('skipped') or 0} skipped)"
+                    )
+                else:
+                    error = state.get("error") or "no error given"
+                    raise StackError(f"first sync: {source} {state.get('status')}: {error}")
+            if all(state.get("status") not in UNFINISHED for state in states.values()):
+                return
+            if time.monotonic() > deadline:
+                waiting = sorted(s for s, state in states.items() if state.get("status") in UNFINISHED)
+                raise StackError(f"first sync: {', '.join(waiting)} did not finish in time (run {run['id']})")
+            time.sleep(0.2)  # polling our own server for a background job: nothing to await instead
+            status, answer = self._request("GET", f"/syncs/{run['id']}")
+            if status != 200 or not isinstance(answer, dict):
+                raise StackError(f"GET /syncs/{run['id']} answered {status}: {_short(answer)}")
+            run = answer
+
+    def _first_sync_timeout(self) -> float:
+        if self.config.first_sync_timeout is not None:
+            return self.config.first_sync_timeout
+        if self.config.demo:
+            return 120.0
+        synced_by = {rule.function for rule in self.template.rules}
+        longest = max(
+            (f.timeout for f in self.template.functions.values() if f.logical_id in synced_by), default=900
+        )
+        return longest * (1 + len(self.config.retry_delays)) + 60
+
+    def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        assert self.server is not None
+        connection = http.client.HTTPConnection(self.config.host, self.server.port, timeout=130)
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        finally:
+            connection.close()
+        try:
+            return response.status, json.loads(data) if data else None
+        except json.JSONDecodeError:
+            return response.status, data.decode("utf-8", "replace")
+
+    # ------------------------------------------------------------------------------ the data dir
+    def _lock_data_dir(self) -> None:
+        data_dir = self.config.data_dir
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(data_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 (held open: the lock)
+        except OSError as exc:
+            raise StackError(f"cannot use TRUEUP_DATA_DIR {data_dir}: {exc}") from exc
+        try:
+            # Released by the kernel when this process ends, however it ends.
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise StackError(
+                f"another trueup stack (pid {holder}) is using {data_dir}; stop it, or set TRUEUP_DATA_DIR"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def describe(self) -> dict[str, Any]:
+        """What stack.json holds: where everything listens (the demo upstreams' control endpoints too)."""
+        assert self.standin is not None and self.server is not None
+        demo = None
+        if self.demo is not None:
+            demo = {
+                "pax8_url": self.demo.pax8_url,
+                "pax8_api_url": self.demo.pax8_api_url,
+                "pax8_token_url": self.demo.pax8_token_url,
+                "ninjaone_url": self.demo.ninjaone_url,
+                "ninjaone_token_url": self.demo.ninjaone_token_url,
+                "pax8_port": urlsplit(self.demo.pax8_url).port,
+                "ninjaone_port": urlsplit(self.demo.ninjaone_url).port,
+                "control": f"{self.demo.pax8_url}/_demo",
+            }
+        return {
+            "pid": os.getpid(),
+            "url": self.url,
+            "port": self.server.port,
+            "data_dir": str(self.config.data_dir),
+            "aws_endpoint_url": self.standin.endpoint_url,
+            "demo": demo,
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+
+    def _write_stack_file(self) -> None:
+        data = json.dumps(self.describe(), indent=2).encode() + b"\n"
+        write_atomically(self.config.data_dir / STACK_FILE, data)
+
+
+def _runs(listing: Any) -> list[dict[str, Any]]:
+    """The runs of GET /syncs, whether it answers a list or {items|runs: [...]}."""
+    if isinstance(listing, list):
+        return [r for r in listing if isinstance(r, dict)]
+    if isinstance(listing, dict):
+        for key in ("items", "runs", "syncs"):
+            if isinstance(listing.get(key), list):
+                return [r for r in listing[key] if isinstance(r, dict)]
+    return []
+
+
+def _source_states(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per source, its state in a run: `sources` is {source: state} or [{source, ...}]."""
+    sources = run.get("sources")
+    if isinstance(sources, dict):
+        return {k: v for k, v in sources.items() if isinstance(v, dict)}
+    if isinstance(sources, list):
+        return {s["source"]: s for s in sources if isinstance(s, dict) and "source" in s}
+    return {}
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 300 else text[:300] + "..."

@@ -1,0 +1,81 @@
+"""`make bench` at a tiny size: every figure is printed and the syncs ask the upstreams for no more
+than the protocol needs. A functional check only: no timing is asserted here (the figures are for
+reading, see the README)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from infra.bench.__main__ import main
+from infra.bench.figures import VendorList
+from infra.demo.dataset import build_dataset
+
+CLIENTS, DEVICES_PER_CLIENT = 30, 5
+
+
+def test_the_benchmark_prints_every_figure_and_the_syncs_make_the_minimum_upstream_requests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["--clients", str(CLIENTS), "--devices-per-client", str(DEVICES_PER_CLIENT), "--latency", "0"]
+    code = main(args)
+    out = capsys.readouterr().out
+    assert code == 0, out
+
+    for heading in (
+        "Upstream requests",
+        "Sync wall time",
+        "Peak memory (RSS of the process)",
+        "Snapshot: CPU",
+        "AWS requests",
+        "Stored in S3",
+        "Targets",
+    ):
+        assert heading in out
+    figures = json.loads(out.strip().splitlines()[-1])
+
+    # The minimum worked out here from the data set itself: 1 token, then Pax8's pages of 200 and
+    # NinjaOne's pages of 1,000 (what trueup asks for) plus the empty page that ends each list.
+    data = build_dataset(CLIENTS, DEVICES_PER_CLIENT)
+    pax8_minimum = 1 + sum(
+        math.ceil(len(records) / 200)
+        for records in (data.pax8_companies, data.pax8_products, data.pax8_subscriptions)
+    )
+    ninjaone_minimum = 1 + sum(
+        math.ceil(len(records) / 1000) + 1 for records in (data.ninjaone_organizations, data.ninjaone_devices)
+    )
+    requests = figures["upstream_requests"]
+    assert (requests["pax8"]["minimum"], requests["ninjaone"]["minimum"]) == (pax8_minimum, ninjaone_minimum)
+    assert (requests["pax8"]["actual"], requests["ninjaone"]["actual"]) == (pax8_minimum, ninjaone_minimum)
+    assert figures["targets"]["requests_within_1_05x"] is True
+
+    assert figures["size"]["devices"] == len(data.ninjaone_devices)
+    assert figures["size"]["subscriptions"] == len(data.pax8_subscriptions)
+    for step in ("pax8_sync", "rmm_sync", "snapshot"):
+        assert figures["memory_mb"][step]["peak"] >= figures["memory_mb"][step]["after_import"] > 0
+        # Each step reads or writes the table and the bucket; a count of 0 would mean nothing was counted.
+        calls = figures["aws_requests"][step]["by_operation"]
+        assert any(op.startswith("dynamodb:") for op in calls) and any(op.startswith("s3:") for op in calls)
+    assert figures["aws_requests"]["pax8_sync"]["by_operation"]["s3:PutObject"] == 1
+    assert figures["snapshot"]["rows"] > 0 and figures["snapshot"]["cpu_s"] > 0
+    assert all(size > 0 for size in figures["stored_bytes"].values())
+    assert figures["syncs"]["pax8"]["records"] > 0 and figures["syncs"]["rmm"]["records"] > 0
+
+
+@pytest.mark.parametrize(
+    ("records", "page_size", "ends_with_empty_page", "pages"),
+    [
+        (0, 200, False, 1),  # Pax8 answers page 0 even for an empty list
+        (400, 200, False, 2),
+        (401, 200, False, 3),
+        (0, 1000, True, 1),  # NinjaOne: the empty page is the whole list
+        (999, 1000, True, 2),
+        (2000, 1000, True, 3),  # an exact multiple still needs the empty page to know it is over
+    ],
+)
+def test_the_minimum_pages_follow_each_vendors_paging_protocol(
+    records: int, page_size: int, ends_with_empty_page: bool, pages: int
+) -> None:
+    assert VendorList("list", "/list", records, page_size, ends_with_empty_page).minimum_pages == pages

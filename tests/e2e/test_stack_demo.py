@@ -1,0 +1,274 @@
+"""The local stack as `make run` starts it (demo mode), driven over real HTTP.
+
+One stack process serves the whole module (its first sync takes a few seconds); the last test
+kills it with SIGKILL and starts it again on the same data directory.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_DEADLINE = 120.0
+CREDENTIAL_VARIABLES = (
+    "PAX8_CLIENT_ID",
+    "PAX8_CLIENT_SECRET",
+    "NINJAONE_CLIENT_ID",
+    "NINJAONE_CLIENT_SECRET",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def http_json(
+    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        payload = None if body is None else json.dumps(body).encode()
+        sent = (
+            {"Content-Type": "application/json", **(headers or {})}
+            if payload is not None
+            else dict(headers or {})
+        )
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, body=payload, headers=sent)
+        response = connection.getresponse()
+        data = response.read()
+    finally:
+        connection.close()
+    return response.status, json.loads(data) if data else None
+
+
+class StackProcess:
+    """`python -m infra.local` in demo mode on a free port and a temporary data directory."""
+
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+        env.update(TRUEUP_PORT=str(self.port), TRUEUP_DATA_DIR=str(self.data_dir), TRUEUP_DEMO="1")
+        self.lines = []
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "infra.local"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log,  # the request and function log: read it when a test fails
+                text=True,
+            )
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def read(stream: Any) -> None:
+            for line in stream:
+                lines.put(line.rstrip("\n"))
+            lines.put(None)
+
+        threading.Thread(target=read, args=(self.process.stdout,), daemon=True).start()
+        deadline = time.monotonic() + START_DEADLINE
+        while True:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(
+                    f"no ready message in {START_DEADLINE:.0f} s: {self.lines}\n{self.log()}"
+                ) from None
+            if line is None:
+                raise AssertionError(f"the stack exited ({self.process.wait()}): {self.lines}\n{self.log()}")
+            self.lines.append(line)
+            if line.startswith("trueup is ready on "):
+                return
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8")[-5000:]
+
+    def stack_file(self) -> dict[str, Any]:
+        described: dict[str, Any] = json.loads((self.data_dir / "stack.json").read_text())
+        return described
+
+    def demo_stats(self) -> dict[str, Any]:
+        status, stats = http_json(self.stack_file()["demo"]["control"] + "/stats")
+        assert status == 200
+        return dict(stats)
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return http_json(self.url + path, method, body)
+
+    def wait_for_run(self, run_id: str, deadline: float = 60.0) -> dict[str, Any]:
+        end = time.monotonic() + deadline
+        while True:
+            status, run = self.api("GET", f"/syncs/{run_id}")
+            assert status == 200, run
+            if all(s["status"] not in ("queued", "running") for s in run["sources"].values()):
+                return dict(run)
+            assert time.monotonic() < end, f"run {run_id} never finished: {run}"
+            time.sleep(0.1)  # the sync runs in the stack's background: poll it
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    root = tmp_path_factory.mktemp("stack")
+    running = StackProcess(root / "data", root / "stack.log")
+    running.start()
+    try:
+        yield running
+    finally:
+        if running.process is not None and running.process.poll() is None:
+            assert running.stop() == 0, running.log()
+
+
+def test_it_syncs_both_demo_sources_before_saying_it_is_ready(stack):
+    assert any(line.startswith("demo upstreams: Pax8 on http://127.0.0.1:") for line in stack.lines)
+    assert any(line.startswith("first sync: pax8 succeeded (") for line in stack.lines)
+    assert any(line.startswith("first sync: rmm succeeded (") for line in stack.lines)
+    assert stack.lines[-1] == f"trueup is ready on {stack.url}"
+    described = stack.stack_file()
+    assert described["url"] == stack.url and described["pid"] == stack.process.pid
+    status, runs = stack.api("GET", "/syncs")
+    assert status == 200
+    [run] = runs["items"]
+    assert {source: state["status"] for source, state in run["sources"].items()} == {
+        "pax8": "succeeded",
+        "rmm": "succeeded",
+    }
+
+
+def test_the_demo_upstreams_saw_every_list_span_at_least_two_pages(stack):
+    stats = stack.demo_stats()
+    pax8, ninjaone = stats["pax8"]["by_path"], stats["ninjaone"]["by_path"]
+    for path in ("GET /v1/companies", "GET /v1/products", "GET /v1/subscriptions"):
+        assert pax8.get(path, 0) >= 2, (path, pax8)
+    for path in ("GET /v2/organizations", "GET /v2/devices"):
+        assert ninjaone.get(path, 0) >= 2, (path, ninjaone)
+
+
+def test_the_demo_upstreams_refuse_a_request_without_a_token(stack):
+    demo = stack.stack_file()["demo"]
+    assert http_json(demo["pax8_api_url"] + "/companies")[0] == 401
+    assert http_json(demo["ninjaone_url"] + "/v2/organizations")[0] == 401
+    stats = stack.demo_stats()
+    assert stats["pax8"]["by_status"].get("401", 0) >= 1
+    assert stats["ninjaone"]["by_status"].get("401", 0) >= 1
+
+
+def test_a_429_from_pax8_is_retried_and_the_sync_succeeds(stack):
+    control = stack.stack_file()["demo"]["control"]
+    fault = {"server": "pax8", "path": "/v1/subscriptions", "status": 429, "retry_after": 0, "times": 1}
+    assert http_json(control + "/faults", "POST", fault)[0] == 201
+    before = stack.demo_stats()["pax8"]["by_status"].get("429", 0)
+
+    status, run = stack.api("POST", "/syncs", {"sources": ["pax8"]})
+    assert status == 202 and run["sources"]["pax8"]["status"] == "queued"
+    finished = stack.wait_for_run(run["id"])
+
+    assert finished["sources"]["pax8"]["status"] == "succeeded", finished
+    assert stack.demo_stats()["pax8"]["by_status"].get("429", 0) == before + 1
+
+
+def test_post_snapshots_answers_201_with_every_status(stack):
+    status, snapshot = stack.api("POST", "/snapshots")
+    assert status == 201, snapshot
+    statuses = {row["status"] for coverage in snapshot["coverages"] for row in coverage["rows"]}
+    assert statuses == {"under_licensed", "over_licensed", "matched", "unmapped"}
+
+
+def test_a_sync_failing_halfway_leaves_the_previous_data_current(stack):
+    _, last = stack.api("POST", "/snapshots")
+    control = stack.stack_file()["demo"]["control"]
+    # Page 3 of the subscriptions (Pax8 counts pages from 0) fails for longer than the retries last.
+    fault = {"server": "pax8", "path": "/v1/subscriptions", "page": 2, "status": 500}
+    assert http_json(control + "/faults", "POST", fault)[0] == 201
+    try:
+        _, run = stack.api("POST", "/syncs", {"sources": ["pax8"]})
+        finished = stack.wait_for_run(run["id"], deadline=100)
+    finally:
+        assert http_json(control + "/faults", "DELETE")[0] == 200
+    failed = finished["sources"]["pax8"]
+    assert failed["status"] == "failed" and failed["error"], finished
+    _, runs = stack.api("GET", "/syncs")
+    assert runs["items"][0]["id"] == run["id"]
+    assert runs["items"][0]["sources"]["pax8"]["status"] == "failed"
+
+    status, after = stack.api("POST", "/snapshots")
+    assert status == 201
+    assert after["id"] != last["id"]
+    assert after["data_as_of"] == last["data_as_of"]
+    assert after["coverages"] == last["coverages"]
+
+
+def test_a_killed_stack_restarts_with_everything_it_acknowledged(stack):
+    status, taken = stack.api("POST", "/snapshots")
+    assert status == 201
+    _, latest = stack.api("GET", "/snapshots/latest")
+    _, runs = stack.api("GET", "/syncs")
+    _, listing = stack.api("GET", "/snapshots")
+
+    assert stack.stop(signal.SIGKILL) == -signal.SIGKILL
+    stack.start()
+
+    assert not any(line.startswith("first sync:") for line in stack.lines)  # nothing to sync again
+    assert stack.api("GET", "/snapshots/latest") == (200, latest)
+    assert latest["id"] == taken["id"]
+    assert stack.api("GET", "/syncs") == (200, runs)
+    assert stack.api("GET", "/snapshots") == (200, listing)
+    status, again = stack.api("POST", "/snapshots")
+    assert status == 201
+    assert (again["data_as_of"], again["coverages"]) == (taken["data_as_of"], taken["coverages"])
+
+
+def test_a_sync_cut_short_by_a_kill_shows_as_failed_after_the_restart(stack):
+    control = stack.stack_file()["demo"]["control"]
+    fault = {"server": "pax8", "path": "/v1/companies", "delay": 60, "times": 1}
+    assert http_json(control + "/faults", "POST", fault)[0] == 201
+    status, run = stack.api("POST", "/syncs", {"sources": ["pax8"]})
+    assert status == 202
+    deadline = time.monotonic() + 30
+    while stack.api("GET", f"/syncs/{run['id']}")[1]["sources"]["pax8"]["status"] != "running":
+        assert time.monotonic() < deadline, "the sync never started"
+        time.sleep(0.05)  # the event reaches the sync function in the background: poll it
+
+    stack.stop(signal.SIGKILL)
+    stack.start()
+
+    assert "marked 1 interrupted sync(s) as failed" in stack.lines
+    status, after = stack.api("GET", f"/syncs/{run['id']}")
+    assert status == 200
+    assert after["sources"]["pax8"]["status"] == "failed"
+    assert "interrupted" in after["sources"]["pax8"]["error"]
