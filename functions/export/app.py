@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from trueup.api.catalog import FUNCTION_ROUTERS
-from trueup.api.resolver import build_resolver
+from trueup.api.resolver import build_resolver, resolve
 from trueup.observability import logger
 
 app = build_resolver(FUNCTION_ROUTERS["export"])
@@ -12,4 +12,4 @@ app = build_resolver(FUNCTION_ROUTERS["export"])
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

@@ -5,7 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from trueup.api.catalog import FUNCTION_ROUTERS
-from trueup.api.resolver import build_resolver
+from trueup.api.resolver import build_resolver, resolve
 from trueup.observability import logger
 from trueup.snapshots import take_snapshot
 
@@ -15,7 +15,7 @@ app = build_resolver(FUNCTION_ROUTERS["snapshot"])
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "requestContext" in event:
-        return app.resolve(event, context)
+        return resolve(app, event, context)
     if event.get("trigger") == "schedule":
         snapshot = take_snapshot("schedule", datetime.now(UTC))
         logger.info("scheduled snapshot taken", extra={"snapshot_id": snapshot["id"]})

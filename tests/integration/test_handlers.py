@@ -470,3 +470,12 @@ def test_the_csv_link_redirects_with_a_fresh_url_and_unknown_snapshots_are_404(
     monkeypatch.setenv("EXPORT_LINK_SECONDS", str(8 * 24 * 3600))
     too_long = stack.http("POST", "/snapshots/latest/export")
     assert too_long.status == 400 and "7 days" in too_long.body["message"]
+
+
+def test_a_json_body_sent_as_curl_sends_it_by_default_is_still_read_as_json(stack: Stack) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    answer = stack.http("POST", "/syncs", {"sources": ["bogus"]}, headers=form)
+    assert answer.status == 422 and "body.sources.0" in answer.body["message"]
+    assert stack.http("PUT", "/settings", {"tolerance": -1}, headers=form).body["message"].startswith(
+        "invalid settings: tolerance:"
+    )

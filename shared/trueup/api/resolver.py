@@ -57,3 +57,22 @@ def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpRes
         return _error(404, "Not Found")
 
     return app
+
+
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Resolve an HTTP event. This is a JSON API: a JSON body counts as JSON whatever its Content-Type
+    says (`curl -d '{...}'` sends form encoding unless told otherwise)."""
+    headers = event.get("headers") or {}
+    body = event.get("body") or ""
+    if not event.get("isBase64Encoded") and body.lstrip()[:1] in ("{", "["):
+        content_type = next((k for k in headers if k.lower() == "content-type"), None)
+        if content_type is None or "json" not in headers[content_type].lower():
+            event = {
+                **event,
+                "headers": {
+                    **{k: v for k, v in headers.items() if k != content_type},
+                    "content-type": "application/json",
+                },
+            }
+    result: dict[str, Any] = app.resolve(event, context)
+    return result
