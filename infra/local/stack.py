@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from trueup.config import (
     VendorCredentials,
@@ -96,6 +96,7 @@ class StackConfig:
     max_workers: int = 4
     retry_delays: tuple[float, ...] = (1.0, 2.0)
     prewarm: bool = True
+    mappings_file: Path | None = None  # manual mappings to seed (TRUEUP_MAPPINGS_FILE)
 
     @classmethod
     def from_environment(
@@ -118,11 +119,15 @@ class StackConfig:
         if data_dir is None:
             raw_dir = env.get("TRUEUP_DATA_DIR", "").strip()
             data_dir = Path(raw_dir).expanduser() if raw_dir else REPO_ROOT / ".data"
+        raw_mappings = env.get("TRUEUP_MAPPINGS_FILE", "").strip()
+        mappings_file = Path(raw_mappings).expanduser().resolve() if raw_mappings else None
+        if mappings_file is not None and not mappings_file.is_file():
+            raise InvalidInput(f"TRUEUP_MAPPINGS_FILE {mappings_file} does not exist")
         demo = force_demo or demo_requested(env)
         # Checked even in demo mode: a half-configured .env is a mistake worth hearing about.
         credentials = vendor_credentials(env)
         if demo or credentials is None:
-            return cls(data_dir=data_dir.resolve(), port=port, demo=True)
+            return cls(data_dir=data_dir.resolve(), port=port, demo=True, mappings_file=mappings_file)
         endpoints = vendor_endpoints(env)
         overrides = {
             name: value
@@ -139,6 +144,7 @@ class StackConfig:
             demo=False,
             credentials=credentials,
             endpoint_overrides=overrides,
+            mappings_file=mappings_file,
         )
 
 
@@ -258,6 +264,8 @@ class LocalStack:
 
         if config.first_sync and credentials is not None:
             self._first_sync()
+        if config.mappings_file is not None:
+            self._seed_mappings(config.mappings_file)
         self._write_stack_file()
         self.progress(f"trueup is ready on {self.url}")
 
@@ -473,6 +481,47 @@ class LocalStack:
             (f.timeout for f in self.template.functions.values() if f.logical_id in synced_by), default=900
         )
         return longest * (1 + len(self.config.retry_delays)) + 60
+
+    # --------------------------------------------------------------------------- mapping seed
+    def _seed_mappings(self, path: Path) -> None:
+        """Apply a mappings file through PUT /mappings/{id}, the way a person would.
+
+        The file is JSON: {"<Pax8 company id or exact name>": ["<RMM organization id or exact name>", ...]}.
+        Companies that already have a manual mapping keep it (the file only seeds). A line that cannot
+        be applied is reported and skipped; the stack still starts.
+        """
+        try:
+            seed = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StackError(f"mappings file {path}: not readable JSON ({exc})") from exc
+        if not isinstance(seed, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(o, str) for o in v)
+            for k, v in seed.items()
+        ):
+            raise StackError(f'mappings file {path}: expected {{"company": ["organization", ...], ...}}')
+        status, view = self._request("GET", "/mappings")
+        if status != 200 or not isinstance(view, dict):
+            raise StackError(f"mappings file {path}: GET /mappings answered {status}")
+        companies = {m["client"]: m["pax8_company_id"] for m in view["mappings"] if m.get("client")}
+        companies |= {u["client"]: u["pax8_company_id"] for u in view["unmapped_pax8"]}
+        organizations = {o["name"]: o["id"] for m in view["mappings"] for o in m.get("rmm_organizations", [])}
+        organizations |= {u["name"]: u["rmm_organization_id"] for u in view["unmapped_rmm"]}
+        manual = {m["pax8_company_id"] for m in view["mappings"] if m["source"] == "manual"}
+        applied = 0
+        for company, orgs in seed.items():
+            company_id = companies.get(company, company)
+            if company_id in manual:
+                continue
+            org_ids = [organizations.get(o, o) for o in orgs]
+            status, answer = self._request(
+                "PUT", f"/mappings/{quote(company_id, safe='')}", {"rmm_organization_ids": org_ids}
+            )
+            if status == 200:
+                applied += 1
+            else:
+                message = answer.get("message") if isinstance(answer, dict) else answer
+                self.progress(f"mappings file: {company!r} not applied ({status}: {message})")
+        self.progress(f"mappings file: {applied} mapping(s) applied from {path}")
 
     def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         assert self.server is not None
