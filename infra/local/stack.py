@@ -509,7 +509,7 @@ class LocalStack:
         manual = {m["pax8_company_id"] for m in view["mappings"] if m["source"] == "manual"}
         applied = 0
         for company, orgs in seed.items():
-            company_id = companies.get(company, company)
+            company_id: str = companies.get(company) or company
             if company_id in manual:
                 continue
             org_ids = [organizations.get(o, o) for o in orgs]
