@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 
-.PHONY: run test bench lint typecheck unit venv sam-venv clean
+.PHONY: run test bench screenshot lint typecheck unit venv sam-venv clean
 
 run: $(STAMP)  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
 	$(BIN)/python -m infra.local
@@ -22,6 +22,9 @@ test: $(STAMP) $(SAM_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/templ
 
 bench: $(STAMP)  ## scale benchmark: sync + snapshot at 2,000 clients / 100,000 devices, prints figures (ARGS="--help")
 	$(BIN)/python -m infra.bench $(ARGS)
+
+screenshot: $(STAMP)  ## docs/reconciliation.png: the page at laptop width on the demo data (needs /usr/bin/chromium)
+	$(BIN)/python -m tests.browser.screenshot docs/reconciliation.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,8 +1,9 @@
-"""ApiFunction: syncs, mappings, settings and /openapi.json (routes in template.yaml)."""
+"""ApiFunction: the Reconciliation page, syncs, mappings, settings, /openapi.json (routes: template.yaml)."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from trueup.api.catalog import FUNCTION_ROUTERS
 from trueup.api.resolver import build_resolver, resolve
 from trueup.observability import logger

@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import envelopes, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from trueup.events import SyncRequested
 from trueup.observability import logger
 from trueup.syncs import run_sync

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from trueup.api.catalog import FUNCTION_ROUTERS
 from trueup.api.resolver import build_resolver, resolve
 from trueup.observability import logger

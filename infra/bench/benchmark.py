@@ -26,9 +26,6 @@ from typing import Any
 
 import boto3
 import httpx
-from trueup.vendors.ninjaone import NinjaOneAdapter
-from trueup.vendors.pax8 import PAGE_SIZE as PAX8_PAGE_SIZE
-from trueup.vendors.pax8 import Pax8Client
 
 from infra.bench import figures as fig
 from infra.bench.processes import Helper, HelperError
@@ -37,6 +34,9 @@ from infra.local.eventbridge import lambda_event
 from infra.local.http_gateway import GatewayRequest, build_event, map_response
 from infra.local.runtime import lambda_environment
 from infra.local.template import Router, StackTemplate
+from trueup.vendors.ninjaone import NinjaOneAdapter
+from trueup.vendors.pax8 import PAGE_SIZE as PAX8_PAGE_SIZE
+from trueup.vendors.pax8 import Pax8Client
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

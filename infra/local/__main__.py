@@ -22,11 +22,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from trueup.config import local_environment
-from trueup.errors import InvalidInput
-
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig, StackError
 from infra.local.template import TemplateError
+from trueup.config import local_environment
+from trueup.errors import InvalidInput
 
 
 def main(argv: Sequence[str] | None = None) -> int:

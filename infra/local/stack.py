@@ -40,15 +40,6 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from trueup.config import (
-    VendorCredentials,
-    demo_requested,
-    vendor_credentials,
-    vendor_endpoints,
-)
-from trueup.errors import InvalidInput
-from trueup.vendors.resilience import ClientCredentials
-
 from infra.local.aws_standin import AwsStandIn, LocalResources, create_resources, function_name
 from infra.local.eventbridge import EventDelivery
 from infra.local.http_gateway import Gateway, GatewayServer
@@ -62,6 +53,14 @@ from infra.local.runtime import (
     run_once,
 )
 from infra.local.template import FunctionSpec, Router, StackTemplate, resolve_environment
+from trueup.config import (
+    VendorCredentials,
+    demo_requested,
+    vendor_credentials,
+    vendor_endpoints,
+)
+from trueup.errors import InvalidInput
+from trueup.vendors.resilience import ClientCredentials
 
 log = logging.getLogger("infra.local.stack")
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
+from infra.demo.faults import Fault
+from infra.demo.servers import DemoUpstreams
+from tests.integration.conftest import NINJAONE_CREDENTIALS, NOW, PAX8_CREDENTIALS
 from trueup.errors import UpstreamError
 from trueup.vendors.ninjaone import NinjaOneAdapter
 from trueup.vendors.pax8 import Pax8Client
 from trueup.vendors.resilience import RetryPolicy
 from trueup.vendors.rmm import RmmConnection, collect
-
-from infra.demo.faults import Fault
-from infra.demo.servers import DemoUpstreams
-from tests.integration.conftest import NINJAONE_CREDENTIALS, NOW, PAX8_CREDENTIALS
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, timeout=5.0)
 

@@ -3,14 +3,13 @@ from the story in infra/demo/dataset.py (device kinds and subscriptions are quot
 
 from __future__ import annotations
 
+from infra.demo.servers import DemoUpstreams
+from tests.integration.conftest import NINJAONE_CREDENTIALS, NOW, PAX8_CREDENTIALS
 from trueup.domain.models import ExclusionReason, Settings, Summary
 from trueup.domain.reconcile import reconcile
 from trueup.vendors.ninjaone import NinjaOneAdapter
 from trueup.vendors.pax8 import Pax8Client
 from trueup.vendors.rmm import RmmConnection, collect
-
-from infra.demo.servers import DemoUpstreams
-from tests.integration.conftest import NINJAONE_CREDENTIALS, NOW, PAX8_CREDENTIALS
 
 # Unmapped RMM organizations with counted workstations appear in every coverage (licences unknown):
 # "Contoso - Denver" (a site of Contoso Ltd, not auto-mapped) 4, "Dunmore Vet Clinic" (near name) 8,

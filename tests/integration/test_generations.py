@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
+
+from tests.engine_builders import SYNCED, devices, org
 from trueup import aws
 from trueup.domain.models import Device, Organization, SkippedRecord
 from trueup.store.generations import CorruptGeneration, GenerationWriter, iter_rmm, read_rmm_organizations
-
-from tests.engine_builders import SYNCED, devices, org
 
 
 @pytest.fixture

@@ -19,13 +19,13 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS  # type: ignore[attr-defined]
 from moto import mock_aws
-from trueup import aws, exports
 
 from infra.demo.dataset import build_dataset
 from infra.demo.faults import Fault
 from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDENTIALS, DemoUpstreams
 from tests.aws_fixtures import REGION, capture_rule_events, create_resources, load_function
 from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTINELONE
+from trueup import aws, exports
 
 FUNCTIONS = {name: load_function(name) for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync")}
 
@@ -405,6 +405,8 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/mappings/{pax8_company_id}",
         "/settings",
         "/openapi.json",
+        "/",
+        "/static/{asset}",
     } == set(document["paths"])
     assert stack.http("GET", "/nothing-here").status == 404
 
@@ -476,6 +478,8 @@ def test_a_json_body_sent_as_curl_sends_it_by_default_is_still_read_as_json(stac
     form = {"content-type": "application/x-www-form-urlencoded"}
     answer = stack.http("POST", "/syncs", {"sources": ["bogus"]}, headers=form)
     assert answer.status == 422 and "body.sources.0" in answer.body["message"]
-    assert stack.http("PUT", "/settings", {"tolerance": -1}, headers=form).body["message"].startswith(
-        "invalid settings: tolerance:"
+    assert (
+        stack.http("PUT", "/settings", {"tolerance": -1}, headers=form)
+        .body["message"]
+        .startswith("invalid settings: tolerance:")
     )

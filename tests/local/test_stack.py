@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trueup.config import VendorCredentials
-from trueup.errors import InvalidInput
-from trueup.vendors.resilience import ClientCredentials
 
 from infra.local.stack import LocalStack, StackConfig, StackError
 from tests.local.tiny_stack import write_stack
+from trueup.config import VendorCredentials
+from trueup.errors import InvalidInput
+from trueup.vendors.resilience import ClientCredentials
 
 CREDENTIALS = VendorCredentials(
     pax8=ClientCredentials("pax8-id", "pax8-secret"), ninjaone=ClientCredentials("ninja-id", "ninja-secret")

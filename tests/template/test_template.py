@@ -18,9 +18,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from trueup.events import EVENT_SOURCE, Event, SyncCompleted, SyncFailed, SyncRequested
-from trueup.snapshots import rows_key
-from trueup.store.generations import GenerationSource, generation_key
 
 from tests.template.offline_sam import (
     AWS_MANAGED_POLICIES,
@@ -34,6 +31,9 @@ from tests.template.offline_sam import (
     sam_build,
     transform_offline,
 )
+from trueup.events import EVENT_SOURCE, Event, SyncCompleted, SyncFailed, SyncRequested
+from trueup.snapshots import rows_key
+from trueup.store.generations import GenerationSource, generation_key
 
 Resource = dict[str, Any]
 

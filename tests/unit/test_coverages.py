@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+
+from tests.engine_builders import company, devices, org, pax8, rmm, sub
 from trueup.domain.coverages import in_coverage, is_per_device, propose_coverages
 from trueup.domain.models import Coverage, Product, Settings, Subscription
 from trueup.domain.reconcile import reconcile
-
-from tests.engine_builders import company, devices, org, pax8, rmm, sub
 
 SPEC_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "specs" / "pax8" / "samples"
 

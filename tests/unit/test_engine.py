@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.engine_builders import BACKUP, EDR, company, devices, org, pax8, rmm, sub
 from trueup.domain.models import (
     Coverage,
     DeviceClass,
@@ -15,8 +17,6 @@ from trueup.domain.models import (
     Summary,
 )
 from trueup.domain.reconcile import reconcile, status_for
-
-from tests.engine_builders import BACKUP, EDR, company, devices, org, pax8, rmm, sub
 
 ONLY_EDR = Settings(coverages=[EDR])
 

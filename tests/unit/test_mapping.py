@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.engine_builders import EDR, company, devices, org, pax8, rmm, sub
 from trueup.domain.mapping import map_clients
 from trueup.domain.models import MappingSource, Settings
 from trueup.domain.names import normalize_name
 from trueup.domain.reconcile import reconcile
-
-from tests.engine_builders import EDR, company, devices, org, pax8, rmm, sub
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+
 from trueup.domain.models import Device, DeviceClass, DeviceState, Organization, SkippedRecord
 from trueup.errors import InvalidInput, UpstreamError
 from trueup.vendors.ninjaone import REGIONS, NinjaOneAdapter, device_class, resolve_base_url

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from trueup.domain.models import Company, Pax8Data, Product, SkippedRecord, Subscription
 from trueup.errors import UpstreamError
 from trueup.vendors.pax8 import (

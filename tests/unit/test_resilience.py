@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+
 from trueup.errors import UpstreamError
 from trueup.vendors.resilience import (
     ClientCredentials,

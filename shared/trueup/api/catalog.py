@@ -12,14 +12,14 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api import exports, mappings, settings, snapshots, syncs
+from trueup.api import exports, mappings, settings, snapshots, syncs, web
 from trueup.api.resolver import build_resolver
 
 openapi_router = APIGatewayHttpRouter()
 
 # functions/<name>/ -> the routers its handler serves
 FUNCTION_ROUTERS: dict[str, Sequence[APIGatewayHttpRouter]] = {
-    "api": (syncs.router, mappings.router, settings.router, openapi_router),
+    "api": (syncs.router, mappings.router, settings.router, openapi_router, web.router),
     "snapshot": (snapshots.router,),
     "export": (exports.router,),
 }

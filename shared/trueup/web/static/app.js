@@ -1,0 +1,1033 @@
+// trueup's Reconciliation page: plain JavaScript against the JSON API it is served with (same origin).
+// Every name, count and message from the API is put on the page as text, never as HTML.
+
+const STATUSES = {
+  under_licensed: { label: "Under-licensed", rank: 0 },
+  unmapped: { label: "Unmapped", rank: 1 },
+  over_licensed: { label: "Over-licensed", rank: 2 },
+  matched: { label: "Matched", rank: 3 },
+};
+// What a card filter is called on the buttons that follow it ("Export Under-licensed only").
+const FILTER_NAMES = {
+  under_licensed: "Under-licensed",
+  over_licensed: "Over-licensed",
+  matched: "Properly licensed",
+  unmapped: "Unmapped",
+};
+const EXCLUSIONS = [
+  ["pending", () => "Pending approval"],
+  ["inactive", () => "Inactive (deleted or suspended)"],
+  ["stale", (days) => `Stale (last seen over ${days} days before the sync)`],
+  ["never_seen", () => "Never seen"],
+  ["class_not_covered", () => "Device class not covered"],
+];
+const SOURCES = { pax8: "Pax8", rmm: "RMM" };
+const SYNC_POLL_MS = 1000;
+const FRESHNESS_REFRESH_MS = 30_000;
+const HISTORY_PAGE = 50;
+
+// ------------------------------------------------------------------ small helpers
+
+const $ = (id) => document.getElementById(id);
+
+function h(tag, props = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") element.className = value;
+    else if (key === "text") element.textContent = value;
+    else if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
+    else element.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+const dateTime = new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "short" });
+const fullDateTime = new Intl.DateTimeFormat("en", { dateStyle: "full", timeStyle: "long" });
+const dayAndTime = new Intl.DateTimeFormat("en", { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+const monthYear = new Intl.DateTimeFormat("en", { month: "long", year: "numeric" });
+const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+const byName = new Intl.Collator("en", { sensitivity: "base", numeric: true });
+const UNITS = [
+  ["year", 365 * 86400],
+  ["month", 30 * 86400],
+  ["week", 7 * 86400],
+  ["day", 86400],
+  ["hour", 3600],
+  ["minute", 60],
+];
+
+function ago(iso) {
+  const seconds = (Date.now() - Date.parse(iso)) / 1000;
+  if (seconds < 45) return "just now";
+  for (const [unit, size] of UNITS) {
+    if (seconds >= size) return relative.format(-Math.floor(seconds / size), unit);
+  }
+  return relative.format(-1, "minute");
+}
+
+function timeElement(iso, text) {
+  return h("time", { datetime: iso, title: fullDateTime.format(new Date(iso)) }, text);
+}
+
+function plural(count, one, many) {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+function signed(value) {
+  return value > 0 ? `+${value}` : String(value);
+}
+
+function fold(text) {
+  // Search ignores case and accents: "cafe" finds "Café".
+  return text.normalize("NFD").replace(/\p{Diacritic}/gu, "").toLowerCase();
+}
+
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ------------------------------------------------------------------ the API
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body) {
+  let response;
+  try {
+    // Relative paths: the page may sit behind a path prefix (an API Gateway stage).
+    response = await fetch(path, {
+      method,
+      headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, "trueup did not answer (is it running, and is this machine online?)");
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const message = data && typeof data.message === "string" && data.message ? data.message : response.statusText || "no message";
+    throw new ApiError(response.status, message);
+  }
+  return data;
+}
+
+// ------------------------------------------------------------------ state
+
+const state = {
+  view: "reconciliation",
+  snapshot: null, // the whole snapshot on screen
+  showingLatest: true,
+  history: [], // snapshot summaries, newest first
+  historyCursor: null,
+  coverageId: null,
+  filter: null, // a status, from a card or the unmapped warning
+  search: "",
+  sort: null, // {key, direction} or null for the API's order
+  expanded: new Set(),
+  current: null, // GET /syncs/current
+  mappings: null, // GET /mappings
+  syncing: false,
+  snapshotRequest: 0,
+  failed: new Map(), // what failed to load -> how to load it again
+};
+
+function coverage() {
+  return state.snapshot?.coverages.find((c) => c.id === state.coverageId) ?? null;
+}
+
+function rowKey(row) {
+  return row.pax8_company_id ? `pax8:${row.pax8_company_id}` : `rmm:${row.rmm_organization_ids.join(",")}`;
+}
+
+// ------------------------------------------------------------------ messages
+
+function showError(context, error, retry) {
+  const detail = error instanceof ApiError ? `${error.message}${error.status ? ` (HTTP ${error.status})` : ""}` : String(error);
+  $("error-text").textContent = `${context}: ${detail}`;
+  if (retry) state.failed.set(context, retry);
+  $("error-retry").hidden = state.failed.size === 0;
+  $("error").hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error-text").textContent = "";
+}
+
+function notify(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
+}
+
+async function retryFailed() {
+  const loaders = [...state.failed.values()];
+  state.failed.clear();
+  clearError();
+  await Promise.all(loaders.map((load) => load()));
+}
+
+function setBusy(button, busy, busyLabel) {
+  if (busy) {
+    button.dataset.label ??= button.textContent;
+    button.textContent = busyLabel;
+    button.setAttribute("aria-busy", "true");
+    button.disabled = true;
+  } else {
+    if (button.dataset.label !== undefined) button.textContent = button.dataset.label;
+    delete button.dataset.label;
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------ the address (#view=…&snapshot=…&coverage=…)
+
+function readAddress() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  return {
+    view: params.get("view") === "unmapped" ? "unmapped" : "reconciliation",
+    snapshot: params.get("snapshot"),
+    coverage: params.get("coverage"),
+  };
+}
+
+function writeAddress(push = false) {
+  const params = new URLSearchParams();
+  if (state.view === "unmapped") params.set("view", "unmapped");
+  if (state.snapshot && !state.showingLatest) params.set("snapshot", state.snapshot.id);
+  if (state.snapshot && state.coverageId && state.coverageId !== state.snapshot.coverages[0]?.id) {
+    params.set("coverage", state.coverageId);
+  }
+  const hash = params.toString();
+  const url = hash ? `#${hash}` : location.pathname + location.search;
+  if (url === (location.hash ? location.hash : location.pathname + location.search)) return;
+  history[push ? "pushState" : "replaceState"](null, "", url);
+}
+
+async function followAddress() {
+  const wanted = readAddress();
+  showView(wanted.view);
+  if (wanted.snapshot && wanted.snapshot !== state.snapshot?.id) {
+    await loadSnapshot(wanted.snapshot, wanted.coverage);
+  } else if (!wanted.snapshot && !state.showingLatest) {
+    await loadSnapshot("latest", wanted.coverage);
+  } else if (state.snapshot && wanted.coverage && wanted.coverage !== state.coverageId) {
+    selectCoverage(wanted.coverage, false);
+  }
+}
+
+// ------------------------------------------------------------------ views
+
+function showView(view) {
+  state.view = view;
+  $("reconciliation-view").hidden = view !== "reconciliation";
+  $("unmapped-view").hidden = view !== "unmapped";
+  for (const link of document.querySelectorAll(".views a")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.title = `${view === "unmapped" ? "Unmapped clients" : "Reconciliation"} · trueup`;
+  if (view === "unmapped") loadMappings();
+}
+
+function goToView(view) {
+  if (view === state.view) return;
+  showView(view);
+  writeAddress(true);
+  $("main").focus();
+}
+
+// ------------------------------------------------------------------ loading
+
+async function loadSnapshot(id, wantedCoverage = null, push = false) {
+  const request = ++state.snapshotRequest;
+  if (!state.snapshot) {
+    $("loading").hidden = false;
+    $("loading").textContent = "Loading the snapshot…";
+  }
+  try {
+    const snapshot = await api("GET", `snapshots/${encodeURIComponent(id)}`);
+    if (request !== state.snapshotRequest) return;
+    state.failed.delete("Could not load the snapshot");
+    showSnapshot(snapshot, id === "latest" || snapshot.id === state.history[0]?.id, wantedCoverage, push);
+  } catch (error) {
+    if (request !== state.snapshotRequest) return;
+    if (error instanceof ApiError && error.status === 404 && id === "latest") {
+      state.snapshot = null;
+      state.showingLatest = true;
+      render();
+      return;
+    }
+    if (error instanceof ApiError && error.status === 404) {
+      showError(`There is no snapshot ${id}; showing the latest instead`, error);
+      await loadSnapshot("latest");
+      return;
+    }
+    showError("Could not load the snapshot", error, () => loadSnapshot(id, wantedCoverage));
+    if (!state.snapshot) {
+      $("loading").hidden = false;
+      $("loading").textContent = "The snapshot could not be loaded.";
+    }
+  }
+}
+
+async function loadHistory(more = false) {
+  const query = new URLSearchParams({ limit: String(HISTORY_PAGE) });
+  if (more && state.historyCursor) query.set("cursor", state.historyCursor);
+  try {
+    const page = await api("GET", `snapshots?${query}`);
+    state.history = more ? [...state.history, ...page.items] : page.items;
+    state.historyCursor = page.next_cursor;
+    if (state.snapshot && !more) state.showingLatest = state.snapshot.id === state.history[0]?.id;
+    renderSnapshotChoice();
+  } catch (error) {
+    showError("Could not list the snapshots", error, () => loadHistory(more));
+  }
+}
+
+async function loadCurrent() {
+  try {
+    state.current = await api("GET", "syncs/current");
+    renderFreshness();
+  } catch (error) {
+    showError("Could not read when the data was last synced", error, loadCurrent);
+  }
+}
+
+async function loadMappings() {
+  try {
+    state.mappings = await api("GET", "mappings");
+    renderMappings();
+  } catch (error) {
+    $("mappings-loading").textContent = "The mappings could not be loaded.";
+    showError("Could not load the mappings", error, loadMappings);
+  }
+}
+
+async function resumeRunningSync() {
+  // A sync started elsewhere (another tab, the schedule) shows its progress here too.
+  try {
+    const runs = await api("GET", "syncs?limit=1");
+    const run = runs.items[0];
+    if (run && !runFinished(run)) await followRun(run);
+  } catch (error) {
+    showError("Could not check for a running sync", error, resumeRunningSync);
+  }
+}
+
+// ------------------------------------------------------------------ actions
+
+async function takeSnapshot() {
+  const buttons = [$("take-snapshot"), $("empty-take-snapshot")];
+  if (buttons[0].disabled) return;
+  for (const button of buttons) setBusy(button, true, "Taking snapshot…");
+  notify("Taking a snapshot: counting devices and licences for every client…");
+  try {
+    const snapshot = await api("POST", "snapshots");
+    state.snapshotRequest++; // a slower load of another snapshot must not replace this one
+    const { coverages, ...rest } = snapshot;
+    state.history = [
+      { ...rest, coverages: coverages.map(({ id, name, summary }) => ({ id, name, summary })) },
+      ...state.history.filter((s) => s.id !== snapshot.id),
+    ];
+    if (state.view !== "reconciliation") showView("reconciliation");
+    showSnapshot(snapshot, true, state.coverageId, true);
+    const shown = coverage();
+    notify(
+      `Snapshot taken ${dateTime.format(new Date(snapshot.taken_at))}` +
+        (shown ? `: ${plural(shown.rows.length, "client", "clients")} in ${shown.name}.` : "."),
+    );
+  } catch (error) {
+    notify("");
+    showError("Could not take a snapshot", error);
+  } finally {
+    for (const button of buttons) setBusy(button, false);
+  }
+}
+
+function runFinished(run) {
+  return Object.values(run.sources).every((s) => s.status === "succeeded" || s.status === "failed");
+}
+
+async function syncNow() {
+  if (state.syncing) return;
+  setBusy($("sync-now"), true, "Syncing…");
+  try {
+    const run = await api("POST", "syncs");
+    await followRun(run);
+  } catch (error) {
+    showError("Could not start a sync", error);
+  } finally {
+    setBusy($("sync-now"), false);
+  }
+}
+
+async function followRun(run) {
+  state.syncing = true;
+  setBusy($("sync-now"), true, "Syncing…");
+  try {
+    while (!runFinished(run)) {
+      renderSyncProgress(run);
+      await delay(SYNC_POLL_MS);
+      run = await api("GET", `syncs/${encodeURIComponent(run.id)}`);
+    }
+  } catch (error) {
+    showError("Lost track of the sync", error);
+    return;
+  } finally {
+    state.syncing = false;
+    renderSyncProgress(null);
+    setBusy($("sync-now"), false);
+  }
+  await loadCurrent();
+  if (state.view === "unmapped" || state.mappings) loadMappings();
+  const failed = Object.entries(run.sources).filter(([, s]) => s.status === "failed");
+  if (failed.length) {
+    notify("");
+    showError(
+      "The sync failed",
+      new Error(failed.map(([source, s]) => `${SOURCES[source] ?? source}: ${s.error ?? "no error given"}`).join("; ")),
+    );
+    return;
+  }
+  const counts = Object.entries(run.sources)
+    .map(([source, s]) => `${SOURCES[source] ?? source} ${plural(s.records ?? 0, "record", "records")}`)
+    .join(", ");
+  notify(`Sync finished (${counts}).${state.snapshot ? " Take a snapshot to reconcile the new data." : ""}`);
+}
+
+async function exportReport() {
+  const shown = coverage();
+  if (!state.snapshot || !shown) return;
+  const button = $("export");
+  setBusy(button, true, "Preparing the CSV…");
+  try {
+    const query = new URLSearchParams({ coverage: shown.id });
+    if (state.filter) query.set("status", state.filter);
+    const link = await api("POST", `snapshots/${encodeURIComponent(state.snapshot.id)}/export?${query}`);
+    // The link answers with Content-Disposition: attachment, so following it downloads the file and
+    // leaves this page where it is (it is on the storage's origin, so `download` alone would not do).
+    const anchor = h("a", { href: link.url, download: link.file_name, hidden: true });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    notify(`Downloading ${link.file_name} (${plural(link.rows, "row", "rows")}).`);
+  } catch (error) {
+    showError("Could not export the report", error);
+  } finally {
+    setBusy(button, false);
+    renderToolbar();
+  }
+}
+
+async function saveMapping(companyId, organizationIds, done) {
+  try {
+    await api("PUT", `mappings/${encodeURIComponent(companyId)}`, { rmm_organization_ids: organizationIds });
+    clearError();
+    notify(`${done} Take a snapshot to see it in the reconciliation.`);
+    await loadMappings();
+  } catch (error) {
+    showError("Could not save the mapping", error);
+    renderMappings(); // gives the Save and Accept buttons back
+  }
+}
+
+async function returnToAutomatic(mapping) {
+  try {
+    await api("DELETE", `mappings/${encodeURIComponent(mapping.pax8_company_id)}`);
+    clearError();
+    notify(`${mapping.client} is mapped automatically again. Take a snapshot to see it in the reconciliation.`);
+    await loadMappings();
+  } catch (error) {
+    showError("Could not return the mapping to automatic", error);
+    renderMappings();
+  }
+}
+
+// ------------------------------------------------------------------ rendering: the snapshot
+
+function showSnapshot(snapshot, latest, wantedCoverage, push = false) {
+  const previous = state.snapshot;
+  state.snapshot = snapshot;
+  state.showingLatest = latest;
+  const ids = snapshot.coverages.map((c) => c.id);
+  state.coverageId = ids.includes(wantedCoverage) ? wantedCoverage : ids.includes(state.coverageId) ? state.coverageId : (ids[0] ?? null);
+  if (previous?.id !== snapshot.id) state.expanded.clear();
+  render();
+  writeAddress(push);
+}
+
+function render() {
+  const snapshot = state.snapshot;
+  $("loading").hidden = true;
+  $("empty-state").hidden = snapshot !== null;
+  $("snapshot-view").hidden = snapshot === null;
+  renderSnapshotChoice();
+  renderFreshness();
+  if (!snapshot) {
+    renderEmptyState();
+    return;
+  }
+  renderTabs();
+  const shown = coverage();
+  $("no-coverages").hidden = shown !== null;
+  $("coverage-content").hidden = shown === null;
+  if (shown) {
+    renderCards();
+    renderTable();
+  }
+}
+
+function renderEmptyState() {
+  const current = state.current;
+  const missing = current ? Object.keys(SOURCES).filter((source) => !current[source]) : [];
+  $("empty-next-step").textContent = !current
+    ? "Click Take Snapshot to take the first one."
+    : missing.length
+      ? `${missing.map((s) => SOURCES[s]).join(" and ")} ${missing.length === 1 ? "has" : "have"} not been synced yet: click Sync now first, then Take Snapshot.`
+      : "Your Pax8 and RMM data are synced: click Take Snapshot to take the first one.";
+}
+
+function renderSnapshotChoice() {
+  const snapshot = state.snapshot;
+  $("snapshot-choice").hidden = snapshot === null;
+  if (!snapshot) {
+    $("snapshot-meta").textContent = "";
+    return;
+  }
+  const picker = $("snapshot-picker");
+  const known = state.history.some((s) => s.id === snapshot.id) ? state.history : [...state.history, snapshot];
+  const months = new Map();
+  known.forEach((summary) => {
+    const month = monthYear.format(new Date(summary.taken_at));
+    if (!months.has(month)) months.set(month, []);
+    months.get(month).push(summary);
+  });
+  picker.replaceChildren(
+    ...[...months].map(([month, summaries]) =>
+      h(
+        "optgroup",
+        { label: month },
+        summaries.map((summary) =>
+          h(
+            "option",
+            { value: summary.id, selected: summary.id === snapshot.id },
+            dayAndTime.format(new Date(summary.taken_at)) +
+              (summary.id === state.history[0]?.id ? " (latest)" : "") +
+              (summary.trigger === "schedule" ? " · monthly" : ""),
+          ),
+        ),
+      ),
+    ),
+  );
+  picker.value = snapshot.id;
+  const tag = $("snapshot-tag");
+  tag.textContent = state.showingLatest ? "Latest" : "Earlier snapshot";
+  tag.classList.toggle("earlier", !state.showingLatest);
+  $("back-to-latest").hidden = state.showingLatest;
+  $("older-snapshots").hidden = !state.historyCursor;
+
+  const asOf = snapshot.data_as_of;
+  const pax8 = dayAndTime.format(new Date(asOf.pax8));
+  const rmm = dayAndTime.format(new Date(asOf.rmm));
+  $("snapshot-meta").replaceChildren(
+    "Taken ",
+    timeElement(snapshot.taken_at, dateTime.format(new Date(snapshot.taken_at))),
+    snapshot.trigger === "schedule" ? " by the monthly schedule" : "",
+    ...(pax8 === rmm
+      ? [" from data synced ", timeElement(asOf.pax8, pax8)]
+      : [" from Pax8 data of ", timeElement(asOf.pax8, pax8), " and RMM data of ", timeElement(asOf.rmm, rmm)]),
+  );
+}
+
+function renderFreshness() {
+  const current = state.current;
+  const status = $("sync-status");
+  if (!current) {
+    status.replaceChildren();
+    return;
+  }
+  const parts = [];
+  for (const [source, name] of Object.entries(SOURCES)) {
+    const data = current[source];
+    const part = data
+      ? h("span", { class: "synced", "data-source": source }, `${name} synced `, timeElement(data.synced_at, ago(data.synced_at)))
+      : h("span", { class: "synced", "data-source": source }, `${name} never synced`);
+    parts.push(parts.length ? " · " : "", part);
+  }
+  const snapshot = state.snapshot;
+  if (snapshot && state.showingLatest) {
+    const newer = Object.keys(SOURCES).some(
+      (source) => current[source] && Date.parse(current[source].synced_at) > Date.parse(snapshot.data_as_of[source]),
+    );
+    if (newer) parts.push(" · ", h("span", { class: "stale-hint" }, "Newer data than this snapshot: take a snapshot to use it."));
+  }
+  status.replaceChildren(...parts);
+  if (!state.snapshot) renderEmptyState();
+}
+
+function renderSyncProgress(run) {
+  const progress = $("sync-progress");
+  if (!run) {
+    progress.hidden = true;
+    progress.textContent = "";
+    return;
+  }
+  const parts = Object.entries(run.sources).map(([source, s]) => `${SOURCES[source] ?? source} ${s.status}`);
+  progress.textContent = `Syncing: ${parts.join(", ")}…`;
+  progress.hidden = false;
+}
+
+function renderTabs() {
+  const tabs = $("coverage-tabs");
+  const coverages = state.snapshot.coverages;
+  tabs.replaceChildren(
+    ...coverages.map((c, index) =>
+      h(
+        "button",
+        {
+          type: "button",
+          role: "tab",
+          class: "tab",
+          id: `coverage-tab-${index}`,
+          "data-coverage": c.id,
+          "aria-selected": String(c.id === state.coverageId),
+          "aria-controls": "coverage-panel",
+          tabindex: c.id === state.coverageId ? "0" : "-1",
+          onclick: () => selectCoverage(c.id),
+          onkeydown: (event) => moveBetweenTabs(event, index),
+        },
+        c.name,
+      ),
+    ),
+  );
+  const selected = coverages.findIndex((c) => c.id === state.coverageId);
+  if (selected >= 0) $("coverage-panel").setAttribute("aria-labelledby", `coverage-tab-${selected}`);
+  tabs.hidden = coverages.length === 0;
+}
+
+function moveBetweenTabs(event, index) {
+  const count = state.snapshot.coverages.length;
+  const target = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: count - 1 }[event.key];
+  if (target === undefined) return;
+  event.preventDefault();
+  const next = (target + count) % count;
+  selectCoverage(state.snapshot.coverages[next].id);
+  $(`coverage-tab-${next}`).focus();
+}
+
+function selectCoverage(id, remember = true) {
+  if (id === state.coverageId) return;
+  state.coverageId = id;
+  state.expanded.clear();
+  render();
+  if (remember) writeAddress();
+}
+
+function renderCards() {
+  const summary = coverage().summary;
+  for (const card of document.querySelectorAll(".card")) {
+    card.querySelector("[data-count]").textContent = String(summary[card.dataset.status]);
+    card.setAttribute("aria-pressed", String(state.filter === card.dataset.status));
+  }
+  const warning = $("unmapped-warning");
+  warning.hidden = summary.unmapped === 0;
+  warning.querySelector("[data-count]").textContent = String(summary.unmapped);
+  warning.querySelector("[data-noun]").textContent = summary.unmapped === 1 ? "unmapped client" : "unmapped clients";
+  $("unmapped-filter").setAttribute("aria-pressed", String(state.filter === "unmapped"));
+  $("unmapped-filter").textContent = state.filter === "unmapped" ? "Show all clients" : "Show them";
+}
+
+function toggleFilter(status) {
+  state.filter = state.filter === status ? null : status;
+  state.expanded.clear();
+  renderCards();
+  renderTable();
+}
+
+function visibleRows() {
+  const shown = coverage();
+  const needle = fold(state.search.trim());
+  let rows = shown.rows.filter(
+    (row) => (!state.filter || row.status === state.filter) && (!needle || fold(row.client).includes(needle)),
+  );
+  if (state.sort) {
+    const { key, direction } = state.sort;
+    const sign = direction === "ascending" ? 1 : -1;
+    const value = (row) => (key === "status" ? STATUSES[row.status].rank : row[key]);
+    rows = rows
+      .map((row, index) => ({ row, index }))
+      .sort((a, b) => {
+        const x = value(a.row);
+        const y = value(b.row);
+        // "No data" stays at the bottom whichever way a column is sorted.
+        if (x === null || y === null) return x === y ? a.index - b.index : x === null ? 1 : -1;
+        const order = key === "client" ? byName.compare(x, y) : x - y;
+        return order ? sign * order : a.index - b.index;
+      })
+      .map(({ row }) => row);
+  }
+  return rows;
+}
+
+function cycleSort(key) {
+  // Ascending, then descending, then back to the API's order (under-licensed first).
+  if (state.sort?.key !== key) state.sort = { key, direction: "ascending" };
+  else if (state.sort.direction === "ascending") state.sort = { key, direction: "descending" };
+  else state.sort = null;
+  renderTable();
+}
+
+function renderTable() {
+  const shown = coverage();
+  const rows = visibleRows();
+  for (const th of document.querySelectorAll("#clients th")) {
+    th.setAttribute("aria-sort", state.sort?.key === th.dataset.key ? state.sort.direction : "none");
+  }
+  $("table-caption").textContent = `${shown.name}: clients, devices, licences and variance`;
+  const body = $("rows");
+  if (!rows.length) {
+    const why = state.search.trim() ? `No client matches “${state.search.trim()}”` : "No clients";
+    const filtered = state.filter ? ` among the ${FILTER_NAMES[state.filter]} clients` : "";
+    body.replaceChildren(h("tr", { class: "empty-row" }, h("td", { colspan: "5" }, `${why}${filtered}.`)));
+  } else {
+    body.replaceChildren(...rows.flatMap((row, index) => renderRow(row, index)));
+  }
+  renderToolbar(rows.length);
+}
+
+function numberCell(value, label, extraClass) {
+  return h(
+    "td",
+    { class: `num ${extraClass}`, "data-label": label },
+    value === null ? h("span", { class: "no-data" }, "No data") : String(value),
+  );
+}
+
+function renderRow(row, index) {
+  const key = rowKey(row);
+  const open = state.expanded.has(key);
+  const detailId = `detail-${index}`;
+  const status = STATUSES[row.status];
+  const tr = h(
+    "tr",
+    { class: `row${open ? " open" : ""}`, "data-status": row.status, "data-key": key },
+    h(
+      "td",
+      { class: "client-cell" },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "client-toggle",
+          "aria-expanded": String(open),
+          "aria-controls": detailId,
+          onclick: () => toggleDetail(key),
+        },
+        h("span", { class: "client-name" }, row.client),
+        row.warnings.length ? h("span", { class: "warn-mark", title: row.warnings.join("\n") }, "⚠ may be low") : null,
+      ),
+    ),
+    numberCell(row.devices, "Devices", "devices-cell"),
+    numberCell(row.licenses, "Licenses", "licenses-cell"),
+    h(
+      "td",
+      { class: "num variance-cell", "data-label": "Variance" },
+      row.variance === null
+        ? h("span", { class: "no-data", title: "No variance: one side has no data" }, "—")
+        : h("span", { class: `variance${row.variance > 0 ? " positive" : row.variance < 0 ? " negative" : ""}` }, signed(row.variance)),
+    ),
+    h("td", { class: "status-cell" }, h("span", { class: `status ${row.status}` }, status.label)),
+  );
+  if (!open) return [tr];
+  return [tr, h("tr", { class: "detail", id: detailId }, h("td", { colspan: "5" }, renderDetail(row)))];
+}
+
+function toggleDetail(key) {
+  if (state.expanded.has(key)) state.expanded.delete(key);
+  else state.expanded.add(key);
+  renderTable();
+  document.querySelector(`tr.row[data-key="${CSS.escape(key)}"] .client-toggle`)?.focus();
+}
+
+function renderDetail(row) {
+  const days = state.snapshot.settings?.stale_after_days ?? 30;
+  const sections = [];
+  sections.push(
+    h(
+      "section",
+      { class: "detail-company" },
+      h("h3", {}, "Pax8 company"),
+      row.pax8_company_id
+        ? h("p", {}, row.client)
+        : h("p", {}, "None: no Pax8 company holds this RMM organization, so there are no licences to compare."),
+    ),
+  );
+  const names = row.rmm_organization_names ?? row.rmm_organization_ids;
+  sections.push(
+    h(
+      "section",
+      { class: "detail-organizations" },
+      h("h3", {}, "RMM organizations"),
+      names.length
+        ? h("ul", {}, names.map((name, i) => h("li", {}, name, row.rmm_organization_ids[i] && name !== row.rmm_organization_ids[i] ? ` (${row.rmm_organization_ids[i]})` : "")))
+        : h("p", {}, "None: this company has no RMM organization, so none of its devices are counted."),
+      row.status === "unmapped"
+        ? h("p", {}, h("a", { href: "#view=unmapped", class: "button small", onclick: (event) => { event.preventDefault(); goToView("unmapped"); } }, "Map this client"))
+        : null,
+    ),
+  );
+  const excluded = row.excluded ?? {};
+  const total = EXCLUSIONS.reduce((sum, [reason]) => sum + (excluded[reason] ?? 0), 0);
+  sections.push(
+    h(
+      "section",
+      { class: "detail-excluded" },
+      h("h3", {}, "Devices left out"),
+      row.devices === null && total === 0
+        ? h("p", {}, "No RMM data for this client.")
+        : [
+            h(
+              "dl",
+              {},
+              EXCLUSIONS.flatMap(([reason, label]) => {
+                const count = excluded[reason] ?? 0;
+                return [h("dt", { "data-reason": reason }, label(days)), h("dd", { class: count ? "" : "zero", "data-reason": reason }, String(count))];
+              }),
+            ),
+            h("p", {}, total ? `${plural(total, "device", "devices")} left out in all; ${row.devices ?? 0} counted.` : `None left out; ${row.devices ?? 0} counted.`),
+          ],
+    ),
+  );
+  if (row.warnings.length) {
+    sections.push(
+      h("section", { class: "detail-warnings" }, h("h3", {}, "Warnings"), h("ul", { class: "warnings" }, row.warnings.map((w) => h("li", {}, w)))),
+    );
+  }
+  return h("div", { class: "detail-grid" }, sections);
+}
+
+function renderToolbar(visible) {
+  const shown = coverage();
+  if (!shown) return;
+  const count = visible ?? visibleRows().length;
+  const total = shown.rows.length;
+  $("row-count").textContent =
+    count === total ? plural(total, "client", "clients") : `Showing ${count} of ${plural(total, "client", "clients")}`;
+  const clear = $("clear-filter");
+  clear.hidden = !state.filter;
+  clear.textContent = state.filter ? `Clear filter: ${FILTER_NAMES[state.filter]}` : "Clear filter";
+  const button = $("export");
+  if (button.getAttribute("aria-busy") === "true") return;
+  button.textContent = state.filter ? `Export ${FILTER_NAMES[state.filter]} only` : "Export Report";
+  button.title = state.search.trim()
+    ? "The CSV holds every row of this coverage" + (state.filter ? " with this status" : "") + "; the search box does not narrow it."
+    : `Download ${shown.name} as CSV`;
+}
+
+// ------------------------------------------------------------------ rendering: mappings
+
+function renderMappings() {
+  const data = state.mappings;
+  $("mappings-loading").hidden = true;
+  $("mappings-content").hidden = false;
+  const issues = data.unmapped_pax8.length + data.unmapped_rmm.length;
+  $("unmapped-pill").textContent = String(issues);
+  $("unmapped-pill").hidden = issues === 0;
+
+  const byCompany = new Map(data.mappings.map((m) => [m.pax8_company_id, m]));
+  const organizationsOf = (companyId) => byCompany.get(companyId)?.rmm_organization_ids ?? [];
+  const adding = (companyId, organizationId) => [...new Set([...organizationsOf(companyId), organizationId])];
+
+  $("suggestions").replaceChildren(
+    ...(data.suggestions.length
+      ? data.suggestions.map((s) =>
+          h(
+            "li",
+            { "data-company": s.pax8_company_id, "data-organization": s.rmm_organization_id },
+            h(
+              "div",
+              { class: "mapping-names" },
+              h("span", { class: "side" }, "Pax8 "),
+              h("strong", {}, s.client),
+              h("span", { class: "arrow", "aria-hidden": "true" }, "↔"),
+              h("span", { class: "side" }, "RMM "),
+              h("strong", {}, s.rmm_organization_name),
+            ),
+            h("span", { class: "score" }, `${Math.round(s.score)}% similar`),
+            h(
+              "button",
+              {
+                type: "button",
+                class: "button small",
+                "aria-label": `Accept: ${s.rmm_organization_name} belongs to ${s.client}`,
+                onclick: (event) => {
+                  setBusy(event.currentTarget, true, "Saving…");
+                  saveMapping(s.pax8_company_id, adding(s.pax8_company_id, s.rmm_organization_id), `Saved: ${s.rmm_organization_name} now counts for ${s.client}.`);
+                },
+              },
+              "Accept",
+            ),
+          ),
+        )
+      : [h("li", { class: "none-left" }, "No suggestions: every similar name is mapped or dismissed.")]),
+  );
+
+  const freeOrganizations = data.unmapped_rmm;
+  $("unmapped-pax8").replaceChildren(
+    ...(data.unmapped_pax8.length
+      ? data.unmapped_pax8.map((company) =>
+          mappingChoice({
+            name: company.client,
+            side: "Pax8",
+            label: `RMM organization for ${company.client}`,
+            placeholder: "Choose an RMM organization…",
+            options: freeOrganizations.map((o) => ({ value: o.rmm_organization_id, text: o.name })),
+            save: (organizationId, text) =>
+              saveMapping(company.pax8_company_id, adding(company.pax8_company_id, organizationId), `Saved: ${text} now counts for ${company.client}.`),
+          }),
+        )
+      : [h("li", { class: "none-left" }, "Every Pax8 company has an RMM organization.")]),
+  );
+
+  const companies = [
+    ...data.mappings.map((m) => ({ id: m.pax8_company_id, client: m.client })),
+    ...data.unmapped_pax8.map((c) => ({ id: c.pax8_company_id, client: c.client })),
+  ].sort((a, b) => byName.compare(a.client, b.client));
+  $("unmapped-rmm").replaceChildren(
+    ...(data.unmapped_rmm.length
+      ? data.unmapped_rmm.map((organization) =>
+          mappingChoice({
+            name: organization.name,
+            side: "RMM",
+            label: `Pax8 company for ${organization.name}`,
+            placeholder: "Choose a Pax8 company…",
+            options: companies.map((c) => ({ value: c.id, text: c.client })),
+            save: (companyId, text) =>
+              saveMapping(companyId, adding(companyId, organization.rmm_organization_id), `Saved: ${organization.name} now counts for ${text}.`),
+          }),
+        )
+      : [h("li", { class: "none-left" }, "Every RMM organization belongs to a Pax8 company.")]),
+  );
+
+  const manual = data.mappings.filter((m) => m.source === "manual");
+  $("manual-mappings").replaceChildren(
+    ...(manual.length
+      ? manual.map((m) =>
+          h(
+            "li",
+            {},
+            h(
+              "div",
+              { class: "mapping-names" },
+              h("strong", {}, m.client),
+              h("span", { class: "arrow", "aria-hidden": "true" }, "↔"),
+              (m.rmm_organizations ?? []).map((o) => o.name).join(", ") || "no RMM organization",
+            ),
+            h("button", { type: "button", class: "button small quiet", onclick: () => returnToAutomatic(m) }, "Return to automatic"),
+          ),
+        )
+      : [h("li", { class: "none-left" }, "None yet: every mapping comes from matching names.")]),
+  );
+}
+
+function mappingChoice({ name, side, label, placeholder, options, save }) {
+  const select = h(
+    "select",
+    { "aria-label": label },
+    h("option", { value: "" }, placeholder),
+    options.map((o) => h("option", { value: o.value }, o.text)),
+  );
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "button small",
+      onclick: () => {
+        if (!select.value) {
+          showError("Nothing to save", new Error(`choose an entry in “${label}” first`));
+          select.focus();
+          return;
+        }
+        setBusy(button, true, "Saving…");
+        save(select.value, select.selectedOptions[0].textContent);
+      },
+    },
+    "Save",
+  );
+  return h(
+    "li",
+    {},
+    h("div", { class: "mapping-names" }, h("span", { class: "side" }, `${side} `), h("strong", {}, name)),
+    options.length ? h("div", { class: "mapping-form" }, select, button) : h("span", { class: "none-left" }, "Nothing left to choose from."),
+  );
+}
+
+// ------------------------------------------------------------------ start
+
+function bind() {
+  $("take-snapshot").addEventListener("click", takeSnapshot);
+  $("empty-take-snapshot").addEventListener("click", takeSnapshot);
+  $("sync-now").addEventListener("click", syncNow);
+  $("export").addEventListener("click", exportReport);
+  $("error-dismiss").addEventListener("click", () => {
+    state.failed.clear();
+    clearError();
+  });
+  $("error-retry").addEventListener("click", retryFailed);
+  $("clear-filter").addEventListener("click", () => toggleFilter(state.filter));
+  $("unmapped-filter").addEventListener("click", () => toggleFilter("unmapped"));
+  for (const card of document.querySelectorAll(".card")) {
+    card.addEventListener("click", () => toggleFilter(card.dataset.status));
+  }
+  for (const th of document.querySelectorAll("#clients th")) {
+    th.querySelector("button").addEventListener("click", () => cycleSort(th.dataset.key));
+  }
+  $("search").addEventListener("input", (event) => {
+    state.search = event.target.value;
+    state.expanded.clear();
+    renderTable();
+  });
+  $("snapshot-picker").addEventListener("change", (event) => {
+    loadSnapshot(event.target.value, state.coverageId, true);
+  });
+  $("back-to-latest").addEventListener("click", () => loadSnapshot("latest", state.coverageId, true));
+  $("older-snapshots").addEventListener("click", () => loadHistory(true));
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-view]");
+    if (!link) return;
+    event.preventDefault();
+    goToView(link.dataset.view);
+  });
+  window.addEventListener("popstate", followAddress);
+}
+
+async function start() {
+  bind();
+  const wanted = readAddress();
+  showView(wanted.view);
+  if (wanted.view !== "unmapped") loadMappings(); // the count of unmapped clients in the menu
+  await Promise.all([
+    loadSnapshot(wanted.snapshot ?? "latest", wanted.coverage),
+    loadHistory(),
+    loadCurrent(),
+    resumeRunningSync(),
+  ]);
+  setInterval(renderFreshness, FRESHNESS_REFRESH_MS);
+}
+
+start();

@@ -1,0 +1,490 @@
+"""The Reconciliation page in real headless Chromium, against a fresh local stack in demo mode per test.
+
+Each test does what a person would (click, type, press Enter, download) and checks what they would
+see, against what the API says.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, Route, expect
+
+from tests.browser.browser import PHONE
+from tests.browser.stack import LocalStack
+
+STATUS_LABELS = {
+    "under_licensed": "Under-licensed",
+    "over_licensed": "Over-licensed",
+    "matched": "Matched",
+    "unmapped": "Unmapped",
+}
+READ_TABLE = """() => [...document.querySelectorAll('#rows tr.row')].map(tr => ({
+    client: tr.querySelector('.client-name').textContent,
+    devices: tr.querySelector('.devices-cell').textContent,
+    licenses: tr.querySelector('.licenses-cell').textContent,
+    variance: tr.querySelector('.variance-cell').textContent,
+    status: tr.querySelector('.status-cell').textContent,
+}))"""
+
+
+def as_shown(row: dict[str, Any]) -> dict[str, str]:
+    """How the page shows one of the API's rows: 'No data' for a missing side, a signed variance."""
+
+    def count(value: int | None) -> str:
+        return "No data" if value is None else str(value)
+
+    variance = row["variance"]
+    return {
+        "client": row["client"],
+        "devices": count(row["devices"]),
+        "licenses": count(row["licenses"]),
+        "variance": "—" if variance is None else (f"+{variance}" if variance > 0 else str(variance)),
+        "status": STATUS_LABELS[row["status"]],
+    }
+
+
+def table(page: Page) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = page.evaluate(READ_TABLE)
+    return rows
+
+
+def expect_table(page: Page, rows: list[dict[str, Any]]) -> None:
+    """The table shows exactly these API rows, in this order (waiting for the page to get there)."""
+    expect(page.locator("#rows tr.row .client-name")).to_have_text([r["client"] for r in rows])
+    assert table(page) == [as_shown(r) for r in rows]
+
+
+def open_page(page: Page, stack: LocalStack, address: str = "/") -> None:
+    page.goto(stack.url + address)
+
+
+def latest(stack: LocalStack) -> dict[str, Any]:
+    found: dict[str, Any] = stack.ok("GET", "/snapshots/latest")
+    return found
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    root = "document.documentElement"
+    widths = page.evaluate(f"() => [{root}.scrollWidth, {root}.clientWidth, window.innerWidth]")
+    assert widths[2] == PHONE["width"] and widths[0] <= widths[1], (
+        f"scrollWidth, clientWidth, innerWidth: {widths}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_the_empty_state_shows_before_any_snapshot_and_take_snapshot_adds_one_to_the_table(
+    page: Page, stack: LocalStack
+) -> None:
+    assert stack.api("GET", "/snapshots/latest")[0] == 404
+    open_page(page, stack)
+
+    empty = page.locator("#empty-state")
+    expect(empty).to_be_visible()
+    expect(empty.get_by_role("heading")).to_have_text("No snapshot yet")
+    expect(empty).to_contain_text(
+        "Your Pax8 and RMM data are synced: click Take Snapshot to take the first one."
+    )
+    expect(page.locator("#snapshot-view")).to_be_hidden()
+    expect(page.get_by_role("alert")).to_be_hidden()
+
+    page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+    expect(page.get_by_role("status").filter(has_text="Snapshot taken")).to_be_visible()
+    first = latest(stack)
+    expect(empty).to_be_hidden()
+    expect_table(page, first["coverages"][0]["rows"])
+    expect(page.locator("#snapshot-picker option")).to_have_count(1)
+    expect(page.get_by_label("Snapshot", exact=True)).to_have_value(first["id"])
+    expect(page.locator("#snapshot-tag")).to_have_text("Latest")
+
+    # A second snapshot joins the list and is the one on screen.
+    page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+    expect(page.locator("#snapshot-picker option")).to_have_count(2)
+    second = latest(stack)
+    assert second["id"] != first["id"]
+    assert [s["id"] for s in stack.ok("GET", "/snapshots")["items"]] == [second["id"], first["id"]]
+    expect(page.get_by_label("Snapshot", exact=True)).to_have_value(second["id"])
+    expect_table(page, second["coverages"][0]["rows"])
+
+
+def test_the_card_counts_equal_the_apis_summary_for_every_coverage(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    open_page(page, stack)
+    coverages = snapshot["coverages"]
+    assert len(coverages) >= 2  # the demo sells several per-device products
+    tabs = page.get_by_role("tab")
+    expect(tabs).to_have_text([c["name"] for c in coverages])
+    expect(tabs.first).to_have_attribute("aria-selected", "true")
+    for index, coverage in enumerate(coverages):
+        tabs.nth(index).click()
+        expect(tabs.nth(index)).to_have_attribute("aria-selected", "true")
+        summary = coverage["summary"]
+        expect(page.locator(".card.under [data-count]")).to_have_text(str(summary["under_licensed"]))
+        expect(page.locator(".card.over [data-count]")).to_have_text(str(summary["over_licensed"]))
+        expect(page.locator(".card.matched [data-count]")).to_have_text(str(summary["matched"]))
+        # Unmapped clients never hide inside a card: they have a warning of their own.
+        expect(page.locator("#unmapped-warning")).to_contain_text(f"{summary['unmapped']} unmapped client")
+        expect_table(page, coverage["rows"])
+        expect(page.locator("#row-count")).to_have_text(f"{len(coverage['rows'])} clients")
+
+
+def test_clicking_a_card_filters_the_table_and_enter_on_a_focused_card_does_too(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    rows = snapshot["coverages"][0]["rows"]
+    open_page(page, stack)
+    expect_table(page, rows)
+
+    under = page.locator(".card.under")
+    under.click()
+    expect(under).to_have_attribute("aria-pressed", "true")
+    expect_table(page, [r for r in rows if r["status"] == "under_licensed"])
+    expect(page.get_by_role("button", name="Export Under-licensed only")).to_be_visible()
+    under.click()
+    expect(under).to_have_attribute("aria-pressed", "false")
+    expect_table(page, rows)
+    expect(page.get_by_role("button", name="Export Report")).to_be_visible()
+
+    over = page.locator(".card.over")
+    over.focus()
+    page.keyboard.press("Enter")
+    expect(over).to_have_attribute("aria-pressed", "true")
+    expect_table(page, [r for r in rows if r["status"] == "over_licensed"])
+    page.keyboard.press("Enter")
+    expect_table(page, rows)
+
+    page.locator(".card.matched").focus()
+    page.keyboard.press("Enter")
+    expect_table(page, [r for r in rows if r["status"] == "matched"])
+    expect(page.locator("#row-count")).to_have_text(
+        f"Showing {snapshot['coverages'][0]['summary']['matched']} of {len(rows)} clients"
+    )
+
+
+def test_sorting_by_variance_and_searching_by_name_change_the_rows(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    rows = snapshot["coverages"][0]["rows"]
+    open_page(page, stack)
+    expect_table(page, rows)
+    variance_header = page.get_by_role("columnheader", name="Variance")
+
+    with_variance = [r for r in rows if r["variance"] is not None]
+    without = [r for r in rows if r["variance"] is None]  # unmapped: always last
+    page.get_by_role("button", name="Variance").click()
+    expect(variance_header).to_have_attribute("aria-sort", "ascending")
+    expect_table(page, sorted(with_variance, key=lambda r: r["variance"]) + without)
+    assert [r["variance"] for r in table(page)][:2] == ["-4", "-4"]
+
+    page.get_by_role("button", name="Variance").click()
+    expect(variance_header).to_have_attribute("aria-sort", "descending")
+    expect_table(page, sorted(with_variance, key=lambda r: -r["variance"]) + without)
+    assert table(page)[0]["variance"] == "+6"
+
+    page.get_by_role("button", name="Variance").click()  # a third click: back to the API's order
+    expect(variance_header).to_have_attribute("aria-sort", "none")
+    expect_table(page, rows)
+
+    search = page.get_by_label("Search clients")
+    search.fill("dental")
+    dental = [r for r in rows if "dental" in r["client"].lower()]
+    assert len(dental) >= 2
+    expect_table(page, dental)
+    expect(page.locator("#row-count")).to_have_text(f"Showing {len(dental)} of {len(rows)} clients")
+    search.fill("no such client")
+    expect(page.locator("#rows")).to_have_text("No client matches “no such client”.")
+    search.fill("")
+    expect_table(page, rows)
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def csv_as_shown(record: list[str]) -> dict[str, str]:
+    client, devices, licenses, variance, status = record[:5]
+    return {
+        "client": client,
+        "devices": devices or "No data",
+        "licenses": licenses or "No data",
+        "variance": "—" if variance == "" else (f"+{variance}" if int(variance) > 0 else variance),
+        "status": status,
+    }
+
+
+def test_export_report_with_no_filter_downloads_a_csv_of_the_tables_rows_in_its_default_order(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    coverage = snapshot["coverages"][0]
+    open_page(page, stack)
+    expect_table(page, coverage["rows"])
+    shown = table(page)
+
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Export Report").click()
+    download = downloading.value
+    assert (
+        download.suggested_filename
+        == f"trueup-reconciliation-{snapshot['taken_at'][:10]}-{coverage['id']}.csv"
+    )
+    records = read_csv(Path(download.path()))
+    assert records[0][:5] == ["Client", "Devices", "Licenses", "Variance", "Status"]
+    assert [csv_as_shown(r) for r in records[1:]] == shown
+    expect(page.get_by_role("status")).to_contain_text(f"({len(shown)} rows)")
+    assert page.url.startswith(stack.url)  # the download left the page where it was
+
+    # With a card filter the export holds only those rows, and the button says so.
+    page.locator(".card.over").click()
+    expect_table(page, [r for r in coverage["rows"] if r["status"] == "over_licensed"])
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Export Over-licensed only").click()
+    records = read_csv(Path(downloading.value.path()))
+    assert [csv_as_shown(r) for r in records[1:]] == table(page)
+
+
+def test_switching_to_an_earlier_snapshot_shows_its_rows(page: Page, stack: LocalStack) -> None:
+    earlier = stack.ok("POST", "/snapshots")
+    mappings = stack.ok("GET", "/mappings")
+    [company] = [c for c in mappings["unmapped_pax8"] if c["client"] == "Dunmore Veterinary Clinic"]
+    [organization] = [o for o in mappings["unmapped_rmm"] if o["name"] == "Dunmore Vet Clinic"]
+    stack.ok(
+        "PUT",
+        f"/mappings/{company['pax8_company_id']}",
+        {"rmm_organization_ids": [organization["rmm_organization_id"]]},
+    )
+    later = stack.ok("POST", "/snapshots")
+    earlier_rows, later_rows = earlier["coverages"][0]["rows"], later["coverages"][0]["rows"]
+    assert earlier_rows != later_rows
+
+    open_page(page, stack)
+    expect_table(page, later_rows)
+    expect(page.locator("#snapshot-tag")).to_have_text("Latest")
+    picker = page.get_by_label("Snapshot", exact=True)
+    expect(picker.locator("option")).to_have_count(2)
+    month = page.evaluate(
+        "iso => new Intl.DateTimeFormat('en', {month: 'long', year: 'numeric'}).format(new Date(iso))",
+        earlier["taken_at"],
+    )
+    expect(picker.locator("optgroup")).to_have_attribute("label", month)
+
+    picker.select_option(earlier["id"])
+    expect(page.locator("#snapshot-tag")).to_have_text("Earlier snapshot")
+    expect_table(page, earlier_rows)
+    dunmore = page.locator("#rows tr.row", has_text="Dunmore Vet Clinic")
+    expect(dunmore.locator(".status-cell")).to_have_text("Unmapped")
+    assert f"snapshot={earlier['id']}" in page.url
+
+    # The address names the snapshot on screen: a reload shows the same one.
+    page.reload()
+    expect(page.locator("#snapshot-tag")).to_have_text("Earlier snapshot")
+    expect_table(page, earlier_rows)
+
+    # Back goes to the snapshot seen before; "Show the latest" from an earlier one.
+    page.go_back()
+    expect(page.locator("#snapshot-tag")).to_have_text("Latest")
+    expect_table(page, later_rows)
+    picker.select_option(earlier["id"])
+    expect_table(page, earlier_rows)
+    page.get_by_role("button", name="Show the latest").click()
+    expect(page.locator("#snapshot-tag")).to_have_text("Latest")
+    expect_table(page, later_rows)
+    assert "snapshot=" not in page.url
+
+
+def test_a_rows_detail_shows_its_organizations_and_excluded_devices_by_reason(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    rows = snapshot["coverages"][0]["rows"]
+    open_page(page, stack)
+    expect_table(page, rows)
+    with_exclusions = [r for r in rows if any(r["excluded"].values())]
+    reasons = {reason for r in with_exclusions for reason, n in r["excluded"].items() if n}
+    assert {"pending", "class_not_covered", "never_seen", "stale"} <= reasons  # the demo has each of them
+
+    for row in with_exclusions:
+        toggle = page.locator(
+            "#rows tr.row",
+            has=page.locator(".client-name", has_text=re.compile(f"^{re.escape(row['client'])}$")),
+        ).get_by_role("button")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        detail = page.locator(f"#{toggle.get_attribute('aria-controls')}")
+        expect(detail.locator(".detail-organizations li")).to_have_text(
+            [
+                f"{name} ({oid})"
+                for name, oid in zip(row["rmm_organization_names"], row["rmm_organization_ids"], strict=True)
+            ]
+        )
+        for reason, count in row["excluded"].items():
+            expect(detail.locator(f'dd[data-reason="{reason}"]')).to_have_text(str(count))
+        total = sum(row["excluded"].values())
+        expect(detail).to_contain_text(
+            f"{total} device{'s' if total != 1 else ''} left out in all; {row['devices']} counted."
+        )
+        toggle.click()
+        expect(detail).to_have_count(0)
+
+    granite = page.locator("#rows tr.row", has_text="Granite Peak Construction Inc.").get_by_role("button")
+    granite.click()
+    detail = page.locator("tr.detail")
+    expect(detail.locator("dt", has_text="Device class not covered")).to_be_visible()
+
+    # A Pax8 company with no RMM organization says why it has no device count.
+    unmapped = page.locator("#rows tr.row", has_text="Evergreen Family Practice").get_by_role("button")
+    unmapped.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#{unmapped.get_attribute('aria-controls')}")).to_contain_text(
+        "None: this company has no RMM organization, so none of its devices are counted."
+    )
+
+    # A row whose source had unreadable records carries the warning.
+    [warned] = [
+        r for r in rows if r["warnings"] and r["status"] == "matched" and r["client"] == "Westbrook Realty"
+    ]
+    westbrook = page.locator("#rows tr.row", has_text="Westbrook Realty").get_by_role("button")
+    westbrook.click()
+    expect(page.locator(f"#{westbrook.get_attribute('aria-controls')} .warnings li")).to_have_text(
+        warned["warnings"]
+    )
+
+
+def test_accepting_a_suggestion_moves_a_client_out_of_unmapped_on_the_next_snapshot(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    before = snapshot["coverages"][0]
+    open_page(page, stack)
+    client = page.locator(
+        "#rows tr.row", has=page.locator(".client-name", has_text=re.compile("^Dunmore Veterinary Clinic$"))
+    )
+    expect(client.locator(".status-cell")).to_have_text("Unmapped")
+    expect(page.locator("#rows tr.row", has_text="Dunmore Vet Clinic")).to_have_count(1)
+    expect(page.locator("#unmapped-warning")).to_contain_text(
+        f"{before['summary']['unmapped']} unmapped clients"
+    )
+
+    page.get_by_role("navigation", name="Views").get_by_role("link", name="Unmapped clients").click()
+    expect(page.get_by_role("heading", name="Unmapped clients")).to_be_visible()
+    suggestion = page.locator("#suggestions li", has_text="Dunmore Veterinary Clinic")
+    expect(suggestion).to_contain_text("Dunmore Vet Clinic")
+    suggestion.get_by_role("button", name="Accept").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Saved: Dunmore Vet Clinic now counts for Dunmore Veterinary Clinic."
+    )
+    expect(page.locator("#suggestions li", has_text="Dunmore Veterinary Clinic")).to_have_count(0)
+    expect(page.locator("#manual-mappings li", has_text="Dunmore Veterinary Clinic")).to_contain_text(
+        "Dunmore Vet Clinic"
+    )
+    [mapping] = [
+        m for m in stack.ok("GET", "/mappings")["mappings"] if m["client"] == "Dunmore Veterinary Clinic"
+    ]
+    assert (mapping["source"], [o["name"] for o in mapping["rmm_organizations"]]) == (
+        "manual",
+        ["Dunmore Vet Clinic"],
+    )
+
+    page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+    expect(page.get_by_role("heading", name="Reconciliation")).to_be_visible()
+    expect(page.locator("#snapshot-picker option")).to_have_count(2)
+    after = latest(stack)["coverages"][0]
+    expect_table(page, after["rows"])
+    expect(client.locator(".status-cell")).to_have_text("Matched")
+    expect(client.locator(".devices-cell")).to_have_text("8")
+    expect(client.locator(".licenses-cell")).to_have_text("8")
+    expect(page.locator("#rows tr.row", has_text="Dunmore Vet Clinic")).to_have_count(0)
+    # Two half-rows (licences only, devices only) became one matched client.
+    assert after["summary"]["unmapped"] == before["summary"]["unmapped"] - 2
+    expect(page.locator("#unmapped-warning")).to_contain_text(
+        f"{after['summary']['unmapped']} unmapped clients"
+    )
+    expect(page.locator(".card.matched [data-count]")).to_have_text(str(before["summary"]["matched"] + 1))
+
+
+def test_sync_now_shows_progress_and_updates_when_the_data_was_synced(page: Page, stack: LocalStack) -> None:
+    first = stack.ok("GET", "/syncs/current")
+    open_page(page, stack)
+    pax8 = page.locator('#sync-status [data-source="pax8"]')
+    rmm = page.locator('#sync-status [data-source="rmm"]')
+    expect(pax8).to_contain_text("Pax8 synced")
+    expect(pax8.locator("time")).to_have_attribute("datetime", first["pax8"]["synced_at"])
+    expect(rmm.locator("time")).to_have_attribute("datetime", first["rmm"]["synced_at"])
+    titles = [pax8.locator("time").get_attribute("title"), rmm.locator("time").get_attribute("title")]
+
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#sync-progress")).to_contain_text("Syncing:")
+    expect(page.get_by_role("status").filter(has_text="Sync finished")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Sync now")).to_be_enabled()
+    expect(page.locator("#sync-progress")).to_be_hidden()
+
+    current = stack.ok("GET", "/syncs/current")
+    assert current["pax8"]["synced_at"] > first["pax8"]["synced_at"]
+    assert current["rmm"]["synced_at"] > first["rmm"]["synced_at"]
+    expect(pax8.locator("time")).to_have_attribute("datetime", current["pax8"]["synced_at"])
+    expect(rmm.locator("time")).to_have_attribute("datetime", current["rmm"]["synced_at"])
+    expect(pax8).to_have_text("Pax8 synced just now")
+    expect(rmm).to_have_text("RMM synced just now")
+    # The exact time (the tooltip) moved on to the new sync.
+    assert [pax8.locator("time").get_attribute("title"), rmm.locator("time").get_attribute("title")] != titles
+    run = stack.ok("GET", "/syncs?limit=1")["items"][0]
+    expect(page.get_by_role("status")).to_have_text(
+        f"Sync finished (Pax8 {run['sources']['pax8']['records']} records, "
+        f"RMM {run['sources']['rmm']['records']} records)."
+    )
+
+
+def fail_with_500(route: Route) -> None:
+    route.fulfill(status=500, content_type="application/json", body='{"message": "Internal Server Error"}')
+
+
+def test_an_api_failure_shows_an_error_message_not_a_blank_page(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    page.route("**/snapshots/latest", fail_with_500)
+    open_page(page, stack)
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Could not load the snapshot: Internal Server Error (HTTP 500)")
+    expect(page.get_by_role("heading", name="Reconciliation")).to_be_visible()
+    expect(page.locator("#loading")).to_have_text("The snapshot could not be loaded.")
+    expect(page.locator(".topbar").get_by_role("button", name="Take Snapshot")).to_be_visible()
+
+    page.unroute("**/snapshots/latest")
+    alert.get_by_role("button", name="Try again").click()
+    expect(alert).to_be_hidden()
+    expect_table(page, snapshot["coverages"][0]["rows"])
+
+    # A failed action keeps what is on screen and says what went wrong.
+    page.route(
+        "**/snapshots",
+        lambda route: fail_with_500(route) if route.request.method == "POST" else route.continue_(),
+    )
+    page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+    expect(alert).to_contain_text("Could not take a snapshot: Internal Server Error (HTTP 500)")
+    expect_table(page, snapshot["coverages"][0]["rows"])
+    expect(page.locator(".topbar").get_by_role("button", name="Take Snapshot")).to_be_enabled()
+
+
+def test_at_390_px_wide_the_page_has_no_horizontal_scroll(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    page.set_viewport_size(PHONE)
+    open_page(page, stack)
+    rows = snapshot["coverages"][0]["rows"]
+    expect_table(page, rows)
+    no_horizontal_scroll(page)
+    # The table turned into one card per client, each within the screen.
+    first = page.locator("#rows tr.row").first.bounding_box()
+    assert first is not None and first["x"] >= 0 and first["x"] + first["width"] <= PHONE["width"]
+
+    page.locator("#rows tr.row", has_text="Granite Peak Construction Inc.").get_by_role("button").click()
+    expect(page.locator("tr.detail")).to_be_visible()
+    no_horizontal_scroll(page)
+
+    page.get_by_role("link", name="Unmapped clients").click()
+    expect(page.locator("#suggestions li").first).to_be_visible()
+    no_horizontal_scroll(page)
