@@ -142,6 +142,9 @@ const state = {
   mappings: null, // GET /mappings
   syncing: false,
   snapshotRequest: 0,
+  mappingsRequest: 0,
+  historyRequest: 0,
+  currentRequest: 0,
   failed: new Map(), // what failed to load -> how to load it again
 };
 
@@ -288,8 +291,10 @@ async function loadSnapshot(id, wantedCoverage = null, push = false) {
 async function loadHistory(more = false) {
   const query = new URLSearchParams({ limit: String(HISTORY_PAGE) });
   if (more && state.historyCursor) query.set("cursor", state.historyCursor);
+  const request = ++state.historyRequest;
   try {
     const page = await api("GET", `snapshots?${query}`);
+    if (request !== state.historyRequest) return; // a newer listing is on its way
     state.history = more ? [...state.history, ...page.items] : page.items;
     state.historyCursor = page.next_cursor;
     if (state.snapshot && !more) state.showingLatest = state.snapshot.id === state.history[0]?.id;
@@ -300,8 +305,11 @@ async function loadHistory(more = false) {
 }
 
 async function loadCurrent() {
+  const request = ++state.currentRequest;
   try {
-    state.current = await api("GET", "syncs/current");
+    const current = await api("GET", "syncs/current");
+    if (request !== state.currentRequest) return; // an older answer must not undo a newer one
+    state.current = current;
     renderFreshness();
   } catch (error) {
     showError("Could not read when the data was last synced", error, loadCurrent);
@@ -309,10 +317,16 @@ async function loadCurrent() {
 }
 
 async function loadMappings() {
+  // Only the newest request counts: an older answer arriving late (one started before a save)
+  // must not put the old mappings back on screen.
+  const request = ++state.mappingsRequest;
   try {
-    state.mappings = await api("GET", "mappings");
+    const mappings = await api("GET", "mappings");
+    if (request !== state.mappingsRequest) return;
+    state.mappings = mappings;
     renderMappings();
   } catch (error) {
+    if (request !== state.mappingsRequest) return;
     $("mappings-loading").textContent = "The mappings could not be loaded.";
     showError("Could not load the mappings", error, loadMappings);
   }
