@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.test_stack_demo import StackProcess
+from tests.stack_process import StackProcess
 
 
 @pytest.fixture(scope="module")

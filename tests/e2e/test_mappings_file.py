@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_stack_demo import StackProcess
+from tests.stack_process import StackProcess
 
 
 def test_a_mappings_file_rolls_a_site_up_before_the_first_snapshot(
