@@ -521,3 +521,18 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
         assert (built / function_id / f"{module}.py").is_file(), (
             f"{function_id} was built without {module}.py"
         )
+
+
+def test_the_export_function_reads_only_snapshot_items_of_the_table() -> None:
+    from tests.aws_fixtures import RESOURCES
+    from trueup.store import table as store
+
+    [statement] = [
+        s
+        for policy in RESOURCES["ExportFunction"]["Properties"]["Policies"]
+        for s in policy["Statement"]
+        if any(str(a).startswith("dynamodb:") for a in s["Action"])
+    ]
+    assert sorted(statement["Action"]) == ["dynamodb:GetItem", "dynamodb:Query"]
+    assert statement["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SNAPSHOT"]}}
+    assert '"SNAPSHOT"' in Path(store.__file__).read_text()  # the partition the snapshot items live in
