@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.stack_process import StackProcess
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    root = tmp_path_factory.mktemp("export-stack")
-    running = StackProcess(root / "data", root / "stack.log")
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            assert running.stop() == 0, running.log()
 
 
 def expected_lines(rows: list[dict[str, object]]) -> list[list[str]]:

@@ -8,23 +8,8 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from tests.stack_process import StackProcess, http_json
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    root = tmp_path_factory.mktemp("stack")
-    running = StackProcess(root / "data", root / "stack.log")
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            assert running.stop() == 0, running.log()
+from tests.stack_process import http_json
 
 
 def test_it_syncs_both_demo_sources_before_saying_it_is_ready(stack):
