@@ -4,11 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from trueup.api.catalog import FUNCTION_ROUTERS
+from trueup.api import exports
 from trueup.api.resolver import build_resolver, resolve
 from trueup.observability import logger
 
-app = build_resolver(FUNCTION_ROUTERS["export"])
+app = build_resolver([exports.router])
 
 
 @logger.inject_lambda_context(clear_state=True)

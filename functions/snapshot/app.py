@@ -5,12 +5,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from trueup.api.catalog import FUNCTION_ROUTERS
+from trueup.api import snapshots
 from trueup.api.resolver import build_resolver, resolve
 from trueup.observability import logger
-from trueup.snapshots import take_snapshot
+from trueup.services.snapshots import take_snapshot
 
-app = build_resolver(FUNCTION_ROUTERS["snapshot"])
+app = build_resolver([snapshots.router])
 
 
 @logger.inject_lambda_context(clear_state=True)

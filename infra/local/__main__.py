@@ -22,9 +22,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from infra.local.credentials import local_environment
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig, StackError
 from infra.local.template import TemplateError
-from trueup.config import local_environment
 from trueup.errors import InvalidInput
 
 

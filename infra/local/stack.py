@@ -9,7 +9,7 @@
 3. the functions of the template, each in warm worker processes with its own resolved
    environment (`infra.local.runtime`);
 4. the saved state of TRUEUP_DATA_DIR (`infra.local.persistence`), then the recovery hook
-   `trueup.syncs.recover_interrupted_runs()` if the package has it: it runs once in a fresh worker
+   `trueup.services.syncs.recover_interrupted_runs()` if the package has it: it runs once in a fresh worker
    with ApiFunction's environment (the handlers' own configuration, and nothing set in this
    process's environment), and marks syncs a stopped stack left queued or running as failed;
 5. the template's EventBridge rules, delivering to their functions (`infra.local.eventbridge`);
@@ -41,6 +41,12 @@ from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 from infra.local.aws_standin import AwsStandIn, LocalResources, create_resources, function_name
+from infra.local.credentials import (
+    VendorCredentials,
+    demo_requested,
+    vendor_credentials,
+    vendor_endpoints,
+)
 from infra.local.eventbridge import EventDelivery
 from infra.local.http_gateway import Gateway, GatewayServer
 from infra.local.persistence import AwsState, StateDirectory, write_atomically
@@ -53,14 +59,8 @@ from infra.local.runtime import (
     run_once,
 )
 from infra.local.template import FunctionSpec, Router, StackTemplate, resolve_environment
-from trueup.config import (
-    VendorCredentials,
-    demo_requested,
-    vendor_credentials,
-    vendor_endpoints,
-)
 from trueup.errors import InvalidInput
-from trueup.vendors.resilience import ClientCredentials
+from trueup.vendors.credentials import ClientCredentials
 
 log = logging.getLogger("infra.local.stack")
 
@@ -68,7 +68,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 3000
 SYNC_SOURCES = ("pax8", "rmm")  # what POST /syncs accepts (the issue's API)
 UNFINISHED = ("queued", "running")
-RECOVERY_HOOK = "trueup.syncs:recover_interrupted_runs"
+RECOVERY_HOOK = "trueup.services.syncs:recover_interrupted_runs"
 STACK_FILE = "stack.json"
 LOCK_FILE = "stack.lock"
 # Function variables that name a vendor's endpoints; the local stack points them at the demo upstreams.

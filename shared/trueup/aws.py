@@ -21,5 +21,8 @@ def client(service: str) -> Any:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that change the environment between cases)."""
+    """Forget cached clients and the configuration (tests that change the environment between cases)."""
+    from trueup.config import config
+
     client.cache_clear()
+    config.cache_clear()

@@ -1,108 +1,77 @@
-"""Where trueup reads its runtime configuration from the environment: vendor endpoints and credentials.
+"""The one place trueup reads its runtime configuration: the function's environment, set by template.yaml.
 
-Locally the credentials come from the environment or a git-ignored `.env`; a partial set is an
-error that names what is missing, never a silent fall-back to demo data.
+`config()` validates the environment once per warm container and caches it; tests that change the
+environment call `config.cache_clear()`. A plain pydantic model over `os.environ` rather than
+pydantic-settings: that package costs a function about a fifth of `import boto3` at every cold
+start, for nothing this small model needs.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
-from trueup.errors import InvalidInput
-from trueup.vendors.resilience import ClientCredentials
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-CREDENTIAL_VARIABLES = (
-    "PAX8_CLIENT_ID",
-    "PAX8_CLIENT_SECRET",
-    "NINJAONE_CLIENT_ID",
-    "NINJAONE_CLIENT_SECRET",
-)
+DEFAULT_EXPORT_LINK_SECONDS = 15 * 60
+MAX_EXPORT_LINK_SECONDS = 7 * 24 * 3600  # SigV4's limit for a presigned URL
 
 
-@dataclass(frozen=True)
-class VendorCredentials:
-    pax8: ClientCredentials
-    ninjaone: ClientCredentials
+class ConfigurationError(RuntimeError):
+    """The function's environment is not what template.yaml sets: a deployment mistake, not bad input."""
 
 
-@dataclass(frozen=True)
-class VendorEndpoints:
-    pax8_token_url: str | None  # None: the vendor's default
-    pax8_api_url: str | None
-    ninjaone_url: str | None  # a URL or a region key (us, eu, ca, oc, us2)
+class RuntimeConfig(BaseModel):
+    """What a function may read from its environment. Every name is template.yaml's variable name."""
 
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False, defer_build=True)
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a `.env` file (comments, blank lines, `export` and quotes allowed)."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").strip()
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise InvalidInput(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
-def local_environment(root: Path | None = None) -> dict[str, str]:
-    """The process environment over a `.env` file in `root` (the environment wins)."""
-    return {**read_dotenv((root or Path.cwd()) / ".env"), **os.environ}
-
-
-def vendor_credentials(env: Mapping[str, str]) -> VendorCredentials | None:
-    """The Pax8 and NinjaOne credentials, or None when none are set (demo mode)."""
-    present = [name for name in CREDENTIAL_VARIABLES if env.get(name, "").strip()]
-    if not present:
-        return None
-    missing = [name for name in CREDENTIAL_VARIABLES if name not in present]
-    if missing:
-        raise InvalidInput(
-            f"incomplete vendor credentials: {', '.join(missing)} not set "
-            f"(set all of {', '.join(CREDENTIAL_VARIABLES)}, or none of them for demo data)"
-        )
-    return VendorCredentials(
-        pax8=ClientCredentials(env["PAX8_CLIENT_ID"].strip(), env["PAX8_CLIENT_SECRET"].strip()),
-        ninjaone=ClientCredentials(env["NINJAONE_CLIENT_ID"].strip(), env["NINJAONE_CLIENT_SECRET"].strip()),
+    table: str = Field(validation_alias="TRUEUP_TABLE", min_length=1)
+    bucket: str = Field(validation_alias="TRUEUP_BUCKET", min_length=1)
+    event_bus: str = Field(validation_alias="TRUEUP_EVENT_BUS", min_length=1)
+    region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    # Set by the local stack: where boto3 sends every call instead of AWS (presigned links point there too).
+    s3_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    )
+    # Pax8 sync
+    pax8_secret_id: str | None = Field(default=None, validation_alias="PAX8_SECRET_ID")
+    pax8_api_url: str | None = Field(default=None, validation_alias="PAX8_API_URL")
+    pax8_token_url: str | None = Field(default=None, validation_alias="PAX8_TOKEN_URL")
+    # RMM sync: which RMM, and its secret and host (<SOURCE>_SECRET_ID, <SOURCE>_URL)
+    rmm_source: str = Field(default="ninjaone", validation_alias="RMM_SOURCE")
+    ninjaone_secret_id: str | None = Field(default=None, validation_alias="NINJAONE_SECRET_ID")
+    ninjaone_url: str | None = Field(default=None, validation_alias="NINJAONE_URL")
+    # Exports
+    export_link_seconds: int = Field(
+        default=DEFAULT_EXPORT_LINK_SECONDS,
+        ge=1,
+        le=MAX_EXPORT_LINK_SECONDS,
+        validation_alias="EXPORT_LINK_SECONDS",
     )
 
+    def rmm_secret_id(self) -> tuple[str, str | None]:
+        """(the variable naming the RMM's secret, its value) for the configured RMM source."""
+        variable = f"{self.rmm_source.upper()}_SECRET_ID"
+        return variable, {"ninjaone": self.ninjaone_secret_id}.get(self.rmm_source)
 
-def vendor_endpoints(env: Mapping[str, str]) -> VendorEndpoints:
-    return VendorEndpoints(
-        pax8_token_url=env.get("PAX8_TOKEN_URL") or None,
-        pax8_api_url=env.get("PAX8_API_URL") or None,
-        ninjaone_url=env.get("NINJAONE_URL") or None,
-    )
-
-
-def demo_requested(env: Mapping[str, str]) -> bool:
-    return env.get("TRUEUP_DEMO", "").strip().lower() in {"1", "true", "yes", "on"}
+    def rmm_url(self) -> str | None:
+        return {"ninjaone": self.ninjaone_url}.get(self.rmm_source) or None
 
 
-@dataclass(frozen=True)
-class AwsResources:
-    """The AWS resources a function works with, named by template.yaml through its environment."""
-
-    table: str
-    bucket: str
-    event_bus: str
-
-
-def aws_resources(env: Mapping[str, str] | None = None) -> AwsResources:
-    """Read TRUEUP_TABLE, TRUEUP_BUCKET and TRUEUP_EVENT_BUS; a missing one is a configuration error."""
-    env = os.environ if env is None else env
-    names = {"table": "TRUEUP_TABLE", "bucket": "TRUEUP_BUCKET", "event_bus": "TRUEUP_EVENT_BUS"}
-    missing = [var for var in names.values() if not env.get(var)]
-    if missing:
-        raise RuntimeError(f"trueup is not configured: {', '.join(missing)} not set")
-    return AwsResources(**{field: env[var] for field, var in names.items()})
+@functools.cache
+def config() -> RuntimeConfig:
+    """The function's configuration, read once; a missing or malformed variable names itself."""
+    environment = {name: value for name, value in os.environ.items() if value != ""}
+    try:
+        return RuntimeConfig.model_validate(environment)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            variable = ".".join(str(part) for part in error["loc"])
+            problems.append(
+                f"{variable} not set" if error["type"] == "missing" else f"{variable}: {error['msg']}"
+            )
+        raise ConfigurationError(f"trueup is not configured: {'; '.join(problems)}") from None

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from trueup.api.catalog import FUNCTION_ROUTERS
+from trueup.api.openapi import routers_of
 from trueup.api.resolver import build_resolver
 from trueup.web import assets
 
@@ -29,7 +29,7 @@ def get(path: str, query: str = "", **headers: str) -> dict[str, Any]:
         "requestContext": {"http": {"method": "GET", "path": path}, "stage": "$default", "requestId": "test"},
         "isBase64Encoded": False,
     }
-    answer: dict[str, Any] = build_resolver(FUNCTION_ROUTERS["api"]).resolve(event, None)  # type: ignore[arg-type]
+    answer: dict[str, Any] = build_resolver(routers_of("api")).resolve(event, None)  # type: ignore[arg-type]
     return answer
 
 

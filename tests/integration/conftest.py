@@ -7,7 +7,7 @@ import pytest
 
 from infra.demo.dataset import build_dataset
 from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDENTIALS, DemoUpstreams
-from trueup.vendors.resilience import ClientCredentials
+from trueup.vendors.credentials import ClientCredentials
 
 NOW = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 PAX8_CREDENTIALS = ClientCredentials(*DEFAULT_PAX8_CREDENTIALS)

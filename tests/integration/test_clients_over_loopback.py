@@ -143,7 +143,7 @@ def test_an_expired_token_is_refreshed_once(demo: DemoUpstreams) -> None:
 
 
 def test_wrong_credentials_fail_with_the_vendor_message_and_never_the_secret(demo: DemoUpstreams) -> None:
-    from trueup.vendors.resilience import ClientCredentials
+    from trueup.vendors.credentials import ClientCredentials
 
     wrong = ClientCredentials("demo-pax8-client", "s3cr3t-that-must-not-leak")
     client = Pax8Client(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from infra.demo.servers import DemoUpstreams
 from tests.integration.conftest import NINJAONE_CREDENTIALS, NOW, PAX8_CREDENTIALS
+from trueup.domain.mapping import map_clients
 from trueup.domain.models import ExclusionReason, Settings, Summary
 from trueup.domain.reconcile import reconcile
 from trueup.vendors.ninjaone import NinjaOneAdapter
@@ -137,7 +138,11 @@ def test_the_demo_story_reconciles_to_the_hand_worked_rows(demo: DemoUpstreams) 
     # Mapping: the near names and the site are suggested, never mapped on their own.
     names = {c.id: c.name for c in pax8.companies}
     orgs = {o.id: o.name for o in rmm.organizations}
-    suggested = {(orgs[s.rmm_organization_id], names[s.pax8_company_id]) for s in result.mapping.suggestions}
+    # A reconciliation never applies suggestions, so it does not compute them: the mapping view does.
+    assert result.mapping.suggestions == []
+    view = map_clients(pax8.companies, rmm.organizations, {})
+    assert view.mappings == result.mapping.mappings
+    suggested = {(orgs[s.rmm_organization_id], names[s.pax8_company_id]) for s in view.suggestions}
     assert {
         ("Dunmore Vet Clinic", "Dunmore Veterinary Clinic"),
         ("Ironwood Legal", "Ironwood Legal Partners"),

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from infra.local.credentials import VendorCredentials
 from infra.local.stack import LocalStack, StackConfig, StackError
 from tests.local.tiny_stack import write_stack
-from trueup.config import VendorCredentials
 from trueup.errors import InvalidInput
-from trueup.vendors.resilience import ClientCredentials
+from trueup.vendors.credentials import ClientCredentials
 
 CREDENTIALS = VendorCredentials(
     pax8=ClientCredentials("pax8-id", "pax8-secret"), ninjaone=ClientCredentials("ninja-id", "ninja-secret")

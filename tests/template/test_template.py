@@ -32,8 +32,8 @@ from tests.template.offline_sam import (
     transform_offline,
 )
 from trueup.events import EVENT_SOURCE, Event, SyncCompleted, SyncFailed, SyncRequested
-from trueup.snapshots import rows_key
 from trueup.store.generations import GenerationSource, generation_key
+from trueup.store.snapshot_files import rows_key
 
 Resource = dict[str, Any]
 
@@ -355,7 +355,7 @@ def test_each_sync_reads_only_its_own_integrations_secret(template: Template, tr
         assert granted.get("secretsmanager:GetSecretValue", set()) == expected, function_id
     assert function_environment(template, "Pax8SyncFunction")["PAX8_SECRET_ID"] == {"Ref": "Pax8Secret"}
     rmm = function_environment(template, "RmmSyncFunction")
-    # trueup.syncs reads the RMM's secret id from <RMM_SOURCE>_SECRET_ID.
+    # trueup.config reads the RMM's secret id from <RMM_SOURCE>_SECRET_ID.
     assert rmm[f"{rmm['RMM_SOURCE'].upper()}_SECRET_ID"] == {"Ref": "NinjaOneSecret"}
 
 
@@ -444,22 +444,24 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
 # ----------------------------------------------------------------------------- code, layer, build
 
 
-def test_functions_run_python312_on_arm64_with_the_trueup_layer(
+def test_functions_run_python312_on_the_architecture_the_tests_run_on_with_the_trueup_layer(
     template: Template, transformed: Template
 ) -> None:
+    # x86_64, like every machine that tests trueup: the built layer's compiled packages (pydantic-core,
+    # rapidfuzz) are then the very files tests/template/test_built_functions.py loads and runs.
     (layer_id,) = of_type(template, "AWS::Serverless::LayerVersion")
     layer = template["Resources"][layer_id]
     assert layer["Properties"]["ContentUri"] == "shared/"
-    assert layer["Metadata"] == {"BuildMethod": LAMBDA_RUNTIME, "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": LAMBDA_RUNTIME, "BuildArchitecture": "x86_64"}
     assert LAMBDA_RUNTIME in layer["Properties"]["CompatibleRuntimes"]
-    assert "arm64" in layer["Properties"]["CompatibleArchitectures"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
     (layer_version_id,) = of_type(transformed, "AWS::Lambda::LayerVersion")
     functions = of_type(transformed, "AWS::Lambda::Function")
     assert set(functions) == set(of_type(template, "AWS::Serverless::Function"))
     for function_id, function in functions.items():
         properties = function["Properties"]
         assert properties["Runtime"] == LAMBDA_RUNTIME, function_id
-        assert properties["Architectures"] == ["arm64"], function_id
+        assert properties["Architectures"] == ["x86_64"], function_id
         assert {"Ref": layer_version_id} in properties["Layers"], function_id
 
 
@@ -509,11 +511,13 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
     assert requirements <= installed, (
         f"requirements missing from the layer: {sorted(requirements - installed)}"
     )
-    # Compiled extensions must be Lambda's (CPython 3.12 on arm64), not this machine's.
+    # Compiled extensions must be Lambda's (CPython 3.12 on x86_64 Linux), whatever Python ran the build.
     extensions = [p.name for p in python.rglob("*.so")]
     assert extensions, "no compiled extension in the layer (pydantic_core has one)"
     foreign = [
-        name for name in extensions if "x86_64" in name or ("cpython-3" in name and "cpython-312" not in name)
+        name
+        for name in extensions
+        if "aarch64" in name or ("cpython-3" in name and "cpython-312-x86_64-linux-gnu" not in name)
     ]
     assert not foreign, f"extensions built for another platform: {foreign}"
     for function_id, function in of_type(template, "AWS::Serverless::Function").items():

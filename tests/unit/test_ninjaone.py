@@ -13,8 +13,9 @@ import pytest
 
 from trueup.domain.models import Device, DeviceClass, DeviceState, Organization, SkippedRecord
 from trueup.errors import InvalidInput, UpstreamError
+from trueup.vendors.credentials import ClientCredentials
 from trueup.vendors.ninjaone import REGIONS, NinjaOneAdapter, device_class, resolve_base_url
-from trueup.vendors.resilience import ClientCredentials, RetryPolicy
+from trueup.vendors.resilience import RetryPolicy
 from trueup.vendors.rmm import RmmConnection, collect, create_adapter
 
 SECRET = "s3cr3t-Client-Secret-value"

@@ -15,6 +15,7 @@ import pytest
 
 from trueup.domain.models import Company, Pax8Data, Product, SkippedRecord, Subscription
 from trueup.errors import UpstreamError
+from trueup.vendors.credentials import ClientCredentials
 from trueup.vendors.pax8 import (
     PAGE_SIZE,
     Pax8Client,
@@ -22,7 +23,7 @@ from trueup.vendors.pax8 import (
     parse_pax8_datetime,
     read_subscription,
 )
-from trueup.vendors.resilience import ClientCredentials, RetryPolicy
+from trueup.vendors.resilience import RetryPolicy
 
 SECRET = "s3cr3t-Pax8-Client-Secret"
 CLIENT_ID = "trueup-pax8-client"

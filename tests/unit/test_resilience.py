@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from trueup.errors import UpstreamError
+from trueup.vendors.credentials import ClientCredentials
 from trueup.vendors.resilience import (
-    ClientCredentials,
     RateLimiter,
     ResilientClient,
     RetryPolicy,

@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from trueup import exports
-from trueup.snapshots import parse_statuses
+from trueup.services import exports
+from trueup.services.snapshots import parse_statuses
 
 router = APIGatewayHttpRouter()
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup import mappings
 from trueup.api.models import MappingRequest
+from trueup.services import mappings
 
 router = APIGatewayHttpRouter()
 

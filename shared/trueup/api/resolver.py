@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from trueup.config import ConfigurationError
 from trueup.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from trueup.observability import logger
 
@@ -51,6 +52,12 @@ def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpRes
     def upstream(exc: UpstreamError) -> Response[str]:
         logger.warning("upstream failure", extra={"source": exc.source, "error": str(exc)})
         return _error(502, str(exc))
+
+    @app.exception_handler(ConfigurationError)
+    def misconfigured(exc: ConfigurationError) -> Response[str]:
+        # The function's environment is not what template.yaml sets: say which variable, not a bare 500.
+        logger.error("misconfigured", extra={"error": str(exc)})
+        return _error(500, str(exc))
 
     @app.not_found
     def no_route(_: Exception) -> Response[str]:

@@ -8,8 +8,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup import snapshots
 from trueup.api.models import SnapshotOut, SnapshotPage, SnapshotSummary
+from trueup.services import snapshots
 
 router = APIGatewayHttpRouter()
 

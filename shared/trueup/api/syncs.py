@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from trueup import syncs
 from trueup.api.models import SyncRequest, SyncRunList, SyncRunOut
+from trueup.services import syncs
 
 router = APIGatewayHttpRouter()
 

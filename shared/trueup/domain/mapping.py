@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from rapidfuzz import fuzz, process
-
 from trueup.domain.models import (
     ClientMapping,
     Company,
@@ -30,6 +28,8 @@ def map_clients(
     companies: Sequence[Company],
     organizations: Sequence[Organization],
     manual: Mapping[str, Sequence[str]],
+    *,
+    with_suggestions: bool = True,
 ) -> MappingResult:
     """Map organizations to companies: manual mappings first, then exact normalized-name matches.
 
@@ -37,6 +37,8 @@ def map_clients(
     "this company has no RMM organization" and stops automatic mapping for it). Manual entries for
     companies or organizations that no longer exist are ignored. Should two manual entries claim
     the same organization (the API refuses this), the company with the smaller id keeps it.
+    Suggestions (fuzzy name matches, for a person to accept) are left out when not wanted: a
+    reconciliation never applies them.
     """
     company_by_id = {c.id: c for c in companies}
     org_by_id = {o.id: o for o in organizations}
@@ -88,7 +90,7 @@ def map_clients(
     )
     return MappingResult(
         mappings=mappings,
-        suggestions=suggest(companies, unmapped),
+        suggestions=suggest(companies, unmapped) if with_suggestions else [],
         unmapped_rmm=[o.id for o in unmapped],
         unmapped_pax8=[
             c.id
@@ -106,6 +108,9 @@ def suggest(companies: Sequence[Company], organizations: Sequence[Organization])
     """
     if not companies:
         return []
+    # Only the mapping view suggests: a function that never does never loads the fuzzy matcher.
+    from rapidfuzz import fuzz, process
+
     choices = [" ".join(name_tokens(c.name)) for c in companies]
     suggestions: list[Suggestion] = []
     for org in organizations:

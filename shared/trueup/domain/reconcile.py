@@ -121,7 +121,7 @@ def reconcile(
         )
     elif rmm.stale_after_days != settings.stale_after_days:
         raise ValueError("the RMM data was tallied with another stale_after_days than the settings'")
-    mapping = map_clients(pax8.companies, rmm.organizations, manual_mappings or {})
+    mapping = map_clients(pax8.companies, rmm.organizations, manual_mappings or {}, with_suggestions=False)
     coverages = settings.coverages
     if coverages is None:
         coverages = propose_coverages(pax8.products, pax8.subscriptions, settings.counted_statuses)

@@ -22,7 +22,7 @@ from boto3.s3.transfer import TransferConfig
 from pydantic import BaseModel, ConfigDict
 
 from trueup import aws
-from trueup.config import aws_resources
+from trueup.config import config
 from trueup.domain.models import (
     Company,
     Device,
@@ -120,7 +120,7 @@ class GenerationWriter:
         key = generation_key(self.source, self.generation)
         aws.client("s3").upload_fileobj(
             self._spool,
-            aws_resources().bucket,
+            config().bucket,
             key,
             ExtraArgs={"ContentType": "application/x-ndjson", "ContentEncoding": "gzip"},
             Config=_UPLOAD,
@@ -147,7 +147,7 @@ def read_lines(key: str) -> Generator[dict[str, Any] | Device]:
     Device lines (millions in a large RMM) come back as `Device` objects validated straight from
     their bytes; every other line as its dict.
     """
-    body = aws.client("s3").get_object(Bucket=aws_resources().bucket, Key=key)["Body"]
+    body = aws.client("s3").get_object(Bucket=config().bucket, Key=key)["Body"]
     counts: dict[str, int] = {}
     devices = 0
     header_seen: Any = None

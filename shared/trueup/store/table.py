@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trueup import aws
-from trueup.config import aws_resources
+from trueup.config import config
 from trueup.errors import Conflict, InvalidInput
 
 Item = dict[str, Any]
@@ -47,7 +47,7 @@ class TrueupTable:
     """Typed access to trueup's table; documents in and out are plain JSON-able dicts."""
 
     def __init__(self, name: str | None = None) -> None:
-        self.name = name or aws_resources().table
+        self.name = name or config().table
         self._db = aws.client("dynamodb")
 
     # -- generic helpers ------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from trueup.domain.models import Company, Pax8Data, Product, SkippedRecord, Subscription
 from trueup.errors import UpstreamError
+from trueup.vendors.credentials import ClientCredentials
 from trueup.vendors.resilience import (
-    ClientCredentials,
     RateLimiter,
     ResilientClient,
     RetryPolicy,

@@ -242,16 +242,3 @@ class ResilientClient:
             delay = policy.backoff(attempt, self._rand)
             log.warning("%s %s: %s, retry %d in %.2fs", self.source, what, problem, attempt, delay)
             self._sleep(delay)
-
-
-@dataclass(frozen=True)
-class ClientCredentials:
-    """An OAuth2 client-credentials pair. The secret never appears in repr, logs or errors."""
-
-    client_id: str
-    client_secret: str
-
-    def __repr__(self) -> str:
-        return f"ClientCredentials(client_id={self.client_id!r}, client_secret='***')"
-
-    __str__ = __repr__

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from trueup.domain.models import Device, Organization, RmmData, SkippedRecord
 from trueup.errors import InvalidInput
-from trueup.vendors.resilience import ClientCredentials
+from trueup.vendors.credentials import ClientCredentials
 
 
 @dataclass(frozen=True)

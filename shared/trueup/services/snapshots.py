@@ -6,18 +6,12 @@ DynamoDB so that listing snapshots reads only those. A snapshot never changes on
 
 from __future__ import annotations
 
-import gzip
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from trueup import aws
-from trueup.config import aws_resources
 from trueup.domain.models import Status
-from trueup.domain.reconcile import reconcile, tally_rmm
 from trueup.errors import Conflict, InvalidInput, NotFound
-from trueup.settings_store import load_settings
-from trueup.store.generations import iter_rmm, new_generation_id, read_pax8
+from trueup.store.snapshot_files import put_snapshot_document, read_snapshot_document, rows_key
 from trueup.store.table import TrueupTable
 
 Trigger = Literal["api", "schedule"]
@@ -32,12 +26,15 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def rows_key(snapshot_id: str, taken_at: datetime) -> str:
-    return f"snapshots/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}.json.gz"
-
-
 def take_snapshot(trigger: Trigger, now: datetime) -> Snapshot:
     """Reconcile the current Pax8 and RMM generations under the current settings and store the result."""
+    # Only taking a snapshot runs the engine and reads generations; reading snapshots (the export
+    # function, GET /snapshots) never loads either.
+    from trueup.domain.reconcile import reconcile, tally_rmm
+    from trueup.observability import MetricUnit, emit_metrics
+    from trueup.services.reconciliation_settings import load_settings
+    from trueup.store.generations import iter_rmm, new_generation_id, read_pax8
+
     table = TrueupTable()
     pointers = {source: table.get_current(source) for source in ("pax8", "rmm")}
     missing = [source for source, pointer in pointers.items() if pointer is None]
@@ -68,14 +65,12 @@ def take_snapshot(trigger: Trigger, now: datetime) -> Snapshot:
         "warnings": result.warnings,
     }
     key = rows_key(snapshot_id, now)
-    aws.client("s3").put_object(
-        Bucket=aws_resources().bucket,
-        Key=key,
-        Body=gzip.compress(json.dumps(snapshot).encode(), 6),
-        ContentType="application/json",
-        ContentEncoding="gzip",
-    )
+    put_snapshot_document(key, snapshot)
     table.put_snapshot({**_summary(snapshot), "rows_key": key})
+    emit_metrics({"SnapshotsTaken": (MetricUnit.Count, 1)}, trigger=trigger)
+    for status in Status:  # one series per status: the gaps month after month, in one chart
+        rows = sum(getattr(c.summary, status.value) for c in result.coverages)
+        emit_metrics({"SnapshotRows": (MetricUnit.Count, rows)}, status=status.value)
     return snapshot
 
 
@@ -116,8 +111,7 @@ def get_snapshot(
         meta = table.get_snapshot(snapshot_id)
         if meta is None:
             raise NotFound(f"no snapshot {snapshot_id!r}")
-    body = aws.client("s3").get_object(Bucket=aws_resources().bucket, Key=meta["rows_key"])["Body"].read()
-    snapshot: Snapshot = json.loads(gzip.decompress(body))
+    snapshot: Snapshot = read_snapshot_document(meta["rows_key"])
     coverages = snapshot["coverages"]
     if coverage is not None:
         coverages = [c for c in coverages if c["id"] == coverage]

@@ -8,7 +8,7 @@ from typing import Any
 from trueup.domain.mapping import map_clients
 from trueup.domain.models import Company, Organization
 from trueup.errors import Conflict, InvalidInput, NotFound
-from trueup.snapshots import NoCurrentData
+from trueup.services.snapshots import NoCurrentData
 from trueup.store.generations import read_pax8, read_rmm_organizations
 from trueup.store.table import TrueupTable
 

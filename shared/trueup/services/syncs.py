@@ -1,5 +1,9 @@
 """Sync runs: request them, run one source, record the outcome.
 
+The vendor side is passed in (`Fetch`): each sync function hands over its own source's fetcher
+(`trueup.services.pax8_source`, `trueup.services.rmm_source`), so the API function, which only
+requests syncs, never loads a vendor client, and the RMM sync never loads the Pax8 one.
+
 A run records, per source, whether its sync is queued, running, succeeded or failed, with times,
 record counts, skipped records and the error. A sync writes a complete new generation to S3 and
 only then makes it current; one that fails at any point leaves the previous generation current.
@@ -7,20 +11,17 @@ only then makes it current; one that fails at any point leaves the previous gene
 
 from __future__ import annotations
 
-import os
+import time
 from collections.abc import Callable, Sequence
-from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from trueup import events
 from trueup.errors import InvalidInput, NotFound, TrueupError, UpstreamError
-from trueup.observability import logger
-from trueup.secrets import credentials_from_secret
+from trueup.observability import MetricUnit, emit_metrics, logger
 from trueup.store.generations import GenerationSource, GenerationWriter, StoredGeneration, new_generation_id
 from trueup.store.table import TrueupTable
-from trueup.vendors import pax8 as pax8_api
-from trueup.vendors.rmm import RmmConnection, create_adapter
 
 SOURCES: tuple[GenerationSource, ...] = ("pax8", "rmm")
 UNFINISHED = ("queued", "running")
@@ -29,6 +30,14 @@ SKIPPED_KEPT = 50  # skipped records listed on a run; the count is always comple
 ABANDONED_AFTER = timedelta(minutes=20)
 
 Run = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """A source's vendor side: what it writes into a generation, and the RMM it reads (None for Pax8)."""
+
+    write: Callable[[GenerationWriter], None]
+    rmm_source: str | None = None
 
 
 def _iso(moment: datetime) -> str:
@@ -145,11 +154,15 @@ def recover_interrupted_runs(now: datetime | None = None) -> int:
 
 
 def run_sync(
-    run_id: str, source: GenerationSource, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    run_id: str,
+    source: GenerationSource,
+    fetch: Fetch,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
     """Run one source's sync for a run: fetch, write a generation, make it current, record the outcome."""
     table = TrueupTable()
     started = clock()
+    timer = time.monotonic()
     if not _update_source(
         table, run_id, source, only_if="queued", status="running", started_at=_iso(started)
     ):
@@ -158,14 +171,11 @@ def run_sync(
         )
         return
     generation = new_generation_id(started)
-    writer = GenerationWriter(source, generation, started, rmm_source=os.environ.get("RMM_SOURCE"))
+    writer = GenerationWriter(source, generation, started, rmm_source=fetch.rmm_source)
     try:
-        if source == "pax8":
-            _fetch_pax8(writer)
-        else:
-            _fetch_rmm(writer)
+        fetch.write(writer)
         stored = writer.upload()
-        _make_current(table, stored, run_id, started)
+        _make_current(table, stored, run_id, started, fetch.rmm_source)
     except Exception as exc:
         writer.discard()
         message = (
@@ -178,10 +188,19 @@ def run_sync(
         else:
             logger.warning("sync failed", extra={"run_id": run_id, "source": source, "error": message})
         _update_source(table, run_id, source, status="failed", finished_at=_iso(clock()), error=message)
+        emit_metrics({"SyncsFailed": (MetricUnit.Count, 1)}, source=source)
         _announce(events.SyncFailed(run_id=run_id, source=source, error=message))
         return
     records = sum(n for kind, n in stored.counts.items() if kind != "skipped")
     skipped = stored.counts.get("skipped", 0)
+    emit_metrics(
+        {
+            "RecordsSynced": (MetricUnit.Count, records),
+            "RecordsSkipped": (MetricUnit.Count, skipped),
+            "SyncDuration": (MetricUnit.Seconds, round(time.monotonic() - timer, 3)),
+        },
+        source=source,
+    )
     _update_source(
         table,
         run_id,
@@ -212,7 +231,9 @@ def _announce(event: events.Event) -> None:
         logger.exception("could not publish %s", event.detail_type)
 
 
-def _make_current(table: TrueupTable, stored: StoredGeneration, run_id: str, started: datetime) -> None:
+def _make_current(
+    table: TrueupTable, stored: StoredGeneration, run_id: str, started: datetime, rmm_source: str | None
+) -> None:
     pointer = {
         "generation": stored.generation,
         "key": stored.key,
@@ -220,35 +241,12 @@ def _make_current(table: TrueupTable, stored: StoredGeneration, run_id: str, sta
         "started_at": _iso(started),
         "run_id": run_id,
         "counts": stored.counts,
-        "rmm_source": os.environ.get("RMM_SOURCE") if stored.source == "rmm" else None,
+        "rmm_source": rmm_source if stored.source == "rmm" else None,
     }
     if not table.set_current(stored.source, pointer):
         raise TrueupError(
             f"a newer {stored.source} sync already finished; this run's data was not made current"
         )
-
-
-def _fetch_pax8(writer: GenerationWriter) -> None:
-    credentials = credentials_from_secret("PAX8_SECRET_ID", "Pax8")
-    with pax8_api.Pax8Client(
-        credentials,
-        api_url=os.environ.get("PAX8_API_URL") or pax8_api.DEFAULT_API_URL,
-        token_url=os.environ.get("PAX8_TOKEN_URL") or pax8_api.DEFAULT_TOKEN_URL,
-    ) as client:
-        for listing in client.fetch_lists():
-            writer.add_all(listing.items)
-            writer.add_all(listing.skipped)
-
-
-def _fetch_rmm(writer: GenerationWriter) -> None:
-    source = os.environ.get("RMM_SOURCE", "ninjaone")
-    prefix = source.upper()
-    credentials = credentials_from_secret(f"{prefix}_SECRET_ID", source)
-    adapter = create_adapter(source, RmmConnection(credentials, os.environ.get(f"{prefix}_URL") or None))
-    with closing(adapter):
-        # Organizations first: mapping reads only them, without streaming every device.
-        writer.add_all(adapter.organizations())
-        writer.add_all(adapter.devices())
 
 
 def current_data() -> dict[str, Any]:

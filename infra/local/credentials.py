@@ -1,0 +1,90 @@
+"""The vendor credentials and endpoints `make run` uses, from the environment or a git-ignored `.env`.
+
+Only the local stack reads them this way: in AWS the credentials live in Secrets Manager and the
+endpoints in the template's parameters. A partial set of credentials is an error that names what is
+missing, never a silent fall-back to demo data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from trueup.errors import InvalidInput
+from trueup.vendors.credentials import ClientCredentials
+
+CREDENTIAL_VARIABLES = (
+    "PAX8_CLIENT_ID",
+    "PAX8_CLIENT_SECRET",
+    "NINJAONE_CLIENT_ID",
+    "NINJAONE_CLIENT_SECRET",
+)
+
+
+@dataclass(frozen=True)
+class VendorCredentials:
+    pax8: ClientCredentials
+    ninjaone: ClientCredentials
+
+
+@dataclass(frozen=True)
+class VendorEndpoints:
+    pax8_token_url: str | None  # None: the vendor's default
+    pax8_api_url: str | None
+    ninjaone_url: str | None  # a URL or a region key (us, eu, ca, oc, us2)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a `.env` file (comments, blank lines, `export` and quotes allowed)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise InvalidInput(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def local_environment(root: Path | None = None) -> dict[str, str]:
+    """The process environment over a `.env` file in `root` (the environment wins)."""
+    return {**read_dotenv((root or Path.cwd()) / ".env"), **os.environ}
+
+
+def vendor_credentials(env: Mapping[str, str]) -> VendorCredentials | None:
+    """The Pax8 and NinjaOne credentials, or None when none are set (demo mode)."""
+    present = [name for name in CREDENTIAL_VARIABLES if env.get(name, "").strip()]
+    if not present:
+        return None
+    missing = [name for name in CREDENTIAL_VARIABLES if name not in present]
+    if missing:
+        raise InvalidInput(
+            f"incomplete vendor credentials: {', '.join(missing)} not set "
+            f"(set all of {', '.join(CREDENTIAL_VARIABLES)}, or none of them for demo data)"
+        )
+    return VendorCredentials(
+        pax8=ClientCredentials(env["PAX8_CLIENT_ID"].strip(), env["PAX8_CLIENT_SECRET"].strip()),
+        ninjaone=ClientCredentials(env["NINJAONE_CLIENT_ID"].strip(), env["NINJAONE_CLIENT_SECRET"].strip()),
+    )
+
+
+def vendor_endpoints(env: Mapping[str, str]) -> VendorEndpoints:
+    return VendorEndpoints(
+        pax8_token_url=env.get("PAX8_TOKEN_URL") or None,
+        pax8_api_url=env.get("PAX8_API_URL") or None,
+        ninjaone_url=env.get("NINJAONE_URL") or None,
+    )
+
+
+def demo_requested(env: Mapping[str, str]) -> bool:
+    return env.get("TRUEUP_DEMO", "").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,1 @@
+"""What the handlers call: one application service per area, talking to AWS only through trueup.store."""
