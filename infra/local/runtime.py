@@ -1,6 +1,6 @@
 """Local Lambda runtime: each function runs in warm worker processes, as Lambda runs it in containers.
 
-A `FunctionPool` starts a worker (`infra.local.worker`) on first use and reuses it, scaling out to a
+A `FunctionPool` starts a worker (`infra/local/worker.py`) on first use and reuses it, scaling out to a
 few workers when requests overlap, as Lambda does. Each worker gets only the function's own
 environment (plus the runtime's variables), imports the handler from the function's CodeUri, and
 talks to this process over two dedicated pipes; the handler's stdout and stderr are forwarded to
@@ -30,6 +30,8 @@ from typing import IO, Any, Literal
 from infra.local.worker import HEADER
 
 log = logging.getLogger("infra.local.runtime")
+# Run as a script, not as `-m infra.local.worker`: the worker's process must not need `infra` importable.
+WORKER_SCRIPT = Path(__file__).resolve().with_name("worker.py")
 function_log = logging.getLogger("infra.local.functions")
 
 # What synchronous Lambda invocations may answer (API Gateway gets an error beyond it).
@@ -70,6 +72,12 @@ class WorkerSpec:
     timeout: float  # seconds
     memory_mb: int = 128
     call: bool = False  # call handler() with no arguments (a maintenance hook), not handler(event, context)
+    # The function's runtime and what its layers put on the import path (`infra.local.layer`). With a
+    # `python`, the worker starts with -S: it sees the code root, these paths and the standard library
+    # only, as in Lambda. Without one it runs on this interpreter with its site-packages (the runtime's
+    # own tests, whose handlers import nothing but the standard library).
+    python: Path | None = None
+    paths: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,11 +121,11 @@ class Worker:
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
         command = [
-            sys.executable,
-            # -P: the worker's cwd is not importable; only the code root (below) and site-packages are.
+            str(self.spec.python or sys.executable),
+            *(["-S"] if self.spec.python else []),
+            # -P: neither the cwd nor the worker's own folder is importable; only the code root and paths.
             "-P",
-            "-m",
-            "infra.local.worker",
+            str(WORKER_SCRIPT),
             "--handler",
             self.spec.handler,
             "--requests",
@@ -129,6 +137,8 @@ class Worker:
         ]
         if self.spec.code_root is not None:
             command += ["--code-root", str(self.spec.code_root)]
+        for path in self.spec.paths:
+            command += ["--path", str(path)]
         if self.spec.call:
             command.append("--call")
         try:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
+from infra.build import LAMBDA_PYTHON
 from infra.local.aws_standin import AwsStandIn, LocalResources, create_resources, function_name
 from infra.local.credentials import (
     VendorCredentials,
@@ -49,6 +50,7 @@ from infra.local.credentials import (
 )
 from infra.local.eventbridge import EventDelivery
 from infra.local.http_gateway import Gateway, GatewayServer
+from infra.local.layer import layer_paths, python_version, runtime_python
 from infra.local.persistence import AwsState, StateDirectory, write_atomically
 from infra.local.runtime import (
     MAX_SYNC_RESPONSE_BYTES,
@@ -96,6 +98,8 @@ class StackConfig:
     retry_delays: tuple[float, ...] = (1.0, 2.0)
     prewarm: bool = True
     mappings_file: Path | None = None  # manual mappings to seed (TRUEUP_MAPPINGS_FILE)
+    deliver_events: bool = True  # False: events reach the bus and no function (tests invoking by hand)
+    python: Path | None = None  # the functions' interpreter; None: python3.12 if there is one
 
     @classmethod
     def from_environment(
@@ -164,6 +168,8 @@ class LocalStack:
         self.events: EventDelivery | None = None
         self.server: GatewayServer | None = None
         self.environments: dict[str, dict[str, str]] = {}
+        self.import_paths: dict[str, tuple[Path, ...]] = {}
+        self.python: Path = config.python or runtime_python()
         self._lock_file: IO[str] | None = None
 
     # ------------------------------------------------------------------------------ life cycle
@@ -217,10 +223,18 @@ class LocalStack:
         self.resources = create_resources(self.template, self.standin, secret_values)
         resolver = self.resources.resolver()
 
+        version = python_version(self.python)
+        if version != LAMBDA_PYTHON:
+            self.progress(
+                f"warning: no Python {LAMBDA_PYTHON} (Lambda's runtime) found; the handlers run on {version}"
+            )
         specs = []
         for function in self.template.functions.values():
             env = resolve_environment(function, resolver, overrides)
             self.environments[function.logical_id] = env
+            self.import_paths[function.logical_id] = tuple(
+                path for layer in function.layers for path in layer_paths(layer, self.python, self.progress)
+            )
             specs.append(self._worker_spec(function, env))
         self.runtime = FunctionRuntime(specs, config.max_workers)
         if config.prewarm:
@@ -253,7 +267,8 @@ class LocalStack:
             retry_delays=config.retry_delays,
         )
         self.events.create()
-        self.events.start()
+        if config.deliver_events:
+            self.events.start()
 
         gateway.schedules = [
             dataclasses.replace(x, expression=resolver.resolve(x.expression, f"{x.function}.{x.event}"))
@@ -348,6 +363,8 @@ class LocalStack:
             ),
             timeout=function.timeout,
             memory_mb=function.memory_mb,
+            python=self.python,
+            paths=self.import_paths[function.logical_id],
         )
 
     def _check_declared(self, overrides: Mapping[str, str]) -> None:
@@ -409,6 +426,8 @@ class LocalStack:
             timeout=max(base.timeout, 60),
             memory_mb=base.memory_mb,
             call=True,
+            python=base.python,
+            paths=base.paths,
         )
         outcome = run_once(spec)
         error = outcome.error or {}

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 from samtranslator.yaml_helper import yaml_parse
 
 FUNCTION = "AWS::Serverless::Function"
+LAYER = "AWS::Serverless::LayerVersion"
 TABLE = "AWS::DynamoDB::Table"
 BUCKET = "AWS::S3::Bucket"
 EVENT_BUS = "AWS::Events::EventBus"
@@ -45,6 +46,8 @@ class FunctionSpec:
     timeout: int
     memory_mb: int
     environment: Mapping[str, Any]
+    # The ContentUri folders of its layers (Globals' first, as SAM merges them), in the template's order.
+    layers: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ class StackTemplate:
         for resource in resources.values():
             if resource.type != FUNCTION:
                 continue
-            function = _function(resource, globals_, root, path)
+            function = _function(resource, globals_, root, path, resources)
             functions[function.logical_id] = function
             for event_name, event in (resource.properties.get("Events") or {}).items():
                 where = f"{path}: {resource.logical_id}.Events.{event_name}"
@@ -180,7 +183,27 @@ def _cfn_string(value: Any) -> str:
     return str(value)
 
 
-def _function(resource: Resource, globals_: Mapping[str, Any], root: Path, path: Path) -> FunctionSpec:
+def _layers(
+    function: Resource, globals_: Mapping[str, Any], root: Path, where: str, resources: Mapping[str, Resource]
+) -> tuple[Path, ...]:
+    folders = []
+    for reference in [*(globals_.get("Layers") or []), *(function.properties.get("Layers") or [])]:
+        target = resources.get(reference.get("Ref", "")) if isinstance(reference, dict) else None
+        if target is None or target.type != LAYER:
+            raise TemplateError(
+                f"{where}: layer {reference!r} is not !Ref of an {LAYER} in this template; the local stack "
+                "runs only layers whose code it has"
+            )
+        content = target.properties.get("ContentUri")
+        if not isinstance(content, str) or not content:
+            raise TemplateError(f"{where}: layer {target.logical_id} has no local ContentUri folder")
+        folders.append((root / content).resolve())
+    return tuple(folders)
+
+
+def _function(
+    resource: Resource, globals_: Mapping[str, Any], root: Path, path: Path, resources: Mapping[str, Resource]
+) -> FunctionSpec:
     props = resource.properties
     where = f"{path}: {resource.logical_id}"
 
@@ -203,7 +226,13 @@ def _function(resource: Resource, globals_: Mapping[str, Any], root: Path, path:
     if not isinstance(memory, int) or isinstance(memory, bool):
         raise TemplateError(f"{where}: MemorySize must be a number of MB (got {memory!r})")
     return FunctionSpec(
-        resource.logical_id, (root / code_uri).resolve(), handler, timeout, memory, environment
+        resource.logical_id,
+        (root / code_uri).resolve(),
+        handler,
+        timeout,
+        memory,
+        environment,
+        _layers(resource, globals_, root, where, resources),
     )
 
 

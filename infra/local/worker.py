@@ -1,11 +1,11 @@
 """The inside of one local Lambda "container": a process that imports a handler once and invokes it.
 
-Started by `infra.local.runtime` as `python -P -m infra.local.worker ...` with the function's
+Started by `infra.local.runtime` as `python3.12 -S -P infra/local/worker.py ...` with the function's
 environment only. Like Lambda's Python runtime it puts the function's code folder first on
-`sys.path`, runs the module's top level once (the init phase), then serves invocations one at a
-time. Requests and responses travel over two dedicated pipes (length-prefixed JSON frames), never
-over stdout/stderr: handlers and Powertools print logs and metrics to stdout, which the parent
-forwards to its log.
+`sys.path`, then its layers' folders (`--path`), runs the module's top level once (the init phase),
+then serves invocations one at a time. Requests and responses travel over two dedicated pipes
+(length-prefixed JSON frames), never over stdout/stderr: handlers and Powertools print logs and
+metrics to stdout, which the parent forwards to its log.
 
 Only the standard library is imported here, so nothing of the local stack leaks into the handler's
 process beyond this module.
@@ -118,6 +118,9 @@ def _die_with(parent: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra.local.worker")
     parser.add_argument("--code-root", help="the function's CodeUri folder (first on sys.path, the cwd)")
+    parser.add_argument(
+        "--path", action="append", default=[], help="a layer folder, after the code root (repeatable)"
+    )
     parser.add_argument("--handler", required=True, help="module.function, or module:function with --call")
     parser.add_argument(
         "--call", action="store_true", help="call a function with no arguments, once per request"
@@ -131,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
     requests = os.fdopen(args.requests, "rb", buffering=0)
     responses = os.fdopen(args.responses, "wb", buffering=0)
+    sys.path[:0] = [*([args.code_root] if args.code_root else []), *args.path]
     if args.code_root:
-        sys.path.insert(0, args.code_root)
         os.chdir(args.code_root)
 
     target: Any = None

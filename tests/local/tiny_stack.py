@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 
 def write_template(root: Path, body: str) -> Path:
     path = root / "template.yaml"
@@ -29,12 +31,20 @@ STACK_TEMPLATE = """
 Globals:
   Function:
     Timeout: 20
+    # A function imports only its code and its layers, as in Lambda: boto3 comes from this one.
+    Layers:
+      - !Ref Deps
     Environment:
       Variables:
         TABLE: !Ref Table
         BUCKET: !Ref Bucket
         BUS: !Ref Bus
 Resources:
+  Deps:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: layer/
+      CompatibleRuntimes: [python3.12]
   Table:
     Type: AWS::DynamoDB::Table
     Properties:
@@ -184,6 +194,11 @@ def handler(event, context):
 
 
 def write_stack(root: Path) -> Path:
+    # The project's own layer requirements: the local stack installs them once for both.
+    (root / "layer").mkdir(parents=True, exist_ok=True)
+    (root / "layer" / "requirements.txt").write_bytes(
+        (REPO_ROOT / "shared" / "requirements.txt").read_bytes()
+    )
     write_handler(root, "writer", WRITER)
     write_handler(root, "listener", LISTENER)
     return write_template(root, STACK_TEMPLATE)

@@ -23,7 +23,7 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class DomainModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # --- Pax8 side -----------------------------------------------------------------------------------
