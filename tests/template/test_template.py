@@ -28,7 +28,6 @@ from tests.template.offline_sam import (
     Template,
     lint,
     load_template,
-    sam_build,
     transform_offline,
 )
 from trueup.events import EVENT_SOURCE, Event, SyncCompleted, SyncFailed, SyncRequested
@@ -485,13 +484,6 @@ def test_every_handler_is_where_its_function_points(template: Template) -> None:
             t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
         }
         assert attribute in defined, f"{function_id}: {source.relative_to(ROOT)} defines no {attribute!r}"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build_dir = tmp_path_factory.mktemp("sam-build")
-    sam_build(build_dir)
-    return build_dir
 
 
 @pytest.mark.timeout(400)

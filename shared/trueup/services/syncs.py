@@ -178,11 +178,12 @@ def run_sync(
         _make_current(table, stored, run_id, started, fetch.rmm_source)
     except Exception as exc:
         writer.discard()
-        message = (
-            str(exc)
-            if isinstance(exc, TrueupError)
-            else f"internal error ({type(exc).__name__}); see the logs"
-        )
+        if isinstance(exc, TrueupError):
+            message = str(exc)
+        elif isinstance(exc, ImportError):  # a module name, never data: safe to show, and what to fix
+            message = f"trueup is not deployed whole ({exc}): the layer lacks a runtime dependency"
+        else:
+            message = f"internal error ({type(exc).__name__}); see the logs"
         if not isinstance(exc, TrueupError | UpstreamError):
             logger.exception("sync failed", extra={"run_id": run_id, "source": source})
         else:

@@ -1,0 +1,128 @@
+"""Run every function of a `sam build` output the way Lambda runs it, once each, against moto.
+
+Each function's worker is python3.12 started with -S, with the function's built code folder and the
+built layer's `python/` folder on its path and nothing else: no dev venv, no site-packages, no
+`shared/` source. The events are the ones each function really receives: API Gateway payload 2.0
+for its HTTP routes, EventBridge's delivery of "Sync Requested" for the sync functions (against the
+demo upstreams, through the secrets and endpoints the template wires).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from infra.local.http_gateway import GatewayRequest, build_event, map_response
+from infra.local.stack import LocalStack, StackConfig
+from infra.local.template import Router
+
+ACCOUNT = "123456789012"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one function answered: an HTTP status and body, or an event handler's result or error."""
+
+    function: str
+    ok: bool
+    status: int | None = None
+    body: Any = None
+    error: str | None = None  # "errorType: errorMessage" when the invocation failed
+
+
+def http_event(stack: LocalStack, method: str, path: str, body: Any = None) -> tuple[str, dict[str, Any]]:
+    """(the function serving the route, its payload 2.0 event), as the API's gateway would build them."""
+    match = Router(list(stack.template.routes)).match(method, path)
+    assert match is not None, f"template.yaml has no route for {method} {path}"
+    payload = b"" if body is None else json.dumps(body).encode()
+    headers = [("host", "localhost"), ("content-type", "application/json")]
+    request = GatewayRequest(method, path, headers, payload, "127.0.0.1")
+    event = build_event(request, match, request_id=str(uuid.uuid4()), now=datetime.now(UTC))
+    return match.route.function, event
+
+
+def sync_requested(run_id: str, source: str) -> dict[str, Any]:
+    """A "Sync Requested" event as EventBridge delivers it to a function."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Sync Requested",
+        "source": "trueup",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"version": 1, "run_id": run_id, "source": source},
+    }
+
+
+def invoke_http(stack: LocalStack, method: str, path: str, body: Any = None) -> Invocation:
+    function, event = http_event(stack, method, path, body)
+    assert stack.runtime is not None
+    outcome = stack.runtime.invoke(function, event)
+    if not outcome.ok:
+        return Invocation(function, False, error=outcome.describe())
+    response = map_response(outcome.result)
+    text = response.body.decode("utf-8", "replace")
+    try:
+        parsed: Any = json.loads(text) if text else None
+    except ValueError:
+        parsed = text
+    return Invocation(function, True, response.status, parsed)
+
+
+def invoke_event(stack: LocalStack, function: str, event: dict[str, Any]) -> Invocation:
+    assert stack.runtime is not None
+    outcome = stack.runtime.invoke(function, event)
+    if not outcome.ok:
+        return Invocation(function, False, error=outcome.describe())
+    return Invocation(function, True, body=outcome.result)
+
+
+def run_each_function_once(
+    build_dir: Path, data_dir: Path, python: Path, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Invocation]:
+    """Every function of `build_dir/template.yaml`, invoked once with a representative event.
+
+    The API function describes the API, the snapshot function refuses a snapshot before any sync
+    (409), the export function answers 404 for an unknown snapshot, and each sync function consumes
+    a "Sync Requested" event for a run the API function queued, against the demo upstreams. Results
+    are keyed by logical id, plus "run": that sync run as GET /syncs/{id} shows it afterwards.
+    """
+    config = StackConfig(
+        data_dir=data_dir,
+        port=0,
+        template_path=build_dir / "template.yaml",
+        demo=True,
+        first_sync=False,
+        deliver_events=False,  # the sync functions get their events from here, one each
+        prewarm=False,
+        max_workers=1,
+        python=python,
+    )
+    results: dict[str, Invocation] = {}
+    with LocalStack(config, progress=progress) as stack:
+        for method, path in (("GET", "/openapi.json"), ("POST", "/snapshots")):
+            answer = invoke_http(stack, method, path)
+            results[answer.function] = answer
+        answer = invoke_http(stack, "POST", "/snapshots/20200101T000000000Z-000000/export")
+        results[answer.function] = answer
+        queued = invoke_http(stack, "POST", "/syncs", {"sources": ["pax8", "rmm"]})
+        run_id = queued.body["id"] if queued.ok and isinstance(queued.body, dict) else "no-run"
+        sources = {rule.function: rule.pattern["detail"]["source"][0] for rule in stack.template.rules}
+        for function, source in sources.items():
+            results[function] = invoke_event(stack, function, sync_requested(run_id, source))
+        if queued.ok:
+            run = invoke_http(stack, "GET", f"/syncs/{run_id}")
+            results["run"] = run
+            # A sync reports what went wrong in its run rather than failing the invocation: judge it there.
+            for function, source in sources.items():
+                state = run.body["sources"][source] if run.ok else {}
+                if results[function].ok and state.get("status") != "succeeded":
+                    results[function] = Invocation(function, False, error=f"run {source}: {state}")
+    return results

@@ -1,0 +1,158 @@
+"""What deploys is what is tested: the `sam build` output, run as Lambda runs it.
+
+Each function is imported from its built code folder and the built layer alone, on python3.12 with
+no site-packages, and invoked once against moto (the local stack's AWS stand-in, resources from the
+built template) and the demo upstreams. A dependency the layer lacks fails here, as it would after
+`sam deploy`, and not only in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.build import lambda_python
+from tests.template.built_functions import run_each_function_once
+from tests.template.offline_sam import load_template
+
+FUNCTIONS = {
+    logical_id
+    for logical_id, resource in load_template()["Resources"].items()
+    if resource["Type"] == "AWS::Serverless::Function"
+}
+LAYER = "TrueupLayer"
+
+
+def broken_copy(built: Path, into: Path, missing: str) -> Path:
+    """The build with one package taken out of the layer (everything else linked, not copied)."""
+    into.mkdir()
+    for entry in built.iterdir():
+        if entry.name != LAYER:
+            (into / entry.name).symlink_to(entry)
+    python = into / LAYER / "python"
+    python.mkdir(parents=True)
+    for entry in (built / LAYER / "python").iterdir():
+        if entry.name != missing and not entry.name.startswith(f"{missing}-"):
+            (python / entry.name).symlink_to(entry)
+    return into
+
+
+@pytest.mark.timeout(300)
+def test_every_built_function_imports_and_answers_as_in_lambda(built: Path, tmp_path: Path) -> None:
+    results = run_each_function_once(built, tmp_path / "data", lambda_python())
+    assert set(results) >= FUNCTIONS, f"functions never invoked: {sorted(FUNCTIONS - set(results))}"
+    failed = {name: result.error for name, result in results.items() if not result.ok}
+    assert not failed, f"functions that failed as built: {failed}"
+
+    api = results["ApiFunction"]
+    assert api.status == 200 and api.body["openapi"].startswith("3.")
+    assert {"/syncs", "/snapshots", "/snapshots/{snapshot_id}/export.csv"} <= set(api.body["paths"])
+    snapshot = results["SnapshotFunction"]
+    assert snapshot.status == 409 and "sync first" in snapshot.body["message"]
+    export = results["ExportFunction"]
+    assert export.status == 404 and "no snapshot" in export.body["message"]
+    run = results["run"].body
+    for source in ("pax8", "rmm"):
+        state = run["sources"][source]
+        assert state["status"] == "succeeded", (source, state["error"])
+        assert state["records"] > 0 and state["generation"]
+
+
+@pytest.mark.timeout(300)
+def test_the_check_fails_when_the_layer_lacks_a_runtime_dependency(built: Path, tmp_path: Path) -> None:
+    broken = broken_copy(built, tmp_path / "build", missing="httpx")
+    results = run_each_function_once(broken, tmp_path / "data", lambda_python())
+    for function in ("Pax8SyncFunction", "RmmSyncFunction"):
+        result = results[function]
+        assert not result.ok, f"{function} ran without httpx in its layer"
+        # At import (the Pax8 client), or when the sync loads the RMM's adapter (the run says so).
+        assert result.error is not None and "No module named 'httpx'" in result.error
+    # The HTTP functions never needed httpx: they still answer.
+    assert [results[f].status for f in ("ApiFunction", "SnapshotFunction", "ExportFunction")] == [
+        200,
+        409,
+        404,
+    ]
+
+
+# What each function must not load at its cold start (module prefixes).
+NOT_LOADED = {
+    "ApiFunction": (
+        "httpx",
+        "trueup.vendors",
+        "trueup.domain.reconcile",
+        "trueup.api.snapshots",
+        "trueup.api.exports",
+    ),
+    "SnapshotFunction": (
+        "httpx",
+        "rapidfuzz",
+        "trueup.vendors",
+        "trueup.services.syncs",
+        "trueup.api.openapi",
+    ),
+    "ExportFunction": (
+        "httpx",
+        "rapidfuzz",
+        "trueup.vendors",
+        "trueup.services.syncs",
+        "trueup.domain.reconcile",
+        "trueup.api.openapi",
+    ),
+    "Pax8SyncFunction": (
+        "aws_lambda_powertools.event_handler",
+        "aws_lambda_powertools.utilities.parser",
+        "trueup.api",
+        "trueup.vendors.ninjaone",
+        "rapidfuzz",
+    ),
+    "RmmSyncFunction": (
+        "aws_lambda_powertools.event_handler",
+        "aws_lambda_powertools.utilities.parser",
+        "trueup.api",
+        "trueup.vendors.pax8",
+        "rapidfuzz",
+    ),
+}
+
+
+def loaded_modules(code: Path, layer: Path) -> set[str]:
+    script = (
+        "import json, sys\n"
+        f"sys.path[:0] = [{str(code)!r}, {str(layer)!r}]\n"
+        "import app\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRUEUP_TABLE": "t",
+        "TRUEUP_BUCKET": "b",
+        "TRUEUP_EVENT_BUS": "e",
+    }
+    answer = subprocess.run(
+        [str(lambda_python()), "-S", "-P", "-c", script],
+        cwd=code,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr
+    return set(json.loads(answer.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("function", sorted(NOT_LOADED))
+def test_each_built_function_loads_only_what_it_serves(built: Path, function: str) -> None:
+    assert set(NOT_LOADED) == FUNCTIONS, "NOT_LOADED must name every function of template.yaml"
+    modules = loaded_modules(built / function, built / LAYER / "python")
+    assert "trueup" in modules
+    unexpected = sorted(
+        m for m in modules for prefix in NOT_LOADED[function] if m == prefix or m.startswith(prefix + ".")
+    )
+    assert not unexpected, f"{function} loads at its cold start: {unexpected}"
