@@ -8,20 +8,26 @@ STAMP := $(VENV)/.installed
 SAM_CLI_VERSION := 1.170.0
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+# The layer's packages as the local stack's workers import them (python3.12, shared/requirements.txt
+# alone, pip into .venv-layer/: see infra/local/layer.py). Re-made when the requirements change.
+LAYER_STAMP := .venv-layer/.installed
 
-.PHONY: run test bench screenshot lint typecheck unit venv sam-venv clean
+.PHONY: run test bench bench-cold-start screenshot lint typecheck unit venv sam-venv layer clean
 
-run: $(STAMP)  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
+run: $(STAMP) $(LAYER_STAMP)  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
 	$(BIN)/python -m infra.local
 
-test: $(STAMP) $(SAM_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/template runs `sam build`)
+test: $(STAMP) $(SAM_STAMP) $(LAYER_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/template runs `sam build`)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared infra tests
 	$(BIN)/pytest -q
 
-bench: $(STAMP)  ## scale benchmark: sync + snapshot at 2,000 clients / 100,000 devices, prints figures (ARGS="--help")
+bench: $(STAMP) $(LAYER_STAMP)  ## scale benchmark: sync + snapshot at 2,000 clients / 100,000 devices, prints figures (ARGS="--help")
 	$(BIN)/python -m infra.bench $(ARGS)
+
+bench-cold-start: $(STAMP) $(SAM_STAMP)  ## each function's cold import from the `sam build` output vs `import boto3` (ARGS="--runs 21")
+	$(BIN)/python -m infra.bench.cold_start $(ARGS)
 
 screenshot: $(STAMP)  ## docs/reconciliation.png: the page at laptop width on the demo data (needs /usr/bin/chromium)
 	$(BIN)/python -m tests.browser.screenshot docs/reconciliation.png
@@ -31,6 +37,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format .
 
 venv: $(STAMP)
+
+layer: $(LAYER_STAMP)  ## the layer's packages for the local stack's workers (python3.12, shared/requirements.txt only)
+
+$(LAYER_STAMP): $(STAMP) shared/requirements.txt
+	$(BIN)/python -m infra.local.layer
+	touch $(LAYER_STAMP)
 
 sam-venv: $(SAM_STAMP)  ## the SAM CLI, for `sam build` in tests/template (and for deploying)
 
@@ -48,4 +60,4 @@ $(STAMP): pyproject.toml shared/requirements.txt
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SAM_VENV) .venv-layer .mypy_cache .ruff_cache .pytest_cache build *.egg-info

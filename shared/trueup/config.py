@@ -6,8 +6,6 @@ pydantic-settings: that package costs a function about a fifth of `import boto3`
 start, for nothing this small model needs.
 """
 
-from __future__ import annotations
-
 import functools
 import os
 

@@ -5,8 +5,6 @@ every AWS event source there is, which would cost a sync function a third of `im
 every cold start to read three fields.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Sequence
 from datetime import datetime

@@ -1,15 +1,14 @@
 """Routes: /snapshots/{id}/export and /snapshots/{id}/export.csv."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from trueup.api.models import ApiModel
 from trueup.services import exports
 from trueup.services.snapshots import parse_statuses
 
@@ -19,7 +18,7 @@ CoverageQuery = Annotated[str | None, Query(description="The coverage to export 
 StatusQuery = Annotated[str | None, Query(description="Only these statuses, comma-separated.")]
 
 
-class ExportLink(BaseModel):
+class ExportLink(ApiModel):
     url: str = Field(description="A presigned GET of the CSV; it expires at expires_at.")
     expires_at: datetime
     key: str

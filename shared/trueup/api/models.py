@@ -1,7 +1,5 @@
 """Request and response models of the HTTP API (also what /openapi.json describes)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Literal
 
@@ -12,20 +10,25 @@ from trueup.domain.models import CoverageResult, Settings, Summary
 SourceStatus = Literal["queued", "running", "succeeded", "failed"]
 
 
-class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApiModel(BaseModel):
+    # Built on first use, not at import: a function's cold start pays only for the models it answers with.
+    model_config = ConfigDict(defer_build=True)
+
+
+class SyncRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     sources: list[Literal["pax8", "rmm"]] | None = Field(
         default=None, min_length=1, description="Which sources to sync; omitted: both."
     )
 
 
-class SkippedRecordOut(BaseModel):
+class SkippedRecordOut(ApiModel):
     kind: str
     id: str | None
     reason: str
 
 
-class SourceRunOut(BaseModel):
+class SourceRunOut(ApiModel):
     status: SourceStatus
     started_at: datetime | None
     finished_at: datetime | None
@@ -36,28 +39,28 @@ class SourceRunOut(BaseModel):
     generation: str | None
 
 
-class SyncRunOut(BaseModel):
+class SyncRunOut(ApiModel):
     id: str
     requested_at: datetime
     sources: dict[Literal["pax8", "rmm"], SourceRunOut]
 
 
-class SyncRunList(BaseModel):
+class SyncRunList(ApiModel):
     items: list[SyncRunOut]
 
 
-class DataAsOf(BaseModel):
+class DataAsOf(ApiModel):
     pax8: datetime
     rmm: datetime
 
 
-class CoverageSummary(BaseModel):
+class CoverageSummary(ApiModel):
     id: str
     name: str
     summary: Summary
 
 
-class SnapshotSummary(BaseModel):
+class SnapshotSummary(ApiModel):
     id: str
     taken_at: datetime
     trigger: Literal["api", "schedule"]
@@ -71,11 +74,11 @@ class SnapshotOut(SnapshotSummary):
     coverages: list[CoverageResult]  # type: ignore[assignment]
 
 
-class SnapshotPage(BaseModel):
+class SnapshotPage(ApiModel):
     items: list[SnapshotSummary]
     next_cursor: str | None
 
 
-class MappingRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MappingRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     rmm_organization_ids: list[str] = Field(description="The organizations of this company; [] means none.")

@@ -1,15 +1,13 @@
 """Routes: /syncs."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from trueup.api.models import SyncRequest, SyncRunList, SyncRunOut
+from trueup.api.models import ApiModel, SyncRequest, SyncRunList, SyncRunOut
 from trueup.services import syncs
 
 router = APIGatewayHttpRouter()
@@ -33,7 +31,7 @@ def list_syncs(limit: Annotated[int, Query(ge=1, le=100)] = 20) -> SyncRunList:
     )
 
 
-class CurrentSource(BaseModel):
+class CurrentSource(ApiModel):
     synced_at: datetime
     generation: str
     run_id: str
@@ -41,7 +39,7 @@ class CurrentSource(BaseModel):
     skipped: int
 
 
-class CurrentData(BaseModel):
+class CurrentData(ApiModel):
     pax8: CurrentSource | None = Field(description="null: Pax8 was never synced successfully")
     rmm: CurrentSource | None = Field(description="null: the RMM was never synced successfully")
 

@@ -4,8 +4,6 @@ These are strict (unknown fields are rejected, datetimes must be timezone-aware)
 formats have their own tolerant models in `trueup.vendors`.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated

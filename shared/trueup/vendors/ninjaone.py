@@ -125,7 +125,7 @@ def device_class(node_class: str | None) -> DeviceClass:
 class _WireModel(BaseModel):
     # Tolerant of fields NinjaOne adds; strict on the types of the fields trueup reads, so that
     # a string id or a textual lastContact is reported instead of being guessed at.
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class NinjaOrganization(_WireModel):

@@ -167,7 +167,7 @@ WireDate = Annotated[datetime | None, BeforeValidator(_wire_date)]
 class WireRecord(BaseModel):
     """A Pax8 record as sent: camelCase names, unknown fields ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     id: WireId
 
@@ -216,7 +216,7 @@ class SubscriptionRecord(WireRecord):
 class PageInfo(BaseModel):
     """The `page` block of a Pax8 list response."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     size: int | None = Field(default=None, ge=0)
     total_elements: int = Field(alias="totalElements", ge=0)
