@@ -1,14 +1,19 @@
 """Routes: /mappings."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import ConfigDict, Field
 
-from trueup.api.models import MappingRequest
+from trueup.api.models import ApiModel
 from trueup.services import mappings
+
+
+class MappingRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    rmm_organization_ids: list[str] = Field(description="The organizations of this company; [] means none.")
+
 
 router = APIGatewayHttpRouter()
 

@@ -1,15 +1,46 @@
 """Routes: /snapshots."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import Field
 
-from trueup.api.models import SnapshotOut, SnapshotPage, SnapshotSummary
+from trueup.api.models import ApiModel
+from trueup.domain.models import CoverageResult, Settings, Summary
 from trueup.services import snapshots
+
+
+class DataAsOf(ApiModel):
+    pax8: datetime
+    rmm: datetime
+
+
+class CoverageSummary(ApiModel):
+    id: str
+    name: str
+    summary: Summary
+
+
+class SnapshotSummary(ApiModel):
+    id: str
+    taken_at: datetime
+    trigger: Literal["api", "schedule"]
+    data_as_of: DataAsOf
+    settings: Settings
+    coverages: list[CoverageSummary]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class SnapshotOut(SnapshotSummary):
+    coverages: list[CoverageResult]  # type: ignore[assignment]
+
+
+class SnapshotPage(ApiModel):
+    items: list[SnapshotSummary]
+    next_cursor: str | None
+
 
 router = APIGatewayHttpRouter()
 

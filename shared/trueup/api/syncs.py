@@ -1,14 +1,51 @@
 """Routes: /syncs."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from trueup.api.models import ApiModel, SyncRequest, SyncRunList, SyncRunOut
+from trueup.api.models import ApiModel
 from trueup.services import syncs
+
+SourceStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class SyncRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    sources: list[Literal["pax8", "rmm"]] | None = Field(
+        default=None, min_length=1, description="Which sources to sync; omitted: both."
+    )
+
+
+class SkippedRecordOut(ApiModel):
+    kind: str
+    id: str | None
+    reason: str
+
+
+class SourceRunOut(ApiModel):
+    status: SourceStatus
+    started_at: datetime | None
+    finished_at: datetime | None
+    records: int | None = Field(description="Records in the new generation (skipped ones not included).")
+    skipped: int | None = Field(description="Malformed records skipped and reported, never counted.")
+    skipped_records: list[SkippedRecordOut] = Field(description="The first skipped records, with reasons.")
+    error: str | None
+    generation: str | None
+
+
+class SyncRunOut(ApiModel):
+    id: str
+    requested_at: datetime
+    sources: dict[Literal["pax8", "rmm"], SourceRunOut]
+
+
+class SyncRunList(ApiModel):
+    items: list[SyncRunOut]
+
 
 router = APIGatewayHttpRouter()
 

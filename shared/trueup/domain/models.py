@@ -10,6 +10,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from trueup.domain.status import Status
+
+__all__ = ["Status"]  # and every model below
+
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
@@ -167,13 +171,6 @@ class Settings(DomainModel):
 
 
 # --- Results ---------------------------------------------------------------------------------------
-
-
-class Status(StrEnum):
-    UNDER_LICENSED = "under_licensed"
-    UNMAPPED = "unmapped"
-    OVER_LICENSED = "over_licensed"
-    MATCHED = "matched"
 
 
 class ExclusionReason(StrEnum):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from trueup.config import config
-from trueup.domain.models import Status
+from trueup.domain.status import Status
 from trueup.errors import InvalidInput
 from trueup.observability import MetricUnit, emit_metrics
 from trueup.reports.csv_report import write_csv

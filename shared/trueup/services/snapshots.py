@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from trueup.domain.models import Status
+from trueup.domain.status import Status
 from trueup.errors import Conflict, InvalidInput, NotFound
 from trueup.store.snapshot_files import put_snapshot_document, read_snapshot_document, rows_key
 from trueup.store.table import TrueupTable

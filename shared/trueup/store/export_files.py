@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from trueup import aws
 from trueup.config import config
-from trueup.domain.models import Status
+from trueup.domain.status import Status
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 
