@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
+from infra.bench import cold_start
 from infra.bench.__main__ import main
 from infra.bench.figures import VendorList
 from infra.demo.dataset import build_dataset
+from tests.template.offline_sam import load_template
 
 CLIENTS, DEVICES_PER_CLIENT = 30, 5
 
@@ -79,3 +82,21 @@ def test_the_minimum_pages_follow_each_vendors_paging_protocol(
     records: int, page_size: int, ends_with_empty_page: bool, pages: int
 ) -> None:
     assert VendorList("list", "/list", records, page_size, ends_with_empty_page).minimum_pages == pages
+
+
+def test_the_cold_start_benchmark_prints_each_functions_ratio_to_boto3(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cold_start.main(["--runs", "1", "--build-dir", str(built), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    figures = {f["name"]: f for f in json.loads(out.strip().splitlines()[-1])}
+    functions = {
+        n for n, r in load_template()["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(figures) == {cold_start.REFERENCE, cold_start.FLOOR} | functions
+    assert figures[cold_start.REFERENCE]["ratio"] == 1.0
+    for name in functions:
+        assert figures[name]["median_ms"] > 0, name
+        # Each ratio is printed with its verdict against the target.
+        assert any(line.startswith(name) and ("met" in line) for line in out.splitlines()), name
