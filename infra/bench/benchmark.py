@@ -33,6 +33,7 @@ from infra.bench.processes import Helper, HelperError
 from infra.local.aws_standin import REGION
 from infra.local.eventbridge import lambda_event
 from infra.local.http_gateway import GatewayRequest, build_event, map_response
+from infra.local.layer import layer_paths, runtime_python
 from infra.local.runtime import lambda_environment
 from infra.local.template import Router, StackTemplate
 from trueup.vendors.ninjaone import NinjaOneAdapter
@@ -41,6 +42,7 @@ from trueup.vendors.pax8 import Pax8Client
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+INVOKE_SCRIPT = Path(__file__).resolve().with_name("invoke.py")  # run as a script: needs no `infra`
 ACCOUNT_ID = "123456789012"
 # The Pax8 lists a sync reads, timed inside the sync's process (the "Pax8 list time").
 PAX8_LISTS = ("companies", "products", "subscriptions")
@@ -93,6 +95,12 @@ class Functions:
         self._endpoint_url: str = standin["endpoint_url"]
         self._router = Router(template.routes)
         self._count = 0
+        # Each handler runs as in the local stack and in Lambda: python3.12 -S, its code and its layer.
+        self._python = runtime_python()
+        self._paths = {
+            f.logical_id: [p for layer in f.layers for p in layer_paths(layer, self._python)]
+            for f in template.functions.values()
+        }
 
     def invoke(self, function: str, event: Any, *, time_functions: tuple[str, ...] = ()) -> Invocation:
         spec = self._functions.get(function)
@@ -121,6 +129,7 @@ class Functions:
         args = [
             "--code-root",
             str(code_root),
+            *(arg for path in self._paths[function] for arg in ("--path", str(path))),
             "--handler",
             spec["handler"],
             "--function-name",
@@ -136,7 +145,10 @@ class Functions:
         ]
         for target in time_functions:
             args += ["--time", target]
-        helper = Helper(label, "infra.bench.invoke", args, self._workdir, env=env, cwd=code_root)
+        command = [str(self._python), "-S", "-P", str(INVOKE_SCRIPT)]
+        helper = Helper(
+            label, "infra.bench.invoke", args, self._workdir, env=env, cwd=code_root, command=command
+        )
         helper.start()
         # Not the function's Timeout: this machine is not Lambda. The report compares with it instead.
         helper.wait_done(max(600.0, 3.0 * spec["timeout"]))

@@ -1,11 +1,14 @@
 """Helper process: one handler invocation, measured. Its peak memory and CPU are its own.
 
-    python -m infra.bench.invoke --code-root functions/snapshot --handler app.handler \\
-        --event EVENT.json --out RESULT.json [--time trueup.vendors.pax8:Pax8Client.companies ...]
+    python3.12 -S -P infra/bench/invoke.py --code-root functions/snapshot --path LAYER... \\
+        --handler app.handler --event EVENT.json --out RESULT.json [--time module:Qualified.name ...]
 
-Started in the function's code folder with the function's environment only (as Lambda sets it from
-the template). Like Lambda's Python runtime it puts that folder first on `sys.path` and imports the
-handler (the init phase), then calls it once. The result file gives the handler's answer and:
+Started as the local stack starts its workers (`infra.local.layer`): on the functions' runtime,
+without site-packages, in the function's code folder with the function's environment only (as
+Lambda sets it from the template). Like Lambda's Python runtime it puts that folder first on
+`sys.path`, then its layer's folders (`--path`), and imports the handler (the init phase), then
+calls it once. It imports only the standard library before that (botocore, for counting, from the
+layer), so the figures are those of what deploys. The result file gives the handler's answer and:
 
 - `wall_s`, `cpu_s` (user + system, every thread of the process) of the call alone;
 - `max_rss_kib`: the process's peak resident memory (`ru_maxrss`, KiB on Linux), init included, as
@@ -33,8 +36,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import botocore.endpoint
-
 
 class Context:
     """The context object Lambda passes to a Python handler (what Powertools' Logger reads)."""
@@ -57,6 +58,8 @@ def count_aws_calls() -> Counter[str]:
     """Count every AWS API call this process makes from now on, by `service:Operation`."""
     calls: Counter[str] = Counter()
     lock = threading.Lock()  # S3 transfers send parts from several threads
+    import botocore.endpoint  # from the layer, once the paths are set
+
     original = botocore.endpoint.Endpoint.make_request
 
     @functools.wraps(original)
@@ -98,6 +101,7 @@ def _cpu_seconds() -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench.invoke")
     parser.add_argument("--code-root", type=Path, required=True, help="the function's CodeUri folder")
+    parser.add_argument("--path", action="append", default=[], help="a layer folder (repeatable)")
     parser.add_argument("--handler", required=True, help="module.function, as the template's Handler")
     parser.add_argument("--function-name", default="trueup-bench")
     parser.add_argument("--memory-mb", type=int, default=1024)
@@ -108,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     event = json.loads(args.event.read_text())
+    sys.path[:0] = [str(args.code_root), *args.path]
     calls = count_aws_calls()
     timed: dict[str, float] = {}
     init_start = time.perf_counter()
-    sys.path.insert(0, str(args.code_root))
     os.chdir(args.code_root)
     module_name, _, attribute = args.handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attribute)

@@ -70,11 +70,13 @@ class Helper:
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        command: Sequence[str] | None = None,
     ) -> None:
         self.label = label
         self.log_path = workdir / f"{label}.log"
         self.ready_path = workdir / f"{label}.ready.json"
-        self._command = [sys.executable, "-m", module, *args]
+        # `command` replaces `python -m module` (a handler's process runs on the functions' runtime).
+        self._command = [*(command or (sys.executable, "-m", module)), *args]
         self._env = dict(env) if env is not None else None
         self._cwd = cwd
         self._process: subprocess.Popen[bytes] | None = None
