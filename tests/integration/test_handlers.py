@@ -490,3 +490,46 @@ def test_a_json_body_sent_as_curl_sends_it_by_default_is_still_read_as_json(stac
         .body["message"]
         .startswith("invalid settings: tolerance:")
     )
+
+
+def emf_lines(output: str) -> list[dict[str, Any]]:
+    """The CloudWatch embedded-metric-format documents a function printed."""
+    found = []
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            found.append(json.loads(line))
+    return found
+
+
+def test_syncs_snapshots_and_exports_send_metrics_someone_can_chart(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    capsys.readouterr()
+    stack.sync()
+    assert stack.http("POST", "/snapshots").status == 201
+    assert stack.http("POST", "/snapshots/latest/export").status == 200
+    documents = emf_lines(capsys.readouterr().out)
+
+    def values(metric: str, **dimensions: str) -> list[float]:
+        return [
+            value
+            for d in documents
+            if metric in d and all(d.get(k) == v for k, v in dimensions.items())
+            for value in (d[metric] if isinstance(d[metric], list) else [d[metric]])
+        ]
+
+    for document in documents:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "trueup"
+    # The demo story: 362 Pax8 records and 628 RMM records, one unreadable record each.
+    assert values("RecordsSynced", source="pax8") == [362] and values("RecordsSynced", source="rmm") == [628]
+    assert values("RecordsSkipped", source="pax8") == [1] and values("RecordsSkipped", source="rmm") == [1]
+    assert all(seconds >= 0 for seconds in values("SyncDuration"))
+    assert values("SnapshotsTaken", trigger="api") == [1]
+    # Rows per status over the three coverages of the hand-worked story (8+4+1 under-licensed, ...).
+    assert values("SnapshotRows", status="under_licensed") == [13]
+    assert values("SnapshotRows", status="unmapped") == [19]
+    assert values("SnapshotRows", status="over_licensed") == [11]
+    assert values("SnapshotRows", status="matched") == [19]
+    assert values("ExportsWritten") == [1] and values("ExportRows") == [35]
