@@ -6,13 +6,14 @@
     make bench-cold-start ARGS="--instructions"  also count instructions (valgrind): a ratio that does
                                                  not move with the machine's load (a minute or two)
 
-Lambda unpacks a function's code and its layer on a read-only file system and `sam build` ships no
-bytecode, so every cold start compiles what it imports. Each measurement is therefore a fresh
-python3.12 process started with -S -B (no site-packages, no .pyc written) whose import path is the
-function's built code folder and the built layer's `python/` folder and nothing else; it times the
-import of the handler's module (`app`) inside the process. The reference is `import boto3` from the
-same layer, measured the same way in the same rounds (the order of the imports rotates every round),
-so that the ratio speaks of trueup's own weight whatever the machine's speed. Medians are printed
+Lambda unpacks a function's code and its layer on a read-only file system: whatever bytecode the
+build ships is all there is, and anything else is compiled at every cold start (the layer ships
+bytecode: shared/Makefile). Each measurement is therefore a fresh python3.12 process started with
+-S -B (no site-packages, no .pyc written) whose import path is the function's built code folder and
+the built layer's `python/` folder and nothing else; it times the import of the handler's module
+(`app`) inside the process. The reference is `import boto3` from the same layer, measured the same
+way in the same rounds (the order of the imports rotates every round), so that the ratio speaks of
+trueup's own weight whatever the machine's speed. Medians are printed
 with the fastest run beside them; nothing is asserted, the target is printed as met or not.
 
 One more row, "libraries alone", is a handler made of nothing but what every HTTP function of trueup
@@ -229,7 +230,7 @@ def render(figures: Sequence[Figure], runs: int) -> str:
     counted = all(f.instructions is not None for f in figures)
     lines = [
         f"Cold import on python{LAMBDA_PYTHON}, from the built code folder and the built layer alone, "
-        f"compiled from source as in Lambda (median of {runs} alternating runs; fastest in brackets)",
+        f"as Lambda loads them (median of {runs} alternating runs; fastest in brackets)",
         "",
         f"{'':<20}{'median':>9}{'fastest':>12}{'x boto3':>9}"
         + (f"{'instructions':>15}{'x boto3':>9}" if counted else "")

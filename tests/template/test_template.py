@@ -451,7 +451,11 @@ def test_functions_run_python312_on_the_architecture_the_tests_run_on_with_the_t
     (layer_id,) = of_type(template, "AWS::Serverless::LayerVersion")
     layer = template["Resources"][layer_id]
     assert layer["Properties"]["ContentUri"] == "shared/"
-    assert layer["Metadata"] == {"BuildMethod": LAMBDA_RUNTIME, "BuildArchitecture": "x86_64"}
+    # shared/Makefile: the python3.12 build (Linux x86_64 wheels for CPython 3.12) plus bytecode.
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "x86_64"}
+    makefile = (ROOT / "shared" / "Makefile").read_text()
+    assert f"build-{layer_id}:" in makefile
+    assert "--python-version 3.12" in makefile and "--platform manylinux2014_x86_64" in makefile
     assert LAMBDA_RUNTIME in layer["Properties"]["CompatibleRuntimes"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
     (layer_version_id,) = of_type(transformed, "AWS::Lambda::LayerVersion")
@@ -517,6 +521,13 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
         assert (built / function_id / f"{module}.py").is_file(), (
             f"{function_id} was built without {module}.py"
         )
+    # Bytecode for the runtime, valid whatever the files' times in Lambda: unchecked-hash .pyc files
+    # (PEP 552 flags 0b01), so no cold start compiles the layer.
+    for module in ("trueup/config", "trueup/api/resolver", "boto3/__init__", "pydantic/fields"):
+        folder, name = module.rsplit("/", 1)
+        compiled = python / folder / "__pycache__" / f"{name}.cpython-312.pyc"
+        assert compiled.is_file(), f"{module}.py ships without bytecode"
+        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, f"{compiled.name} is checked"
 
 
 def test_the_export_function_reads_only_snapshot_items_of_the_table() -> None:
