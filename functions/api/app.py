@@ -4,11 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from trueup.api import mappings, openapi, settings, syncs, web
 from trueup.api.resolver import build_resolver, resolve
+from trueup.api.routes import routers_of
 from trueup.observability import logger
 
-app = build_resolver([syncs.router, mappings.router, settings.router, openapi.router, web.router])
+app = build_resolver(routers_of("api"))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -4,11 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from trueup.api import exports
 from trueup.api.resolver import build_resolver, resolve
+from trueup.api.routes import routers_of
 from trueup.observability import logger
 
-app = build_resolver([exports.router])
+app = build_resolver(routers_of("export"))
 
 
 @logger.inject_lambda_context(clear_state=True)

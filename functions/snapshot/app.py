@@ -5,12 +5,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from trueup.api import snapshots
 from trueup.api.resolver import build_resolver, resolve
+from trueup.api.routes import routers_of
 from trueup.observability import logger
 from trueup.services.snapshots import take_snapshot
 
-app = build_resolver([snapshots.router])
+app = build_resolver(routers_of("snapshot"))
 
 
 @logger.inject_lambda_context(clear_state=True)

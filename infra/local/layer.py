@@ -15,6 +15,7 @@ stack gives each worker exactly that, on the functions' own runtime (python3.12)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -43,6 +44,7 @@ def runtime_python() -> Path:
     return find_python(LAMBDA_PYTHON) or Path(sys.executable)
 
 
+@functools.cache
 def python_version(python: Path) -> str:
     answer = subprocess.run(
         [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
@@ -119,7 +121,7 @@ def layer_paths(content: Path, python: Path, progress: Callable[[str], None] = p
 
 def main() -> int:
     python = runtime_python()
-    if python == Path(sys.executable) and find_python(LAMBDA_PYTHON) is None:
+    if python_version(python) != LAMBDA_PYTHON:
         print(f"warning: no Python {LAMBDA_PYTHON} found; the handlers will run on {python_version(python)}")
     for path in layer_paths(ROOT / "shared", python):
         print(path)

@@ -22,7 +22,7 @@ class ConfigurationError(RuntimeError):
 class RuntimeConfig(BaseModel):
     """What a function may read from its environment. Every name is template.yaml's variable name."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False, defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     table: str = Field(validation_alias="TRUEUP_TABLE", min_length=1)
     bucket: str = Field(validation_alias="TRUEUP_BUCKET", min_length=1)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from trueup.api.openapi import routers_of
 from trueup.api.resolver import build_resolver
+from trueup.api.routes import routers_of
 from trueup.web import assets
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.aws_fixtures import RESOURCES
-from trueup.api.openapi import routes_by_function
+from trueup.api.routes import routes_by_function
 
 
 def template_routes() -> dict[str, set[tuple[str, str]]]:

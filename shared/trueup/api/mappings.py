@@ -11,7 +11,7 @@ from trueup.services import mappings
 
 
 class MappingRequest(ApiModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")  # and, from ApiModel, built on first use
     rmm_organization_ids: list[str] = Field(description="The organizations of this company; [] means none.")
 
 

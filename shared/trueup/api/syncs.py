@@ -14,7 +14,7 @@ SourceStatus = Literal["queued", "running", "succeeded", "failed"]
 
 
 class SyncRequest(ApiModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")  # and, from ApiModel, built on first use
     sources: list[Literal["pax8", "rmm"]] | None = Field(
         default=None, min_length=1, description="Which sources to sync; omitted: both."
     )

@@ -1,0 +1,45 @@
+"""Which routers each HTTP function serves: the one list `functions/<name>/app.py` and /openapi.json use.
+
+Module names, imported on demand, so that a function loads only its own routers; template.yaml
+declares the same routes per function and tests/unit checks the two agree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+# functions/<name> -> the router modules its handler serves
+ROUTER_MODULES: dict[str, tuple[str, ...]] = {
+    "api": (
+        "trueup.api.syncs",
+        "trueup.api.mappings",
+        "trueup.api.settings",
+        "trueup.api.openapi",
+        "trueup.api.web",
+    ),
+    "snapshot": ("trueup.api.snapshots",),
+    "export": ("trueup.api.exports",),
+}
+
+
+def routers_of(function: str) -> list[APIGatewayHttpRouter]:
+    """The routers a function serves, by its folder name under functions/."""
+    return [importlib.import_module(name).router for name in ROUTER_MODULES[function]]
+
+
+def routes_by_function() -> dict[str, set[tuple[str, str]]]:
+    """functions/<name> -> {(METHOD, "/path/{param}")} as served by its handler."""
+    from trueup.api.resolver import build_resolver
+
+    result: dict[str, set[tuple[str, str]]] = {}
+    for function in ROUTER_MODULES:
+        schema = json.loads(build_resolver(routers_of(function)).get_openapi_json_schema())
+        result[function] = {
+            (method.upper(), path) for path, operations in schema["paths"].items() for method in operations
+        }
+    return result
