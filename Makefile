@@ -11,13 +11,17 @@ SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 # The layer's packages as the local stack's workers import them (python3.12, shared/requirements.txt
 # alone, pip into .venv-layer/: see infra/local/layer.py). Re-made when the requirements change.
 LAYER_STAMP := .venv-layer/.installed
+# The local OpenID provider (TRUEUP_AUTH=oidc): the oidc-provider npm package, from its lockfile.
+OIDC_DIR := infra/local/oidc
+OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
-.PHONY: run test bench bench-cold-start screenshot lint typecheck unit venv sam-venv layer clean
+.PHONY: run test bench bench-cold-start screenshot lint typecheck unit venv sam-venv layer oidc-provider clean
 
-run: $(STAMP) $(LAYER_STAMP)  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
+# TRUEUP_AUTH=oidc make run: sign-in through the local OpenID provider (needs Node.js 20+ and npm).
+run: $(STAMP) $(LAYER_STAMP) $(if $(filter oidc,$(TRUEUP_AUTH)),$(OIDC_STAMP))  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
 	$(BIN)/python -m infra.local
 
-test: $(STAMP) $(SAM_STAMP) $(LAYER_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/template runs `sam build`)
+test: $(STAMP) $(SAM_STAMP) $(LAYER_STAMP) $(OIDC_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/template runs `sam build`)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared infra tests
@@ -44,6 +48,12 @@ $(LAYER_STAMP): $(STAMP) shared/requirements.txt
 	$(BIN)/python -m infra.local.layer
 	touch $(LAYER_STAMP)
 
+oidc-provider: $(OIDC_STAMP)  ## the local OpenID provider's packages (npm ci in infra/local/oidc)
+
+$(OIDC_STAMP): $(OIDC_DIR)/package-lock.json
+	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error
+	touch $(OIDC_STAMP)
+
 sam-venv: $(SAM_STAMP)  ## the SAM CLI, for `sam build` in tests/template (and for deploying)
 
 $(SAM_STAMP):
@@ -60,4 +70,4 @@ $(STAMP): pyproject.toml shared/requirements.txt
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .venv-layer .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SAM_VENV) .venv-layer $(OIDC_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache build *.egg-info

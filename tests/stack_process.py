@@ -67,10 +67,11 @@ def http_json(
 class StackProcess:
     """`python -m infra.local` in demo mode on a free port and a data directory of its own."""
 
-    def __init__(self, data_dir: Path, log_path: Path, *, quiet: bool = False) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, *, quiet: bool = False, auth: str = "off") -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.quiet = quiet
+        self.auth = auth  # TRUEUP_AUTH
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[str] | None = None
@@ -78,7 +79,12 @@ class StackProcess:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
-        env.update(TRUEUP_PORT=str(self.port), TRUEUP_DATA_DIR=str(self.data_dir), TRUEUP_DEMO="1")
+        env.update(
+            TRUEUP_PORT=str(self.port),
+            TRUEUP_DATA_DIR=str(self.data_dir),
+            TRUEUP_DEMO="1",
+            TRUEUP_AUTH=self.auth,
+        )
         self.lines = []
         command = [sys.executable, "-m", "infra.local", *(["--quiet"] if self.quiet else [])]
         with open(self.log_path, "a", encoding="utf-8") as log:
@@ -125,8 +131,10 @@ class StackProcess:
         assert status == 200
         return dict(stats)
 
-    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        return http_json(self.url + path, method, body)
+    def api(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        return http_json(self.url + path, method, body, headers)
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = self.api(method, path, body)

@@ -109,8 +109,10 @@ class LocalResources:
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
 
+    conditions: dict[str, bool] = field(default_factory=dict)
+
     def resolver(self) -> Resolver:
-        return Resolver(self.refs, self.attributes)
+        return Resolver(self.refs, self.attributes, self.conditions)
 
 
 def pseudo_parameters() -> dict[str, str]:
@@ -139,7 +141,7 @@ def create_resources(
     `secret_values` gives a secret's value by logical id; a secret without one gets what its
     GenerateSecretString would make (a placeholder the handlers report as unset credentials).
     """
-    out = LocalResources()
+    out = LocalResources(conditions=dict(template.conditions))
     out.refs.update(pseudo_parameters())
     out.refs.update(template.parameters)
     out.refs.update(parameters or {})

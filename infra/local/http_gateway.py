@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from infra.local.runtime import Outcome
+from infra.local.sign_in import JwtAuthorizer, TokenRejected
 from infra.local.template import RouteMatch, Router, Schedule
 
 log = logging.getLogger("infra.local.gateway")
@@ -98,6 +99,7 @@ def build_event(
     *,
     request_id: str,
     now: datetime,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The API Gateway HTTP API (payload format 2.0) event for `request` on `match`'s route."""
     raw_path, raw_query = split_target(request.target)
@@ -148,6 +150,8 @@ def build_event(
         "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(now.timestamp() * 1000),
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if request.body:
         text = _is_text(headers.get("content-type")) and "content-encoding" not in headers
         if text:
@@ -239,6 +243,8 @@ class Gateway:
     invoke: Invoke
     schedules: Sequence[Schedule] = ()
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # None: no authorizer (sign-in off). Otherwise every route but the public ones needs a good token.
+    authorizer: JwtAuthorizer | None = None
 
     def handle(self, request: GatewayRequest) -> HttpResponse:
         raw_path, _ = split_target(request.target)
@@ -250,7 +256,21 @@ class Gateway:
         if len(request.body) > MAX_REQUEST_BYTES:
             return json_response(413, {"message": "Request Entity Too Large"})
         request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
-        event = build_event(request, match, request_id=request_id, now=self.clock())
+        authorized = None
+        if self.authorizer is not None and not match.route.public:
+            header = next((v for k, v in request.headers if k.lower() == "authorization"), None)
+            try:
+                authorized = self.authorizer.authorize(header)
+            except TokenRejected as exc:
+                # API Gateway's answer: 401, {"message":"Unauthorized"}, and why in WWW-Authenticate.
+                reason = str(exc).replace('"', "'")
+                challenge = f'Bearer error="invalid_token", error_description="{reason}"'
+                return json_response(
+                    401,
+                    {"message": "Unauthorized"},
+                    (("WWW-Authenticate", challenge), ("Apigw-Requestid", request_id)),
+                )
+        event = build_event(request, match, request_id=request_id, now=self.clock(), authorizer=authorized)
         outcome = self.invoke(match.route.function, event, request.method not in SAFE_METHODS)
         response = response_for(outcome)
         return HttpResponse(

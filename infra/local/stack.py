@@ -60,6 +60,17 @@ from infra.local.runtime import (
     lambda_environment,
     run_once,
 )
+from infra.local.sign_in import (
+    AUDIENCE,
+    PAGE_CLIENT_ID,
+    PEOPLE,
+    ROLE_CLAIM,
+    JwtAuthorizer,
+    LocalProvider,
+    SignInError,
+    get_script_token,
+)
+from infra.local.sign_in import SCOPE as SIGN_IN_SCOPE
 from infra.local.template import FunctionSpec, Router, StackTemplate, resolve_environment
 from trueup.errors import InvalidInput
 from trueup.vendors.credentials import ClientCredentials
@@ -72,6 +83,7 @@ SYNC_SOURCES = ("pax8", "rmm")  # what POST /syncs accepts (the issue's API)
 UNFINISHED = ("queued", "running")
 RECOVERY_HOOK = "trueup.services.syncs:recover_interrupted_runs"
 STACK_FILE = "stack.json"
+AUTH_MODES = ("off", "oidc")
 LOCK_FILE = "stack.lock"
 # Function variables that name a vendor's endpoints; the local stack points them at the demo upstreams.
 ENDPOINT_VARIABLES = ("PAX8_API_URL", "PAX8_TOKEN_URL", "NINJAONE_URL")
@@ -100,6 +112,7 @@ class StackConfig:
     mappings_file: Path | None = None  # manual mappings to seed (TRUEUP_MAPPINGS_FILE)
     deliver_events: bool = True  # False: events reach the bus and no function (tests invoking by hand)
     python: Path | None = None  # the functions' interpreter; None: python3.12 if there is one
+    auth: str = "off"  # TRUEUP_AUTH: "off", or "oidc" (the local OpenID provider; infra.local.sign_in)
 
     @classmethod
     def from_environment(
@@ -126,11 +139,16 @@ class StackConfig:
         mappings_file = Path(raw_mappings).expanduser().resolve() if raw_mappings else None
         if mappings_file is not None and not mappings_file.is_file():
             raise InvalidInput(f"TRUEUP_MAPPINGS_FILE {mappings_file} does not exist")
+        auth = env.get("TRUEUP_AUTH", "").strip().lower() or "off"
+        if auth not in AUTH_MODES:
+            raise InvalidInput(f"TRUEUP_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
         demo = force_demo or demo_requested(env)
         # Checked even in demo mode: a half-configured .env is a mistake worth hearing about.
         credentials = vendor_credentials(env)
         if demo or credentials is None:
-            return cls(data_dir=data_dir.resolve(), port=port, demo=True, mappings_file=mappings_file)
+            return cls(
+                data_dir=data_dir.resolve(), port=port, demo=True, mappings_file=mappings_file, auth=auth
+            )
         endpoints = vendor_endpoints(env)
         overrides = {
             name: value
@@ -148,6 +166,7 @@ class StackConfig:
             credentials=credentials,
             endpoint_overrides=overrides,
             mappings_file=mappings_file,
+            auth=auth,
         )
 
 
@@ -171,6 +190,8 @@ class LocalStack:
         self.import_paths: dict[str, tuple[Path, ...]] = {}
         self.python: Path = config.python or runtime_python()
         self._lock_file: IO[str] | None = None
+        self.sign_in: LocalProvider | None = None
+        self._script_token: str | None = None
 
     # ------------------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -190,8 +211,30 @@ class LocalStack:
         except OSError as exc:
             hint = " (is trueup already running? TRUEUP_PORT picks another port)" if config.port else ""
             raise StackError(f"{exc}{hint}") from exc
-        credentials = config.credentials
         overrides = dict(config.endpoint_overrides)
+        if config.auth == "oidc":
+            try:
+                self.sign_in = LocalProvider(config.data_dir, self.server.url, config.host).start()
+            except SignInError as exc:
+                raise StackError(str(exc)) from exc
+            # The local provider is "your own OpenID provider" of the template's parameters.
+            self.template = StackTemplate.load(
+                config.template_path,
+                {
+                    "SignInIssuer": self.sign_in.issuer,
+                    "SignInClientId": PAGE_CLIENT_ID,
+                    "SignInAudiences": AUDIENCE,
+                    "SignInScope": SIGN_IN_SCOPE,
+                    "RoleClaim": ROLE_CLAIM,
+                },
+            )
+            gateway.authorizer = JwtAuthorizer(self.sign_in.issuer, (AUDIENCE, PAGE_CLIENT_ID))
+            who = ", ".join(f"{p.email} / {p.password}" for p in PEOPLE)
+            self.progress(f"sign-in: the local OpenID provider on {self.sign_in.issuer} (people: {who})")
+        else:
+            overrides["TRUEUP_SIGN_IN"] = "off"
+            self.progress("sign-in: off, everyone is an admin (TRUEUP_AUTH=oidc turns it on)")
+        credentials = config.credentials
         if config.demo:
             from infra.demo.dataset import build_dataset
             from infra.demo.servers import (
@@ -209,12 +252,13 @@ class LocalStack:
                 pax8=ClientCredentials(*DEFAULT_PAX8_CREDENTIALS),
                 ninjaone=ClientCredentials(*DEFAULT_NINJAONE_CREDENTIALS),
             )
-            overrides = {
+            endpoints = {
                 "PAX8_API_URL": self.demo.pax8_api_url,
                 "PAX8_TOKEN_URL": self.demo.pax8_token_url,
                 "NINJAONE_URL": self.demo.ninjaone_url,
             }
-            self._check_declared(overrides)
+            self._check_declared(endpoints)
+            overrides |= endpoints
 
         self.progress("starting AWS stand-in (moto server)...")
         self.standin = AwsStandIn(config.host)
@@ -288,6 +332,9 @@ class LocalStack:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self.sign_in is not None:
+            self.sign_in.stop()
+            self.sign_in = None
         if self.events is not None:
             self.events.stop()
             self.events = None
@@ -547,6 +594,8 @@ class LocalStack:
         try:
             payload = None if body is None else json.dumps(body).encode()
             headers = {"Content-Type": "application/json"} if payload is not None else {}
+            if self.sign_in is not None:  # the stack's own calls are a script's, with the admin role
+                headers["Authorization"] = f"Bearer {self._admin_token()}"
             connection.request(method, path, body=payload, headers=headers)
             response = connection.getresponse()
             data = response.read()
@@ -556,6 +605,16 @@ class LocalStack:
             return response.status, json.loads(data) if data else None
         except json.JSONDecodeError:
             return response.status, data.decode("utf-8", "replace")
+
+    def _admin_token(self) -> str:
+        assert self.sign_in is not None
+        if self._script_token is None:
+            auth = self.sign_in.describe()
+            client = auth["clients"]["admin"]
+            self._script_token = get_script_token(
+                auth["token_url"], client["client_id"], client["client_secret"]
+            )
+        return self._script_token
 
     # ------------------------------------------------------------------------------ the data dir
     def _lock_data_dir(self) -> None:
@@ -603,6 +662,7 @@ class LocalStack:
             "data_dir": str(self.config.data_dir),
             "aws_endpoint_url": self.standin.endpoint_url,
             "demo": demo,
+            "auth": self.sign_in.describe() if self.sign_in is not None else None,
             "started_at": datetime.now(UTC).isoformat(),
         }
 

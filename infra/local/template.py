@@ -4,7 +4,12 @@ The template is the only place that says which handler serves a route, which eve
 function and what each function finds in its environment; the local stack follows it so that it
 cannot drift from what deploys. Parsing goes through `samtranslator.yaml_helper.yaml_parse` (plain
 YAML loaders reject `!Ref`), and the few intrinsic functions a function environment or a resource
-name uses (Ref, Fn::Sub, Fn::GetAtt, Fn::Join) are resolved against the local physical names.
+name uses (Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::If) are resolved against the local physical names.
+
+Conditions are evaluated on the parameters' values; a resource whose condition is false does not exist
+locally, as it would not in AWS. The local stack stands in for "your own OpenID provider"
+(SignInIssuer; its own provider with TRUEUP_AUTH=oidc), never for the Cognito user pool the template
+creates without one: `LOCAL_PARAMETERS` says so.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ DEFAULT_TIMEOUT = 3  # seconds: Lambda's and SAM's default when neither Globals 
 DEFAULT_MEMORY = 128
 DEFAULT_ROUTE = "$default"
 ANY_METHOD = "ANY"
+# Used instead of the template's defaults (and overridden by what the local stack passes).
+LOCAL_PARAMETERS = {"SignInIssuer": "http://127.0.0.1/local-sign-in"}
 
 
 class TemplateError(ValueError):
@@ -58,6 +65,7 @@ class Route:
     path: str  # as in the template, or $default
     function: str
     event: str
+    public: bool = False  # `Auth: {Authorizer: NONE}`: no token needed
 
     @property
     def key(self) -> str:
@@ -101,20 +109,32 @@ class StackTemplate:
     routes: Sequence[Route]
     rules: Sequence[EventRule]
     schedules: Sequence[Schedule]
+    conditions: Mapping[str, bool] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path) -> StackTemplate:
+    def load(cls, path: Path, parameters: Mapping[str, str] | None = None) -> StackTemplate:
         try:
             document = yaml_parse(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise TemplateError(f"cannot read the template {path}: {exc}") from exc
         if not isinstance(document, dict):
             raise TemplateError(f"{path} is not a CloudFormation template (no mapping at the top)")
-        return cls.parse(document, path)
+        return cls.parse(document, path, parameters)
 
     @classmethod
-    def parse(cls, document: Mapping[str, Any], path: Path) -> StackTemplate:
+    def parse(
+        cls, document: Mapping[str, Any], path: Path, given: Mapping[str, str] | None = None
+    ) -> StackTemplate:
         root = path.parent
+        parameters: dict[str, str] = {}
+        for name, spec in (document.get("Parameters") or {}).items():
+            default = spec.get("Default") if isinstance(spec, dict) else None
+            if default is not None:
+                parameters[name] = _cfn_string(default)
+        declared = document.get("Parameters") or {}
+        parameters |= {k: v for k, v in {**LOCAL_PARAMETERS, **(given or {})}.items() if k in declared}
+        conditions = _conditions(document.get("Conditions") or {}, parameters, path)
+
         raw_resources = document.get("Resources")
         if not isinstance(raw_resources, dict) or not raw_resources:
             raise TemplateError(f"{path}: no Resources")
@@ -122,16 +142,16 @@ class StackTemplate:
         for logical_id, raw in raw_resources.items():
             if not isinstance(raw, dict) or not isinstance(raw.get("Type"), str):
                 raise TemplateError(f"{path}: resource {logical_id} has no Type")
+            condition = raw.get("Condition")
+            if condition is not None:
+                if condition not in conditions:
+                    raise TemplateError(f"{path}: {logical_id}.Condition {condition!r} is not in Conditions")
+                if not conditions[condition]:
+                    continue  # not created with these parameters
             properties = raw.get("Properties") or {}
             if not isinstance(properties, dict):
                 raise TemplateError(f"{path}: {logical_id}.Properties is not a mapping")
             resources[logical_id] = Resource(logical_id, raw["Type"], properties)
-
-        parameters: dict[str, str] = {}
-        for name, spec in (document.get("Parameters") or {}).items():
-            default = spec.get("Default") if isinstance(spec, dict) else None
-            if default is not None:
-                parameters[name] = _cfn_string(default)
 
         globals_ = (document.get("Globals") or {}).get("Function") or {}
         functions: dict[str, FunctionSpec] = {}
@@ -168,10 +188,43 @@ class StackTemplate:
                 # Other event sources (SQS, S3...) do not exist in trueup's template yet; none is
                 # silently half-supported: they are simply not wired locally.
         _check_unique_routes(routes, path)
-        return cls(path, parameters, resources, functions, routes, rules, schedules)
+        return cls(path, parameters, resources, functions, routes, rules, schedules, conditions)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.type == type_]
+
+
+def _conditions(raw: Mapping[str, Any], parameters: Mapping[str, str], path: Path) -> dict[str, bool]:
+    """Each condition's value for these parameters (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition)."""
+    values: dict[str, bool] = {}
+    refs = Resolver(dict(parameters))
+
+    def evaluate(expression: Any, where: str) -> bool:
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((key, arg),) = expression.items()
+            if key == "Condition":
+                return condition(str(arg), where)
+            if key == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
+                left, right = (refs.resolve_string(v, where) for v in arg)
+                return left == right
+            if key == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
+                return not evaluate(arg[0], where)
+            if key == "Fn::And" and isinstance(arg, list):
+                return all(evaluate(a, where) for a in arg)
+            if key == "Fn::Or" and isinstance(arg, list):
+                return any(evaluate(a, where) for a in arg)
+        raise TemplateError(f"{where}: the local stack cannot evaluate the condition {expression!r}")
+
+    def condition(name: str, where: str) -> bool:
+        if name not in values:
+            if name not in raw:
+                raise TemplateError(f"{where}: no condition {name!r} in Conditions")
+            values[name] = evaluate(raw[name], f"{path}: Conditions.{name}")
+        return values[name]
+
+    for name in raw:
+        condition(name, f"{path}: Conditions")
+    return values
 
 
 def _cfn_string(value: Any) -> str:
@@ -247,7 +300,8 @@ def _route(function: str, event: str, props: Mapping[str, Any], where: str) -> R
     method = method.upper()
     if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" or method == "*":
         method = ANY_METHOD
-    return Route(method, path, function, event)
+    public = ((props.get("Auth") or {}).get("Authorizer")) == "NONE"
+    return Route(method, path, function, event, public)
 
 
 def _schedule_input(raw: Any, where: str) -> Any:
@@ -370,6 +424,7 @@ class Resolver:
 
     refs: Mapping[str, str]
     attributes: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    conditions: Mapping[str, bool] = field(default_factory=dict)
 
     def resolve(self, value: Any, where: str = "template") -> Any:
         if isinstance(value, list):
@@ -384,6 +439,10 @@ class Resolver:
                 return self._sub(arg, where)
             if key == "Fn::GetAtt":
                 return self._get_att(arg, where)
+            if key == "Fn::If":
+                if not (isinstance(arg, list) and len(arg) == 3 and arg[0] in self.conditions):
+                    raise TemplateError(f"{where}: Fn::If takes [a condition of Conditions, then, else]")
+                return self.resolve(arg[1] if self.conditions[arg[0]] else arg[2], where)
             if key == "Fn::Join":
                 if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list)):
                     raise TemplateError(f"{where}: Fn::Join takes [delimiter, [values]]")

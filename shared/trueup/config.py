@@ -8,6 +8,7 @@ start, for nothing this small model needs.
 
 import functools
 import os
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
@@ -49,6 +50,17 @@ class RuntimeConfig(BaseModel):
         le=MAX_EXPORT_LINK_SECONDS,
         validation_alias="EXPORT_LINK_SECONDS",
     )
+
+    # Sign-in (trueup.api.identity). "oidc": every route but the page's shell, its files and
+    # GET /auth/config needs a token API Gateway checked; "off": everyone is the local user (local only).
+    sign_in: Literal["oidc", "off"] = Field(default="oidc", validation_alias="TRUEUP_SIGN_IN")
+    role_claim: str = Field(default="roles", min_length=1, validation_alias="TRUEUP_ROLE_CLAIM")
+    role_scope_prefix: str | None = Field(default=None, validation_alias="TRUEUP_ROLE_SCOPE_PREFIX")
+    # What the page needs to sign people in (GET /auth/config), and the origins it may reach for it.
+    sign_in_issuer: str | None = Field(default=None, validation_alias="TRUEUP_SIGN_IN_ISSUER")
+    sign_in_client_id: str | None = Field(default=None, validation_alias="TRUEUP_SIGN_IN_CLIENT_ID")
+    sign_in_scope: str = Field(default="openid profile email", validation_alias="TRUEUP_SIGN_IN_SCOPE")
+    sign_in_origins: str | None = Field(default=None, validation_alias="TRUEUP_SIGN_IN_ORIGINS")
 
     def rmm_secret_id(self) -> tuple[str, str | None]:
         """(the variable naming the RMM's secret, its value) for the configured RMM source."""

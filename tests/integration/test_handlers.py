@@ -23,6 +23,8 @@ from moto import mock_aws
 from infra.demo.dataset import build_dataset
 from infra.demo.faults import Fault
 from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDENTIALS, DemoUpstreams
+from infra.local.stack import REPO_ROOT
+from infra.local.template import Router, StackTemplate
 from tests.aws_fixtures import REGION, capture_rule_events, create_resources, load_function
 from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTINELONE
 from trueup import aws
@@ -30,6 +32,13 @@ from trueup.config import config
 from trueup.store import export_files
 
 FUNCTIONS = {name: load_function(name) for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync")}
+ROUTER = Router(StackTemplate.load(REPO_ROOT / "template.yaml").routes)
+# What API Gateway's JWT authorizer hands the function for a person with each role (arrays flattened).
+PEOPLE: dict[str, dict[str, str]] = {
+    "admin": {"sub": "u-admin", "name": "Ada Admin", "roles": "[admin viewer]"},
+    "viewer": {"sub": "u-viewer", "email": "vic@example.com", "roles": "[viewer]"},
+    "nobody": {"sub": "u-nobody", "name": "No Role"},
+}
 
 
 @dataclass
@@ -65,18 +74,23 @@ class Stack:
         body: Any = None,
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        as_: str | None = "admin",
     ) -> Answer:
-        function = "snapshot" if path.startswith("/snapshots") else "api"
-        if path.endswith(("/export", "/export.csv")):
-            function = "export"
+        """One HTTP call as API Gateway makes it: the template's route; `as_` gives the claims."""
+        match = ROUTER.match(method, path)
+        if match is None:  # API Gateway answers itself; no function runs
+            return Answer(404, {}, {"message": "Not Found"})
+        function = match.route.function.removesuffix("Function").lower()
         raw_query = urlencode(query or {})
+        authorizer = {} if as_ is None else {"authorizer": {"jwt": {"claims": PEOPLE[as_], "scopes": None}}}
         event = {
             "version": "2.0",
-            "routeKey": f"{method} {path}",
+            "routeKey": match.route.key,
             "rawPath": path,
             "rawQueryString": raw_query,
             "headers": {"host": "localhost", **(headers or {})},
             "queryStringParameters": query or None,
+            "pathParameters": dict(match.path_parameters) or None,
             "requestContext": {
                 "accountId": "123456789012",
                 "apiId": "local",
@@ -89,8 +103,9 @@ class Stack:
                     "sourceIp": "127.0.0.1",
                     "userAgent": "pytest",
                 },
-                "routeKey": f"{method} {path}",
+                "routeKey": match.route.key,
                 "stage": "$default",
+                **authorizer,
                 "time": "",
                 "timeEpoch": 0,
             },
@@ -373,6 +388,8 @@ def test_settings_are_validated_whole_and_later_snapshots_use_them(stack: Stack)
         "counted_statuses": ["Active", "Activated", "PendingCancel"],
         "stale_after_days": 30,
         "tolerance": 0,
+        "updated_at": None,
+        "updated_by": None,
     }
     rejected = stack.http("PUT", "/settings", {**defaults, "tolerance": -1, "stale_after_days": "soon"})
     assert rejected.status == 400
@@ -383,6 +400,8 @@ def test_settings_are_validated_whole_and_later_snapshots_use_them(stack: Stack)
 
     saved = stack.http("PUT", "/settings", {**defaults, "tolerance": 1})
     assert saved.status == 200 and saved.body["tolerance"] == 1
+    assert saved.body["updated_by"] == {"subject": "u-admin", "name": "Ada Admin"}
+    assert stack.http("GET", "/settings").body == saved.body
     second = stack.http("POST", "/snapshots").body
     rows = {r["client"]: r["status"] for r in second["coverages"][0]["rows"]}
     assert (
@@ -409,6 +428,8 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/openapi.json",
         "/",
         "/static/{asset}",
+        "/auth/config",
+        "/me",
     } == set(document["paths"])
     assert stack.http("GET", "/nothing-here").status == 404
 
@@ -533,3 +554,100 @@ def test_syncs_snapshots_and_exports_send_metrics_someone_can_chart(
     assert values("SnapshotRows", status="over_licensed") == [11]
     assert values("SnapshotRows", status="matched") == [19]
     assert values("ExportsWritten") == [1] and values("ExportRows") == [35]
+
+
+# -- sign-in and roles: what API Gateway's JWT authorizer passed decides who may do what ---------------
+
+
+def test_a_viewer_reads_and_exports_but_every_change_is_refused_naming_the_admin_role(stack: Stack) -> None:
+    run = stack.sync()
+    snapshot = stack.http("POST", "/snapshots").body
+    company = snapshot["coverages"][0]["rows"][0]["pax8_company_id"]
+    for method, path, body in (
+        ("POST", "/syncs", None),
+        ("POST", "/snapshots", None),
+        ("PUT", "/settings", {"tolerance": "not even valid"}),  # 403 before any validation
+        ("PUT", f"/mappings/{company}", {"rmm_organization_ids": []}),
+        ("DELETE", f"/mappings/{company}", None),
+    ):
+        answer = stack.http(method, path, body, as_="viewer")
+        assert answer.status == 403, (method, path, answer.body)
+        assert "needs the admin role" in answer.body["message"]
+        assert "vic@example.com (viewer)" in answer.body["message"]
+        assert answer.body["required_role"] == "admin"
+    assert stack.http("GET", "/snapshots", as_="viewer").status == 200
+    assert stack.http("GET", f"/syncs/{run['id']}", as_="viewer").status == 200
+    assert stack.http("GET", "/mappings", as_="viewer").status == 200
+    assert stack.http("POST", f"/snapshots/{snapshot['id']}/export", as_="viewer").status == 200
+    # Nothing a viewer tried was written.
+    assert stack.http("GET", "/settings").body["updated_by"] is None
+    assert [s["id"] for s in stack.http("GET", "/snapshots").body["items"]] == [snapshot["id"]]
+
+
+def test_a_token_without_a_trueup_role_reads_nothing_and_no_token_is_401(stack: Stack) -> None:
+    answer = stack.http("GET", "/snapshots", as_="nobody")
+    assert answer.status == 403
+    assert "needs the viewer or admin role" in answer.body["message"]
+    unsigned = stack.http("GET", "/snapshots", as_=None)
+    assert unsigned.status == 401 and unsigned.headers["WWW-Authenticate"] == "Bearer"
+    # The page, its files and how to sign in stay public.
+    assert stack.http("GET", "/", as_=None).status == 200
+    assert stack.http("GET", "/auth/config", as_=None).status == 500  # no issuer configured: says so
+
+
+def test_changes_record_who_made_them_and_the_api_returns_it(stack: Stack) -> None:
+    run = stack.sync()
+    assert run["requested_by"] == {"subject": "u-admin", "name": "Ada Admin"}
+    snapshot = stack.http("POST", "/snapshots").body
+    assert snapshot["taken_by"] == {"subject": "u-admin", "name": "Ada Admin"}
+    listed = stack.http("GET", "/snapshots", as_="viewer").body["items"][0]
+    assert listed["taken_by"] == {"subject": "u-admin", "name": "Ada Admin"}
+    view = stack.http("GET", "/mappings").body
+    company = view["mappings"][0]["pax8_company_id"]
+    organizations = view["mappings"][0]["rmm_organization_ids"]
+    put = stack.http("PUT", f"/mappings/{company}", {"rmm_organization_ids": organizations})
+    assert put.status == 200 and put.body["updated_by"] == {"subject": "u-admin", "name": "Ada Admin"}
+    manual = next(
+        m for m in stack.http("GET", "/mappings").body["mappings"] if m["pax8_company_id"] == company
+    )
+    assert manual["source"] == "manual" and manual["updated_by"]["subject"] == "u-admin"
+    # The monthly schedule has no person behind it.
+    scheduled = FUNCTIONS["snapshot"].handler({"trigger": "schedule"}, LambdaContext())
+    assert stack.http("GET", f"/snapshots/{scheduled['id']}").body["taken_by"] is None
+
+
+def test_me_names_the_caller_and_their_roles(stack: Stack) -> None:
+    assert stack.http("GET", "/me", as_="viewer").body == {
+        "subject": "u-viewer",
+        "name": "vic@example.com",
+        "roles": ["viewer"],
+        "sign_in": "oidc",
+    }
+    assert stack.http("GET", "/me").body["roles"] == ["admin", "viewer"]
+
+
+def test_sign_in_config_tells_the_page_where_to_sign_in(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUEUP_SIGN_IN_ISSUER", "https://login.microsoftonline.com/tenant-1/v2.0")
+    monkeypatch.setenv("TRUEUP_SIGN_IN_CLIENT_ID", "app-1")
+    monkeypatch.setenv("TRUEUP_SIGN_IN_SCOPE", "openid profile api://app-1/access_as_user")
+    config.cache_clear()
+    answer = stack.http("GET", "/auth/config", as_=None, headers={"x-forwarded-proto": "https"})
+    assert answer.status == 200
+    assert answer.body == {
+        "sign_in": "oidc",
+        "issuer": "https://login.microsoftonline.com/tenant-1/v2.0",
+        "client_id": "app-1",
+        "scope": "openid profile api://app-1/access_as_user",
+        "redirect_uri": "https://localhost/",
+    }
+
+
+def test_with_sign_in_off_everyone_is_the_local_user(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUEUP_SIGN_IN", "off")
+    config.cache_clear()
+    assert stack.http("GET", "/auth/config", as_=None).body["sign_in"] == "off"
+    run = stack.sync()
+    assert run["requested_by"] == {"subject": "local", "name": "Local user (sign-in off)"}
+    assert stack.http("GET", "/me", as_=None).body["roles"] == ["admin", "viewer"]

@@ -231,8 +231,53 @@ def test_sub_getatt_join_and_escapes():
     assert r.resolve({"Fn::Sub": ["${Name}-${AWS::Region}", {"Name": {"Ref": "Bucket"}}]}) == "b-us-east-1"
     assert r.resolve({"Fn::Join": ["/", ["a", {"Ref": "Bucket"}]]}) == "a/b"
     assert r.resolve({"Fn::GetAtt": ["Bucket", "Arn"]}) == "arn:aws:s3:::b"
-    with pytest.raises(TemplateError, match="does not resolve Fn::If"):
+    with pytest.raises(TemplateError, match="does not resolve Fn::Select"):
+        r.resolve({"Fn::Select": [0, ["a"]]})
+    with pytest.raises(TemplateError, match=r"Fn::If takes \[a condition of Conditions"):
         r.resolve({"Fn::If": ["c", 1, 2]})
+
+
+def test_conditions_follow_the_parameters_and_drop_the_resources_they_rule_out(tmp_path: Path) -> None:
+    body = """
+    Parameters:
+      Issuer: {Type: String, Default: ""}
+    Conditions:
+      Own: !Not [!Condition NoIssuer]
+      NoIssuer: !Equals [!Ref Issuer, ""]
+    Resources:
+      Pool:
+        Type: AWS::Cognito::UserPool
+        Condition: NoIssuer
+      Fn:
+        Type: AWS::Serverless::Function
+        Properties:
+          CodeUri: fn/
+          Handler: app.handler
+          Environment:
+            Variables:
+              ISSUER: !If [NoIssuer, "from the pool", !Ref Issuer]
+          Events:
+            Page: {Type: HttpApi, Properties: {Method: GET, Path: /, Auth: {Authorizer: NONE}}}
+            Data: {Type: HttpApi, Properties: {Method: GET, Path: /data}}
+    """
+    default = StackTemplate.load(write_template(tmp_path, body))
+    assert default.conditions == {"NoIssuer": True, "Own": False}
+    assert "Pool" in default.resources
+    given = StackTemplate.load(write_template(tmp_path, body), {"Issuer": "http://op"})
+    assert given.conditions == {"NoIssuer": False, "Own": True}
+    assert "Pool" not in given.resources
+    resolver = Resolver(dict(given.parameters), conditions=given.conditions)
+    assert resolve_environment(given.functions["Fn"], resolver) == {"ISSUER": "http://op"}
+    assert {r.path: r.public for r in given.routes} == {"/": True, "/data": False}
+
+
+def test_the_local_stack_never_stands_in_for_cognito():
+    template = StackTemplate.load(REPO_TEMPLATE)
+    assert template.conditions["UseCognito"] is False
+    assert not [r for r in template.resources.values() if r.type.startswith("AWS::Cognito::")]
+    assert "PageSignInFunction" not in template.functions
+    public = {r.key for r in template.routes if r.public}
+    assert public == {"GET /", "GET /static/{asset}", "GET /auth/config"}
 
 
 def test_trueups_template_routes_snapshots_latest_before_a_snapshot_id():

@@ -4,22 +4,30 @@ Each function's worker is python3.12 started with -S, with the function's built 
 built layer's `python/` folder on its path and nothing else: no dev venv, no site-packages, no
 `shared/` source. The events are the ones each function really receives: API Gateway payload 2.0
 for its HTTP routes, EventBridge's delivery of "Sync Requested" for the sync functions (against the
-demo upstreams, through the secrets and endpoints the template wires).
+demo upstreams, through the secrets and endpoints the template wires). The Cognito-only function
+(PageSignInFunction, a CloudFormation custom resource) gets CloudFormation's Create and Delete
+requests against moto's Cognito, with its answer PUT to a local server standing in for CloudFormation.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from infra.local.aws_standin import AwsStandIn, function_name
 from infra.local.http_gateway import GatewayRequest, build_event, map_response
+from infra.local.layer import layer_paths
+from infra.local.runtime import Worker, WorkerSpec, lambda_environment
 from infra.local.stack import LocalStack, StackConfig
-from infra.local.template import Router
+from infra.local.template import Router, StackTemplate
 
 ACCOUNT = "123456789012"
 
@@ -125,4 +133,115 @@ def run_each_function_once(
                 state = run.body["sources"][source] if run.ok else {}
                 if results[function].ok and state.get("status") != "succeeded":
                     results[function] = Invocation(function, False, error=f"run {source}: {state}")
+    # After the stack: one AWS stand-in per process at a time.
+    results["PageSignInFunction"] = run_page_sign_in(build_dir, python)
     return results
+
+
+@contextmanager
+def cloudformation_response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(a URL, the JSON bodies PUT to it): CloudFormation's presigned ResponseURL, on loopback."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+
+        def do_PUT(self) -> None:
+            size = int(self.headers.get("Content-Length") or 0)
+            received.append(json.loads(self.rfile.read(size)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/response", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_page_sign_in(build_dir: Path, python: Path) -> Invocation:
+    """PageSignInFunction as built: CloudFormation's Create, then Delete, against a Cognito user pool.
+
+    The answer's body: {"responses": what it PUT to the ResponseURL, "client": the page client after}.
+    """
+    # Without SignInIssuer the template creates Cognito, and this function with it.
+    template = StackTemplate.load(build_dir / "template.yaml", {"SignInIssuer": ""})
+    spec = template.functions["PageSignInFunction"]
+    standin = AwsStandIn()
+    standin.start()
+    try:
+        cognito = standin.client("cognito-idp")
+        pool = cognito.create_user_pool(PoolName="trueup-users")["UserPool"]["Id"]
+        client = cognito.create_user_pool_client(
+            UserPoolId=pool,
+            ClientName="trueup-page",
+            GenerateSecret=False,
+            AccessTokenValidity=60,
+            TokenValidityUnits={"AccessToken": "minutes"},
+            ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+        name = function_name(spec.logical_id)
+        worker = WorkerSpec(
+            label=spec.logical_id,
+            function_name=name,
+            handler=spec.handler,
+            code_root=spec.code_uri,
+            environment=lambda_environment(
+                {"POWERTOOLS_SERVICE_NAME": "trueup"},
+                function_name=name,
+                handler=spec.handler,
+                code_root=spec.code_uri,
+                memory_mb=spec.memory_mb,
+                endpoint_url=standin.endpoint_url,
+            ),
+            timeout=spec.timeout,
+            memory_mb=spec.memory_mb,
+            python=python,
+            paths=tuple(path for layer in spec.layers for path in layer_paths(layer, python)),
+        )
+        api_url = "https://abc123.execute-api.us-east-1.amazonaws.com/"
+        properties = {
+            "UserPoolId": pool,
+            "ClientId": client,
+            "CallbackURLs": [api_url],
+            "LogoutURLs": [api_url],
+            "AllowedOAuthFlows": ["code"],
+            "AllowedOAuthScopes": ["openid", "profile", "email"],
+            "SupportedIdentityProviders": ["COGNITO"],
+        }
+        with cloudformation_response_url() as (url, responses):
+            for kind in ("Create", "Delete"):
+                event = {
+                    "RequestType": kind,
+                    "ServiceToken": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}",
+                    "ResponseURL": url,
+                    "StackId": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/trueup/1",
+                    "RequestId": str(uuid.uuid4()),
+                    "LogicalResourceId": "PageSignIn",
+                    "ResourceType": "Custom::PageSignIn",
+                    "ResourceProperties": {"ServiceToken": "...", **properties},
+                }
+                outcome = run_once_with_event(worker, event)
+                if not outcome[0]:
+                    return Invocation(spec.logical_id, False, error=outcome[1])
+            after = cognito.describe_user_pool_client(UserPoolId=pool, ClientId=client)["UserPoolClient"]
+        return Invocation(spec.logical_id, True, body={"responses": responses, "client": after})
+    finally:
+        standin.stop()
+
+
+def run_once_with_event(spec: WorkerSpec, event: dict[str, Any]) -> tuple[bool, str | None]:
+    """(ok, error) of one invocation of `spec` with `event` in a fresh worker."""
+    worker = Worker(spec)
+    try:
+        outcome = worker.invoke(event)
+    finally:
+        worker.kill()
+    return outcome.ok, None if outcome.ok else outcome.describe()

@@ -60,6 +60,16 @@ def test_every_built_function_imports_and_answers_as_in_lambda(built: Path, tmp_
         state = run["sources"][source]
         assert state["status"] == "succeeded", (source, state["error"])
         assert state["records"] > 0 and state["generation"]
+    # The Cognito page client got its OAuth settings, and kept the ones it had; CloudFormation heard.
+    sign_in = results["PageSignInFunction"].body
+    client = sign_in["client"]
+    assert client["CallbackURLs"] == ["https://abc123.execute-api.us-east-1.amazonaws.com/"]
+    assert client["AllowedOAuthFlows"] == ["code"] and client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert client["AccessTokenValidity"] == 60 and client["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
+    assert [(r["Status"], r["LogicalResourceId"]) for r in sign_in["responses"]] == [
+        ("SUCCESS", "PageSignIn"),
+        ("SUCCESS", "PageSignIn"),
+    ]
 
 
 @pytest.mark.timeout(300)
@@ -117,6 +127,17 @@ NOT_LOADED = {
         "trueup.api",
         "trueup.vendors.pax8",
         "rapidfuzz",
+    ),
+    # A custom resource: one Cognito call at deploy time, nothing of the API or the data.
+    "PageSignInFunction": (
+        "aws_lambda_powertools.event_handler",
+        "pydantic",
+        "httpx",
+        "rapidfuzz",
+        "trueup.api",
+        "trueup.services",
+        "trueup.store",
+        "trueup.vendors",
     ),
 }
 

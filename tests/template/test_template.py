@@ -30,6 +30,7 @@ from tests.template.offline_sam import (
     load_template,
     transform_offline,
 )
+from trueup.api.routes import PUBLIC_ROUTES
 from trueup.events import EVENT_SOURCE, Event, SyncCompleted, SyncFailed, SyncRequested
 from trueup.store.generations import GenerationSource, generation_key
 from trueup.store.snapshot_files import rows_key
@@ -45,6 +46,7 @@ S3_READS = {
     "ExportFunction": {f"{BUCKET_ARN}/snapshots/*", f"{BUCKET_ARN}/exports/*"},
     "Pax8SyncFunction": set(),
     "RmmSyncFunction": set(),
+    "PageSignInFunction": set(),
 }
 S3_WRITES = {
     "ApiFunction": set(),
@@ -52,6 +54,7 @@ S3_WRITES = {
     "ExportFunction": {f"{BUCKET_ARN}/exports/*"},
     "Pax8SyncFunction": {f"{BUCKET_ARN}/generations/pax8/*"},
     "RmmSyncFunction": {f"{BUCKET_ARN}/generations/rmm/*"},
+    "PageSignInFunction": set(),
 }
 SECRET_READS = {
     "ApiFunction": set(),
@@ -59,6 +62,7 @@ SECRET_READS = {
     "ExportFunction": set(),
     "Pax8SyncFunction": {"${Pax8Secret}"},
     "RmmSyncFunction": {"${NinjaOneSecret}"},
+    "PageSignInFunction": set(),
 }
 # Item-level calls only: no Scan (snapshots read a few items, never the table), no table administration.
 DYNAMODB_ITEM_ACTIONS = {
@@ -72,6 +76,9 @@ DYNAMODB_ITEM_ACTIONS = {
 }
 S3_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
 CREDENTIAL_NAME = re.compile(r"(CLIENT_ID|CLIENT_SECRET|SECRET|PASSWORD|API_KEY|ACCESS_KEY|TOKEN)$")
+# Named like a credential, and public: the page's OAuth client id (a public client, no secret), which
+# GET /auth/config hands every browser.
+PUBLIC_IDENTIFIERS = {"TRUEUP_SIGN_IN_CLIENT_ID"}
 
 
 # -------------------------------------------------------------------------------------------- helpers
@@ -244,32 +251,79 @@ def test_bucket_is_private_encrypted_and_refuses_plain_http(template: Template) 
 # ----------------------------------------------------------------------------------------- HTTP API
 
 
-def test_every_route_requires_iam_authorization(template: Template, transformed: Template) -> None:
+def test_every_route_needs_a_token_but_the_pages_shell_files_and_sign_in_config(
+    template: Template, transformed: Template
+) -> None:
     apis = of_type(template, "AWS::Serverless::HttpApi")
     assert apis
     for api_id, api in apis.items():
         auth = api["Properties"].get("Auth", {})
-        assert auth.get("DefaultAuthorizer") == "AWS_IAM", f"{api_id}: routes are open by default"
-        assert auth.get("EnableIamAuthorizer") is True, api_id
+        assert auth.get("DefaultAuthorizer") == "SignIn", f"{api_id}: routes are open by default"
+        jwt = auth["Authorizers"]["SignIn"]["JwtConfiguration"]
+        assert set(jwt) == {"issuer", "audience"}, "the authorizer checks issuer and audience"
+        assert auth["Authorizers"]["SignIn"]["IdentitySource"] == "$request.header.Authorization"
+        assert not auth.get("EnableIamAuthorizer"), api_id
     routes = list(events_of(template, "HttpApi"))
+    declared_public = set()
     for function_id, name, properties in routes:
         # Without ApiId SAM puts the route on an implicit API that has no authorizer at all.
         assert rendered(properties.get("ApiId")) in {f"${{{a}}}" for a in apis}, f"{function_id}.{name}"
-        assert properties.get("Auth", {}).get("Authorizer") in (None, "AWS_IAM"), f"{function_id}.{name}"
+        authorizer = properties.get("Auth", {}).get("Authorizer")
+        assert authorizer in (None, "NONE"), f"{function_id}.{name}: {authorizer}"
+        # No scope on any route: Entra ID app-only tokens carry none.
+        assert "AuthorizationScopes" not in properties.get("Auth", {}), f"{function_id}.{name}"
+        if authorizer == "NONE":
+            declared_public.add(f"{properties['Method'].upper()} {properties['Path']}")
+    assert declared_public == PUBLIC_ROUTES
 
     deployed = of_type(transformed, "AWS::ApiGatewayV2::Api")
     assert set(deployed) == set(apis), "the transform made an API the template does not declare"
     operations = {
-        (method.upper(), path): operation
+        f"{method.upper()} {path}": operation
         for api in deployed.values()
         for path, methods in api["Properties"]["Body"]["paths"].items()
         for method, operation in methods.items()
     }
-    assert set(operations) == {(p["Method"].upper(), p["Path"]) for _, _, p in routes}
-    open_routes = [route for route, op in operations.items() if op.get("security") != [{"AWS_IAM": []}]]
-    assert not open_routes, f"routes without IAM authorization: {open_routes}"
-    for route_id, route in of_type(transformed, "AWS::ApiGatewayV2::Route").items():
-        assert route["Properties"].get("AuthorizationType") == "AWS_IAM", route_id
+    assert set(operations) == {f"{p['Method'].upper()} {p['Path']}" for _, _, p in routes}
+    public = {route for route, op in operations.items() if op.get("security") != [{"SignIn": []}]}
+    assert public == PUBLIC_ROUTES == {"GET /", "GET /static/{asset}", "GET /auth/config"}
+    assert all(operations[route]["security"] == [{"NONE": []}] for route in public)
+    assert not of_type(transformed, "AWS::ApiGatewayV2::Route"), "every route is in the API's body"
+
+
+def test_cognito_is_created_only_without_an_issuer_and_lists_every_client_as_an_audience(
+    template: Template, transformed: Template
+) -> None:
+    cognito = {k: r for k, r in template["Resources"].items() if r["Type"].startswith("AWS::Cognito::")}
+    assert {r["Type"] for r in cognito.values()} >= {
+        "AWS::Cognito::UserPool",
+        "AWS::Cognito::UserPoolClient",
+        "AWS::Cognito::UserPoolDomain",
+        "AWS::Cognito::UserPoolGroup",
+        "AWS::Cognito::UserPoolResourceServer",
+    }
+    assert all(r.get("Condition") == "UseCognito" for r in cognito.values())
+    assert template["Conditions"]["UseCognito"] == {"Fn::Equals": [{"Ref": "SignInIssuer"}, ""]}
+    groups = {r["Properties"]["GroupName"] for r in cognito.values() if r["Type"].endswith("UserPoolGroup")}
+    assert groups == {"admin", "viewer"}
+    clients = {k for k, r in cognito.items() if r["Type"] == "AWS::Cognito::UserPoolClient"}
+    jwt = template["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["SignIn"]["JwtConfiguration"]
+    condition, cognito_audience, own_audience = jwt["audience"]["Fn::If"]
+    assert condition == "UseCognito" and own_audience == {"Ref": "SignInAudiences"}
+    # Cognito access tokens carry client_id, not aud: every client that may call the API is listed.
+    assert {a["Ref"] for a in cognito_audience} == clients
+    page = cognito["PageClient"]["Properties"]
+    assert page["GenerateSecret"] is False
+    oauth = template["Resources"]["PageSignIn"]["Properties"]
+    assert oauth["AllowedOAuthFlows"] == ["code"] and oauth["ClientId"] == {"Ref": "PageClient"}
+    for script in clients - {"PageClient"}:
+        props = cognito[script]["Properties"]
+        assert props["AllowedOAuthFlows"] == ["client_credentials"] and props["GenerateSecret"] is True
+        assert props["AllowedOAuthScopes"] in (["trueup/admin"], ["trueup/viewer"])
+    # The page client and the API do not name each other (a circular dependency CloudFormation
+    # refuses): the callback URL is set by the PageSignIn custom resource, after both exist.
+    assert "CallbackURLs" not in page
+    assert "PageSignIn" in transformed["Resources"]
 
 
 # ------------------------------------------------------------------------------------ logs and IAM
@@ -364,7 +418,8 @@ def test_credentials_never_reach_a_functions_environment(template: Template) -> 
     for function_id in of_type(template, "AWS::Serverless::Function"):
         for name, value in function_environment(template, function_id).items():
             where = f"{function_id} {name}"
-            assert not CREDENTIAL_NAME.search(name), f"{where}: credentials belong in Secrets Manager"
+            if name not in PUBLIC_IDENTIFIERS:
+                assert not CREDENTIAL_NAME.search(name), f"{where}: credentials belong in Secrets Manager"
             assert "{{resolve:" not in json.dumps(value), f"{where} resolves a secret into the environment"
             assert not referenced_ids(value) & hidden_parameters, f"{where} passes a NoEcho parameter"
             if referenced_ids(value) & secrets:

@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ConfigDict, Field
 
+from trueup.api.identity import caller_of
 from trueup.api.models import ApiModel
 from trueup.services import mappings
 
@@ -29,7 +30,8 @@ def get_mappings() -> dict[str, Any]:
     tags=["mappings"],
 )
 def put_mapping(pax8_company_id: str, request: Annotated[MappingRequest, Body()]) -> dict[str, Any]:
-    return mappings.set_mapping(pax8_company_id, request.rmm_organization_ids)
+    by = caller_of(router.current_event.raw_event).actor()
+    return mappings.set_mapping(pax8_company_id, request.rmm_organization_ids, by)
 
 
 @router.delete(

@@ -6,3 +6,10 @@ from pydantic import BaseModel, ConfigDict
 class ApiModel(BaseModel):
     # Built on first use, not at import: a function's cold start pays only for the models it answers with.
     model_config = ConfigDict(defer_build=True)
+
+
+class Actor(ApiModel):
+    """Who made a change: the token's subject, and a name or e-mail where the token carries one."""
+
+    subject: str
+    name: str | None = None

@@ -20,10 +20,23 @@ ROUTER_MODULES: dict[str, tuple[str, ...]] = {
         "trueup.api.mappings",
         "trueup.api.settings",
         "trueup.api.openapi",
+        "trueup.api.session",
         "trueup.api.web",
     ),
     "snapshot": ("trueup.api.snapshots",),
     "export": ("trueup.api.exports",),
+}
+
+# Who may call what, by API Gateway route key. Every route not public needs a signed-in caller with
+# the viewer or admin role; these need admin. template.yaml marks the same public routes
+# `Auth: {Authorizer: NONE}`, and tests/unit checks the two agree.
+PUBLIC_ROUTES: frozenset[str] = frozenset({"GET /", "GET /static/{asset}", "GET /auth/config"})
+ADMIN_ROUTES: dict[str, str] = {  # route -> what it does, as a 403 says it
+    "POST /syncs": "Starting a sync",
+    "PUT /mappings/{pax8_company_id}": "Changing a mapping",
+    "DELETE /mappings/{pax8_company_id}": "Changing a mapping",
+    "PUT /settings": "Changing the settings",
+    "POST /snapshots": "Taking a snapshot",
 }
 
 

@@ -7,7 +7,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
-from trueup.api.models import ApiModel
+from trueup.api.identity import caller_of
+from trueup.api.models import Actor, ApiModel
 from trueup.domain.models import CoverageResult, Settings, Summary
 from trueup.services import snapshots
 
@@ -27,6 +28,7 @@ class SnapshotSummary(ApiModel):
     id: str
     taken_at: datetime
     trigger: Literal["api", "schedule"]
+    taken_by: Actor | None = Field(default=None, description="Who took it; null for the monthly schedule.")
     data_as_of: DataAsOf
     settings: Settings
     coverages: list[CoverageSummary]
@@ -59,7 +61,8 @@ StatusQuery = Annotated[
     compress=True,
 )
 def take_snapshot() -> tuple[SnapshotOut, int]:
-    return SnapshotOut.model_validate(snapshots.take_snapshot("api", datetime.now(UTC))), 201
+    by = caller_of(router.current_event.raw_event).actor()
+    return SnapshotOut.model_validate(snapshots.take_snapshot("api", datetime.now(UTC), by)), 201
 
 
 @router.get("/snapshots", summary="Snapshots, newest first (summaries, no rows)", tags=["snapshots"])

@@ -7,7 +7,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ConfigDict, Field
 
-from trueup.api.models import ApiModel
+from trueup.api.identity import caller_of
+from trueup.api.models import Actor, ApiModel
 from trueup.services import syncs
 
 SourceStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -40,6 +41,7 @@ class SourceRunOut(ApiModel):
 class SyncRunOut(ApiModel):
     id: str
     requested_at: datetime
+    requested_by: Actor | None = Field(default=None, description="Who asked for it (null: before sign-in)")
     sources: dict[Literal["pax8", "rmm"], SourceRunOut]
 
 
@@ -57,7 +59,8 @@ router = APIGatewayHttpRouter()
     tags=["syncs"],
 )
 def start_sync(request: Annotated[SyncRequest | None, Body()] = None) -> tuple[SyncRunOut, int]:
-    run = syncs.request_sync(request.sources if request else None, datetime.now(UTC))
+    by = caller_of(router.current_event.raw_event).actor()
+    run = syncs.request_sync(request.sources if request else None, datetime.now(UTC), by)
     return SyncRunOut.model_validate(run), 202
 
 

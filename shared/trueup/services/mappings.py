@@ -24,12 +24,24 @@ def _current_parties(table: TrueupTable) -> tuple[list[Company], list[Organizati
 def mapping_view() -> dict[str, Any]:
     """Mappings (automatic and manual), suggestions and what is left unmapped, from the current data."""
     table = TrueupTable()
-    manual, _ = table.manual_mappings()
+    records, _ = table.manual_mapping_records()
+    manual = {cid: doc["rmm_organization_ids"] for cid, doc in records.items()}
+
+    def changed(company_id: str) -> dict[str, Any]:
+        doc = records.get(company_id) or {}
+        return {"updated_at": doc.get("updated_at"), "updated_by": doc.get("updated_by")}
+
     parties = _current_parties(table)
     if parties is None:
         return {
             "mappings": [
-                {"pax8_company_id": cid, "client": None, "rmm_organization_ids": orgs, "source": "manual"}
+                {
+                    "pax8_company_id": cid,
+                    "client": None,
+                    "rmm_organization_ids": orgs,
+                    "source": "manual",
+                    **changed(cid),
+                }
                 for cid, orgs in sorted(manual.items())
             ],
             "suggestions": [],
@@ -46,6 +58,7 @@ def mapping_view() -> dict[str, Any]:
             {
                 **m.model_dump(mode="json"),
                 "rmm_organizations": [{"id": o, "name": org_names[o]} for o in m.rmm_organization_ids],
+                **(changed(m.pax8_company_id) if m.source == "manual" else {}),
             }
             for m in result.mappings
         ],
@@ -62,8 +75,10 @@ def mapping_view() -> dict[str, Any]:
     }
 
 
-def set_mapping(company_id: str, organization_ids: list[str]) -> dict[str, Any]:
-    """Map a Pax8 company to exactly these RMM organizations (an empty list: it has none)."""
+def set_mapping(
+    company_id: str, organization_ids: list[str], by: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Map a Pax8 company to exactly these RMM organizations (an empty list: it has none); `by` made it."""
     table = TrueupTable()
     parties = _current_parties(table)
     if parties is None:
@@ -85,14 +100,20 @@ def set_mapping(company_id: str, organization_ids: list[str]) -> dict[str, Any]:
                 f"RMM organization {', '.join(taken)} is already mapped to "
                 f"{names.get(other, other)} ({other}); remove it there first"
             )
-    doc = {"rmm_organization_ids": wanted, "updated_at": datetime.now(UTC).isoformat()}
+    doc = {"rmm_organization_ids": wanted, "updated_at": _iso(datetime.now(UTC)), "updated_by": by}
     table.write_mapping(company_id, doc, version)
     return {
         "pax8_company_id": company_id,
         "client": names[company_id],
         "rmm_organization_ids": wanted,
         "source": "manual",
+        "updated_at": doc["updated_at"],
+        "updated_by": by,
     }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def clear_mapping(company_id: str) -> None:

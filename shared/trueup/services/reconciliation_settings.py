@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,10 +43,24 @@ def validate_settings(document: Any) -> Settings:
     return settings
 
 
-def save_settings(document: Any) -> Settings:
-    """Replace the settings; a rejected document changes nothing."""
+# What GET /settings adds to the document; a PUT of what GET answered may carry them back.
+READ_ONLY = ("updated_at", "updated_by")
+
+
+def settings_view() -> dict[str, Any]:
+    """The settings (defaults until someone saves some), with when and by whom they last changed."""
+    doc, _, changed = TrueupTable().get_settings_record()
+    settings = Settings.model_validate(doc) if doc else Settings()
+    return {**settings.model_dump(mode="json"), **dict.fromkeys(READ_ONLY), **(changed or {})}
+
+
+def save_settings(document: Any, by: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Replace the settings (`by` changed them); a rejected document changes nothing."""
+    if isinstance(document, dict):
+        document = {k: v for k, v in document.items() if k not in READ_ONLY}
     settings = validate_settings(document)
     table = TrueupTable()
     _, version = table.get_settings()
-    table.put_settings(settings.model_dump(mode="json"), version)
-    return settings
+    changed = {"updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "updated_by": by}
+    table.put_settings(settings.model_dump(mode="json"), version, changed)
+    return {**settings.model_dump(mode="json"), **changed}

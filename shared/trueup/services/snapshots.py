@@ -26,8 +26,10 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def take_snapshot(trigger: Trigger, now: datetime) -> Snapshot:
-    """Reconcile the current Pax8 and RMM generations under the current settings and store the result."""
+def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = None) -> Snapshot:
+    """Reconcile the current Pax8 and RMM generations under the current settings and store the result.
+
+    `by`: who took it (None for the schedule)."""
     # Only taking a snapshot runs the engine and reads generations; reading snapshots (the export
     # function, GET /snapshots) never loads either.
     from trueup.domain.reconcile import reconcile, tally_rmm
@@ -58,6 +60,7 @@ def take_snapshot(trigger: Trigger, now: datetime) -> Snapshot:
         "id": snapshot_id,
         "taken_at": _iso(now),
         "trigger": trigger,
+        "taken_by": by,
         "data_as_of": {"pax8": pax8_ptr["synced_at"], "rmm": rmm_ptr["synced_at"]},
         "generations": {"pax8": pax8_ptr["generation"], "rmm": rmm_ptr["generation"]},
         "settings": settings.model_dump(mode="json"),  # coverages null: the proposal was used

@@ -48,8 +48,8 @@ def new_run_id(now: datetime) -> str:
     return new_generation_id(now)
 
 
-def request_sync(sources: Sequence[str] | None, now: datetime) -> Run:
-    """Record a run and publish one "sync requested" event per source."""
+def request_sync(sources: Sequence[str] | None, now: datetime, by: dict[str, Any] | None = None) -> Run:
+    """Record a run (and who asked for it) and publish one "sync requested" event per source."""
     chosen = list(sources) if sources is not None else list(SOURCES)
     unknown = [s for s in chosen if s not in SOURCES]
     if unknown or not chosen or len(set(chosen)) != len(chosen):
@@ -59,6 +59,7 @@ def request_sync(sources: Sequence[str] | None, now: datetime) -> Run:
     run: Run = {
         "id": new_run_id(now),
         "requested_at": _iso(now),
+        "requested_by": by,
         "sources": {s: _source_state("queued") for s in chosen},
     }
     table = TrueupTable()

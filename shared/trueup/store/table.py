@@ -144,10 +144,15 @@ class TrueupTable:
 
     def manual_mappings(self) -> tuple[dict[str, list[str]], int]:
         """Every manual mapping (company id -> organization ids) and the mappings' version."""
+        records, version = self.manual_mapping_records()
+        return {cid: doc["rmm_organization_ids"] for cid, doc in records.items()}, version
+
+    def manual_mapping_records(self) -> tuple[dict[str, Item], int]:
+        """Every manual mapping as stored (organization ids, when and by whom) and the mappings' version."""
         items, _ = self._query("MAPPING")
         meta = self._get("META", "mappings")
         version = int(meta["version"]["N"]) if meta else 0
-        return {i["sk"]["S"]: _doc(i)["rmm_organization_ids"] for i in items}, version
+        return {i["sk"]["S"]: _doc(i) for i in items}, version
 
     def write_mapping(self, company_id: str, doc: Item | None, expected_version: int) -> None:
         """Set (doc) or remove (None) a manual mapping, if nothing changed since `expected_version`."""
@@ -181,12 +186,18 @@ class TrueupTable:
     # -- settings -------------------------------------------------------------------------------
 
     def get_settings(self) -> tuple[Item | None, int]:
+        doc, version, _ = self.get_settings_record()
+        return doc, version
+
+    def get_settings_record(self) -> tuple[Item | None, int, Item | None]:
+        """The settings document, its version, and {updated_at, updated_by} of the last change (or None)."""
         item = self._get("SETTINGS", "current")
         if item is None:
-            return None, 0
-        return _doc(item), int(item["version"]["N"])
+            return None, 0, None
+        changed = json.loads(item["changed"]["S"]) if "changed" in item else None
+        return _doc(item), int(item["version"]["N"]), changed
 
-    def put_settings(self, doc: Item, expected_version: int) -> int:
+    def put_settings(self, doc: Item, expected_version: int, changed: Item | None = None) -> int:
         condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :expected"
         values = {":expected": {"N": str(expected_version)}} if expected_version else {}
         try:
@@ -197,6 +208,7 @@ class TrueupTable:
                     "sk": _s("current"),
                     "doc": _s(json.dumps(doc)),
                     "version": {"N": str(expected_version + 1)},
+                    **({"changed": _s(json.dumps(changed))} if changed is not None else {}),
                 },
                 ConditionExpression=condition,
                 **({"ExpressionAttributeValues": values} if values else {}),
