@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -101,17 +101,17 @@ def test_the_pages_shell_files_and_sign_in_config_need_no_token(stack: StackProc
 )
 def test_a_bad_token_gets_401_on_every_route_that_needs_one(stack: StackProcess, case: str) -> None:
     now = int(time.time())
-    token = {
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    makers: dict[str, Callable[[], str | None]] = {
         "no token": lambda: None,
         "garbage": lambda: "not-a-jwt",
         "expired": lambda: forged(stack, iat=now - 7200, exp=now - 3600),
         "not yet valid": lambda: forged(stack, nbf=now + 3600),
         "another audience": lambda: forged(stack, aud="api://someone-else", client_id="someone-else"),
         "another issuer": lambda: forged(stack, iss="http://127.0.0.1:1"),
-        "another key": lambda: forged(
-            stack, key=rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        ),
-    }[case]()
+        "another key": lambda: forged(stack, key=other_key),
+    }
+    token = makers[case]()
     for method, path in (("GET", "/snapshots"), ("POST", "/snapshots"), ("GET", "/me"), ("GET", "/mappings")):
         status, answer = call(stack, method, path, token)
         assert (status, answer) == (401, {"message": "Unauthorized"}), (case, method, path)
