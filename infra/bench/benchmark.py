@@ -40,6 +40,10 @@ from trueup.vendors.ninjaone import NinjaOneAdapter
 from trueup.vendors.pax8 import PAGE_SIZE as PAX8_PAGE_SIZE
 from trueup.vendors.pax8 import Pax8Client
 
+# What API Gateway's JWT authorizer hands the functions for the benchmark's calls: a script with the
+# admin role (client credentials), as a deployed stack would see one.
+BENCH_CALLER = {"jwt": {"claims": {"sub": "bench", "client_id": "bench", "roles": "[admin]"}, "scopes": None}}
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 INVOKE_SCRIPT = Path(__file__).resolve().with_name("invoke.py")  # run as a script: needs no `infra`
@@ -188,6 +192,7 @@ class Functions:
             match,
             request_id=str(uuid.uuid4()),
             now=datetime.now(UTC),
+            authorizer=None if match.route.public else BENCH_CALLER,
         )
         invocation = self.invoke(match.route.function, event)
         response = map_response(invocation.result)
