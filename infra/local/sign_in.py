@@ -105,6 +105,7 @@ class SignInState:
     def private_jwk(self) -> dict[str, Any]:
         key = serialization.load_pem_private_key(self.signing_key_pem.encode(), password=None)
         jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key))  # type: ignore[arg-type]
+        jwk.pop("key_ops", None)  # PyJWT says ["sign"]: the provider also verifies with it (id_token_hint)
         return {**jwk, "kid": self.key_id, "use": "sig", "alg": "RS256"}
 
 
@@ -161,7 +162,7 @@ class LocalProvider:
             cwd=PROVIDER_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=None,  # the provider's own warnings go to the stack's log
             text=True,
         )
         assert self._process.stdin is not None and self._process.stdout is not None
@@ -212,16 +213,18 @@ def _read_ready_line(process: subprocess.Popen[str], timeout: float) -> dict[str
                 continue
             if isinstance(message, dict) and message.get("ready"):
                 found.update(message)
-                break
-        done.set()
+                done.set()
+        done.set()  # and then the pipe is drained until the provider exits, so it never blocks on it
 
     threading.Thread(target=read, name="oidc-ready", daemon=True).start()
     done.wait(timeout)
     if not found:
         process.kill()
-        _, errors = process.communicate(timeout=5)
-        tail = "\n".join((errors or "").strip().splitlines()[-15:])
-        raise SignInError(f"the local OpenID provider did not start:\n{tail or '(no output)'}")
+        process.wait(timeout=5)
+        raise SignInError(
+            f"the local OpenID provider did not start within {timeout:.0f} s (exit {process.returncode}); "
+            "its errors are in the log above"
+        )
     return found
 
 

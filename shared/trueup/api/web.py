@@ -6,11 +6,13 @@ Served by the ApiFunction, so the page and the API share one origin (no CORS, on
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from trueup.config import config
 from trueup.web import assets
 
 router = APIGatewayHttpRouter()
@@ -19,12 +21,26 @@ router = APIGatewayHttpRouter()
 # names carry their digest in the URL, so those never need asking again.
 REVALIDATE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
-# Everything the page loads or calls is same-origin; the CSV download is a navigation to the presigned
-# link, which connect-src does not govern.
+# Everything the page loads or calls is same-origin, but for sign-in: the issuer's discovery document and
+# token endpoint (TRUEUP_SIGN_IN_ORIGINS names any other origin these live on, such as Cognito's sign-in
+# domain). The CSV download is a navigation to the presigned link, which connect-src does not govern.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src {connect}; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def content_security_policy() -> str:
+    settings = config()
+    connect = ["'self'"]
+    if settings.sign_in == "oidc":
+        for url in [settings.sign_in_issuer or "", *(settings.sign_in_origins or "").split()]:
+            parts = urlsplit(url)
+            if parts.scheme in ("https", "http") and parts.netloc:
+                origin = f"{parts.scheme}://{parts.netloc}"
+                if origin not in connect:
+                    connect.append(origin)
+    return CONTENT_SECURITY_POLICY.format(connect=" ".join(connect))
 
 
 def _serve(found: assets.Asset, cache_control: str) -> Response[str | None]:
@@ -36,7 +52,7 @@ def _serve(found: assets.Asset, cache_control: str) -> Response[str | None]:
         "Referrer-Policy": "no-referrer",
     }
     if found.name == assets.PAGE:
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        headers["Content-Security-Policy"] = content_security_policy()
     if_none_match = router.current_event.headers.get("if-none-match") or ""
     if found.etag in (tag.strip().removeprefix("W/") for tag in if_none_match.split(",")):
         return Response(status_code=304, headers=headers, body=None, compress=False)

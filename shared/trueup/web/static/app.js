@@ -1,6 +1,8 @@
 // trueup's Reconciliation page: plain JavaScript against the JSON API it is served with (same origin).
 // Every name, count and message from the API is put on the page as text, never as HTML.
 
+import { SignInError, authorization, signIn, signInAgain, signOut } from "./sign-in.js";
+
 const STATUSES = {
   under_licensed: { label: "Under-licensed", rank: 0 },
   unmapped: { label: "Unmapped", rank: 1 },
@@ -102,9 +104,11 @@ async function api(method, path, body) {
   let response;
   try {
     // Relative paths: the page may sit behind a path prefix (an API Gateway stage).
+    const headers = { Accept: "application/json", ...authorization() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     response = await fetch(path, {
       method,
-      headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
     });
@@ -117,6 +121,9 @@ async function api(method, path, body) {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null;
+  }
+  if (response.status === 401 && state.signIn === "oidc") {
+    await signInAgain(); // the token expired or was refused: to the provider and back, then here again
   }
   if (!response.ok) {
     const message = data && typeof data.message === "string" && data.message ? data.message : response.statusText || "no message";
@@ -146,7 +153,12 @@ const state = {
   historyRequest: 0,
   currentRequest: 0,
   failed: new Map(), // what failed to load -> how to load it again
+  signIn: null, // "off" or "oidc"
+  canChange: false, // the admin role: take snapshots, sync, change mappings
 };
+
+// What a viewer cannot do, said once wherever it applies.
+const ADMIN_ONLY = "Needs the admin role: you can read and export, but not change anything.";
 
 function coverage() {
   return state.snapshot?.coverages.find((c) => c.id === state.coverageId) ?? null;
@@ -193,8 +205,32 @@ function setBusy(button, busy, busyLabel) {
     if (button.dataset.label !== undefined) button.textContent = button.dataset.label;
     delete button.dataset.label;
     button.removeAttribute("aria-busy");
-    button.disabled = false;
+    button.disabled = button.dataset.adminOnly !== undefined && !state.canChange;
   }
+}
+
+// The admin-only buttons of the page (mapping buttons are rendered with the same rule).
+function adminButton(button) {
+  button.dataset.adminOnly = "";
+  if (!state.canChange) {
+    button.disabled = true;
+    button.title = ADMIN_ONLY;
+  }
+  return button;
+}
+
+function showWho(me) {
+  state.canChange = me.roles.includes("admin");
+  const roles = me.roles.length ? me.roles.join(", ") : "no trueup role";
+  $("who-name").textContent = me.sign_in === "off" ? "Sign-in off (local)" : me.name || me.subject;
+  $("who-role").textContent = me.sign_in === "off" ? "everyone is an admin" : roles;
+  $("who").hidden = false;
+  $("sign-out").hidden = me.sign_in === "off";
+  for (const id of ["sync-now", "take-snapshot", "empty-take-snapshot"]) adminButton($(id));
+  $("role-note").hidden = state.canChange;
+  $("role-note").textContent = me.roles.length
+    ? `You are signed in as a viewer: you can read snapshots and export them. Taking snapshots, syncing and changing mappings need the admin role.`
+    : `Your account has no trueup role (admin or viewer): ask an admin to give you one.`;
 }
 
 // ------------------------------------------------------------------ the address (#view=…&snapshot=…&coverage=…)
@@ -883,7 +919,7 @@ function renderMappings() {
               h("strong", {}, s.rmm_organization_name),
             ),
             h("span", { class: "score" }, `${Math.round(s.score)}% similar`),
-            h(
+            adminButton(h(
               "button",
               {
                 type: "button",
@@ -895,7 +931,7 @@ function renderMappings() {
                 },
               },
               "Accept",
-            ),
+            )),
           ),
         )
       : [h("li", { class: "none-left" }, "No suggestions: every similar name is mapped or dismissed.")]),
@@ -952,7 +988,7 @@ function renderMappings() {
               h("span", { class: "arrow", "aria-hidden": "true" }, "↔"),
               (m.rmm_organizations ?? []).map((o) => o.name).join(", ") || "no RMM organization",
             ),
-            h("button", { type: "button", class: "button small quiet", onclick: () => returnToAutomatic(m) }, "Return to automatic"),
+            adminButton(h("button", { type: "button", class: "button small quiet", onclick: () => returnToAutomatic(m) }, "Return to automatic")),
           ),
         )
       : [h("li", { class: "none-left" }, "None yet: every mapping comes from matching names.")]),
@@ -966,7 +1002,7 @@ function mappingChoice({ name, side, label, placeholder, options, save }) {
     h("option", { value: "" }, placeholder),
     options.map((o) => h("option", { value: o.value }, o.text)),
   );
-  const button = h(
+  const button = adminButton(h(
     "button",
     {
       type: "button",
@@ -982,7 +1018,8 @@ function mappingChoice({ name, side, label, placeholder, options, save }) {
       },
     },
     "Save",
-  );
+  ));
+  if (!state.canChange) select.disabled = true;
   return h(
     "li",
     {},
@@ -1028,10 +1065,39 @@ function bind() {
     goToView(link.dataset.view);
   });
   window.addEventListener("popstate", followAddress);
+  $("sign-out").addEventListener("click", () => signOut());
+  $("sign-in").addEventListener("click", () => signInAgain());
+}
+
+function showSignedOut(message) {
+  $("loading").hidden = true;
+  $("main").hidden = true;
+  document.querySelector(".topbar .actions").hidden = true;
+  document.querySelector(".topbar .views").hidden = true;
+  $("signed-out").hidden = false;
+  $("signed-out-text").textContent = message;
 }
 
 async function start() {
   bind();
+  let session;
+  try {
+    session = await signIn();
+  } catch (error) {
+    showSignedOut(error instanceof SignInError ? `Could not sign you in: ${error.message}.` : String(error));
+    return;
+  }
+  state.signIn = session.mode === "off" ? "off" : "oidc";
+  if (session.mode === "signed-out") {
+    showSignedOut("You are signed out.");
+    return;
+  }
+  try {
+    showWho(await api("GET", "me"));
+  } catch (error) {
+    showError("Could not tell who you are", error);
+    return;
+  }
   const wanted = readAddress();
   showView(wanted.view);
   if (wanted.view !== "unmapped") loadMappings(); // the count of unmapped clients in the menu
