@@ -431,6 +431,16 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/auth/config",
         "/me",
     } == set(document["paths"])
+    # Every operation needs a bearer token but the page, its files and how to sign in.
+    assert document["security"] == [{"signIn": []}]
+    assert document["components"]["securitySchemes"]["signIn"]["scheme"] == "bearer"
+    public = {
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security") == []
+    }
+    assert public == {"GET /", "GET /static/{asset}", "GET /auth/config"}
     assert stack.http("GET", "/nothing-here").status == 404
 
 

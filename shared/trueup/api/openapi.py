@@ -8,6 +8,7 @@ routes it does not serve.
 from __future__ import annotations
 
 import functools
+import json
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -28,8 +29,30 @@ def openapi_json() -> str:
     from trueup.api.resolver import build_resolver
     from trueup.api.routes import ROUTER_MODULES, routers_of
 
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    from trueup.api.routes import PUBLIC_ROUTES
+
     every = build_resolver([r for function in ROUTER_MODULES for r in routers_of(function)])
-    return every.get_openapi_json_schema(title=TITLE, version=VERSION, description=DESCRIPTION)
+    document = json.loads(
+        every.get_openapi_json_schema(
+            title=TITLE,
+            version=VERSION,
+            description=DESCRIPTION,
+            security_schemes={
+                "signIn": HTTPBearer(
+                    bearerFormat="JWT",
+                    description="An access token from the OpenID issuer trueup was deployed with "
+                    "(GET /auth/config names it). Roles: admin changes things, viewer reads and exports.",
+                )
+            },
+            security=[{"signIn": []}],
+        )
+    )
+    for route in PUBLIC_ROUTES:  # no token needed: say so, against the document-wide requirement
+        method, path = route.split(" ", 1)
+        document["paths"][path][method.lower()]["security"] = []
+    return json.dumps(document)
 
 
 @router.get(
