@@ -49,7 +49,7 @@ class Caller:
             raise Forbidden(f"{action} needs the admin role; you are signed in as {self.describe()}")
         if role == VIEWER and not self.roles & set(ROLES):
             raise Forbidden(
-                f"{action} needs the viewer or admin role; {self.describe()} has neither "
+                f"{action} needs the viewer or admin role, and {self.name or self.subject} has neither "
                 "(ask an admin to assign one)"
             )
 
