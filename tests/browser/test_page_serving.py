@@ -15,7 +15,26 @@ import pytest
 
 from trueup.api.resolver import build_resolver
 from trueup.api.routes import routers_of
+from trueup.config import config
 from trueup.web import assets
+
+
+@pytest.fixture(autouse=True)
+def function_environment(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """ApiFunction's environment as template.yaml sets it, with Entra ID as the issuer."""
+    for name, value in {
+        "TRUEUP_TABLE": "t",
+        "TRUEUP_BUCKET": "b",
+        "TRUEUP_EVENT_BUS": "e",
+        "TRUEUP_SIGN_IN": "oidc",
+        "TRUEUP_SIGN_IN_ISSUER": "https://login.microsoftonline.com/tenant-1/v2.0",
+        "TRUEUP_SIGN_IN_CLIENT_ID": "app-1",
+        "TRUEUP_SIGN_IN_ORIGINS": "",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config.cache_clear()
+    yield
+    config.cache_clear()
 
 
 def get(path: str, query: str = "", **headers: str) -> dict[str, Any]:
@@ -48,6 +67,8 @@ def test_the_page_is_html_always_revalidated_and_names_its_files_by_version() ->
     assert headers["Cache-Control"] == "no-cache"
     assert headers["ETag"] == assets.page().etag
     assert "default-src 'self'" in headers["Content-Security-Policy"]
+    # The page may reach the issuer (discovery, token endpoint) and nothing else beyond its origin.
+    assert "connect-src 'self' https://login.microsoftonline.com;" in headers["Content-Security-Policy"]
     html = body(answer)
     assert "{{asset:" not in html
     assert f'src="static/app.js?v={assets.asset("app.js").version}"' in html
@@ -98,3 +119,17 @@ def test_only_the_shipped_static_files_are_served(name: str) -> None:
     answer = get(f"/static/{name}")
     assert answer["statusCode"] == 404
     assert re.match(r"no static file '.*'", json.loads(answer["body"])["message"])
+
+
+def test_the_page_may_reach_the_cognito_sign_in_domain_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUEUP_SIGN_IN_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC")
+    monkeypatch.setenv("TRUEUP_SIGN_IN_ORIGINS", "https://trueup-1a2b3c4d.auth.eu-west-1.amazoncognito.com")
+    config.cache_clear()
+    policy = get("/")["headers"]["Content-Security-Policy"]
+    assert (
+        "connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com "
+        "https://trueup-1a2b3c4d.auth.eu-west-1.amazoncognito.com;"
+    ) in policy
+    monkeypatch.setenv("TRUEUP_SIGN_IN", "off")
+    config.cache_clear()
+    assert "connect-src 'self';" in get("/")["headers"]["Content-Security-Policy"]
