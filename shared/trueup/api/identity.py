@@ -24,6 +24,7 @@ ADMIN = "admin"
 VIEWER = "viewer"
 ROLES = (ADMIN, VIEWER)
 LOCAL_SUBJECT = "local"
+NAME_CLAIMS = ("name", "email", "preferred_username", "client_id", "azp")
 
 
 class Unauthorized(TrueupError):
@@ -90,12 +91,12 @@ def caller_of(event: Mapping[str, Any]) -> Caller:
     if prefix:
         scopes = claim_values(jwt.get("scopes")) + claim_values(claims.get("scope"))
         roles |= {s.removeprefix(prefix) for s in scopes if s.startswith(prefix)} & set(ROLES)
+    # A display name, else an e-mail (Entra: preferred_username), else a script's client id. Not Cognito's
+    # `username`: with e-mail sign-in it is an opaque id.
+    # A display name, else an e-mail (Entra ID: preferred_username), else a script's client id; not
+    # Cognito's `username`, an opaque id when people sign in with their e-mail.
     name = next(
-        (
-            str(claims[k])
-            for k in ("name", "email", "preferred_username", "username", "client_id", "azp")
-            if claims.get(k)
-        ),
+        (str(claims[k]) for k in NAME_CLAIMS if claims.get(k)),
         None,
     )
     return Caller(subject=str(subject), name=name, roles=frozenset(roles))

@@ -26,12 +26,10 @@ DESCRIPTION = (
 @functools.cache
 def openapi_json() -> str:
     """The whole API's description, built once per warm container."""
-    from trueup.api.resolver import build_resolver
-    from trueup.api.routes import ROUTER_MODULES, routers_of
-
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    from trueup.api.routes import PUBLIC_ROUTES
+    from trueup.api.resolver import build_resolver
+    from trueup.api.routes import PUBLIC_ROUTES, ROUTER_MODULES, routers_of
 
     every = build_resolver([r for function in ROUTER_MODULES for r in routers_of(function)])
     document = json.loads(
