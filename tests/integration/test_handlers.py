@@ -118,7 +118,10 @@ class Stack:
             return Answer(303, result.get("headers", {}), None)
         if result.get("isBase64Encoded"):
             raw = gzip.decompress(base64.b64decode(raw)).decode()
-        return Answer(int(result["statusCode"]), result.get("headers", {}), json.loads(raw) if raw else None)
+        headers = result.get("headers", {})
+        if "json" not in headers.get("Content-Type", "application/json"):
+            return Answer(int(result["statusCode"]), headers, raw)  # the page and its files: text
+        return Answer(int(result["statusCode"]), headers, json.loads(raw) if raw else None)
 
     def deliver_events(self) -> list[str]:
         """Hand each captured "Sync Requested" event to the function whose rule matched it."""
