@@ -40,6 +40,7 @@ ACCOUNT_ID = "123456789012"
 API_ID = "local"
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit (API Gateway's is larger)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_CONTENT = frozenset({204, 304})  # responses that carry no content (RFC 9110 15.3.5, 15.4.5)
 _TEXT_TYPES = (
     "text/",
     "application/json",
@@ -196,7 +197,9 @@ def map_response(result: Any) -> HttpResponse:
         raise MalformedResponse("cookies must be a list of strings")
     headers.extend(("Set-Cookie", str(cookie)) for cookie in cookies)
     body = result.get("body")
-    if body is None:
+    if status in NO_CONTENT:
+        data = b""  # whatever the function put there: these statuses carry no content
+    elif body is None:
         data = b""
     elif not isinstance(body, str):
         raise MalformedResponse(f"body must be a string, got {type(body).__name__}")
@@ -429,11 +432,12 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+        if response.status != 204:  # a 204 must not say Content-Length (RFC 9110 8.6)
+            self.send_header("Content-Length", str(len(response.body)))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and response.status not in NO_CONTENT:
             self.wfile.write(response.body)
 
 

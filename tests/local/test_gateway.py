@@ -254,6 +254,20 @@ def test_requests_reach_the_routes_function_over_keep_alive_http(served):
     assert (f2, w2, e2["queryStringParameters"]) == ("ApiFunction", False, {"limit": "5"})
 
 
+def test_a_204_carries_no_body_and_the_next_response_on_the_connection_is_intact(served):
+    server, recorder = served
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    recorder.answer = {"statusCode": 204, "headers": {"content-type": "application/json"}, "body": "null"}
+    connection.request("POST", "/syncs")
+    empty = connection.getresponse()
+    assert (empty.status, empty.getheader("Content-Length"), empty.read()) == (204, None, b"")
+    recorder.answer = {"statusCode": 200, "body": "[]"}
+    connection.request("GET", "/syncs")  # keep-alive: a stray "null" would corrupt this status line
+    after = connection.getresponse()
+    assert (after.status, after.read()) == (200, b"[]")
+    connection.close()
+
+
 def test_a_chunked_request_body_arrives_whole(served):
     server, recorder = served
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)

@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ConfigDict, Field
@@ -40,6 +41,6 @@ def put_mapping(pax8_company_id: str, request: Annotated[MappingRequest, Body()]
     tags=["mappings"],
     responses={204: {"description": "Removed"}},
 )
-def delete_mapping(pax8_company_id: str) -> tuple[None, int]:
+def delete_mapping(pax8_company_id: str) -> Response[None]:
     mappings.clear_mapping(pax8_company_id)
-    return None, 204
+    return Response(status_code=204, body=None)  # no content: not even `null`
