@@ -75,6 +75,7 @@ class Stack:
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         as_: str | None = "admin",
+        raw_body: bytes | None = None,
     ) -> Answer:
         """One HTTP call as API Gateway makes it: the template's route; `as_` gives the claims."""
         match = ROUTER.match(method, path)
@@ -112,6 +113,11 @@ class Stack:
             "body": None if body is None else json.dumps(body),
             "isBase64Encoded": False,
         }
+        if raw_body is not None:  # as API Gateway passes bytes it cannot read as text: base64
+            try:
+                event["body"] = raw_body.decode("utf-8")
+            except UnicodeDecodeError:
+                event |= {"body": base64.b64encode(raw_body).decode(), "isBase64Encoded": True}
         result = FUNCTIONS[function].handler(event, LambdaContext())
         raw = result.get("body") or ""
         if result["statusCode"] == 303:
@@ -667,3 +673,43 @@ def test_with_sign_in_off_everyone_is_the_local_user(stack: Stack, monkeypatch: 
     run = stack.sync()
     assert run["requested_by"] == {"subject": "local", "name": "Local user (sign-in off)"}
     assert stack.http("GET", "/me", as_=None).body["roles"] == ["admin", "viewer"]
+
+
+# -- hardening: bad requests are refused before any work, and nothing is written -----------------------
+
+MALFORMED = {
+    "not UTF-8": (b"\xa3", {}, "the body is not UTF-8 text"),
+    "multipart without a boundary": (b"a=1", {"content-type": "multipart/form-data"}, "the body is not JSON"),
+    "100,000 nested lists": (b"[" * 100_000, {}, "nested too deeply"),
+    "an integer of 5,000 digits": (b"1" * 5000, {}, "a number with too many digits"),
+    "unfinished JSON": (b'{"tolerance": ', {}, "the body is not JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_body_gets_400_naming_the_problem_and_nothing_is_written(stack: Stack, case: str) -> None:
+    stack.sync()
+    view = stack.http("GET", "/mappings").body
+    company = view["mappings"][0]["pax8_company_id"]
+    runs_before = stack.http("GET", "/syncs").body["items"]
+    raw, headers, message = MALFORMED[case]
+    for method, path in (("POST", "/syncs"), ("PUT", "/settings"), ("PUT", f"/mappings/{company}")):
+        answer = stack.http(method, path, raw_body=raw, headers=headers)
+        assert answer.status == 400, (case, method, path, answer.body)
+        assert message in answer.body["message"], (case, answer.body)
+    assert stack.http("GET", "/syncs").body["items"] == runs_before
+    assert stack.http("GET", "/settings").body["updated_by"] is None
+    assert stack.http("GET", "/mappings").body == view
+
+
+def test_a_body_over_the_limit_gets_413_and_long_parameters_400_with_a_short_answer(stack: Stack) -> None:
+    big = json.dumps({"counted_statuses": ["Active"], "padding": "x" * 300_000}).encode()
+    answer = stack.http("PUT", "/settings", raw_body=big)
+    assert answer.status == 413 and answer.body["message"] == "the body is larger than 256 KB"
+    long_id = "s" * 60_000
+    answer = stack.http("GET", f"/snapshots/{long_id}")
+    assert answer.status == 400
+    assert "longer than 200 characters" in answer.body["message"]
+    assert len(json.dumps(answer.body)) < 200  # the id is not echoed back
+    answer = stack.http("GET", "/snapshots/latest", query={"coverage": "c" * 5000})
+    assert answer.status == 400 and "coverage" in answer.body["message"]

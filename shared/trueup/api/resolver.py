@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -86,26 +88,80 @@ def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpRes
     return app
 
 
+# Limits checked before any work (README, "Limits"): the largest real body, a settings document with
+# every coverage, is a few kilobytes.
+MAX_BODY_BYTES = 256 * 1024
+MAX_PARAMETER_CHARS = 200  # path and query parameters: ids and names are far shorter
+
+
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Resolve an HTTP event. This is a JSON API: a JSON body counts as JSON whatever its Content-Type
-    says (`curl -d '{...}'` sends form encoding unless told otherwise)."""
-    headers = event.get("headers") or {}
-    body = event.get("body") or ""
-    if not event.get("isBase64Encoded") and body.lstrip()[:1] in ("{", "["):
-        content_type = next((k for k in headers if k.lower() == "content-type"), None)
-        if content_type is None or "json" not in headers[content_type].lower():
-            event = {
-                **event,
-                "headers": {
-                    **{k: v for k, v in headers.items() if k != content_type},
-                    "content-type": "application/json",
-                },
-            }
+    """Resolve an HTTP event: who may call it first, then the request's shape, then the route.
+
+    This is a JSON API: a body must be UTF-8 JSON within MAX_BODY_BYTES, whatever its Content-Type
+    says (`curl -d '{...}'` sends form encoding unless told otherwise); anything else is a 400 or 413
+    naming the problem, before any work and with nothing written."""
     denied = _access_denied(event)
     if denied is not None:
         return denied
-    result: dict[str, Any] = app.resolve(event, context)
+    checked = _checked_request(event)
+    if isinstance(checked, str):
+        status = 413 if checked.startswith("the body is larger") else 400
+        return _plain_error(status, checked)
+    result: dict[str, Any] = app.resolve(checked, context)
     return result
+
+
+def _plain_error(status: int, message: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"message": message, **extra}),
+        "isBase64Encoded": False,
+    }
+
+
+def _checked_request(event: dict[str, Any]) -> dict[str, Any] | str:
+    """The event with its body as UTF-8 JSON text, or what is wrong with the request."""
+    for kind, values in (
+        ("path", event.get("pathParameters")),
+        ("query", event.get("queryStringParameters")),
+    ):
+        for name, value in (values or {}).items():
+            if len(str(name)) > MAX_PARAMETER_CHARS or len(str(value)) > MAX_PARAMETER_CHARS:
+                return (
+                    f"the {kind} parameter {str(name)[:40]!r} is longer than {MAX_PARAMETER_CHARS} characters"
+                )
+    body = event.get("body")
+    if not body:
+        return event
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return "the body is marked base64 but is not"
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_BODY_BYTES:
+        return f"the body is larger than {MAX_BODY_BYTES // 1024} KB"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the body is not UTF-8 text (byte {exc.start})"
+    try:
+        json.loads(text)
+    except RecursionError:
+        return "the body's JSON is nested too deeply"
+    except json.JSONDecodeError as exc:
+        return f"the body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except ValueError:
+        return "the body's JSON has a number with too many digits"
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    return {
+        **event,
+        "body": text,
+        "isBase64Encoded": False,
+        "headers": {**headers, "content-type": "application/json"},
+    }
 
 
 def _access_denied(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -123,11 +179,5 @@ def _access_denied(event: dict[str, Any]) -> dict[str, Any] | None:
     try:
         caller.require(role, ADMIN_ROUTES.get(route, "Reading trueup"))
     except Forbidden as exc:
-        body = json.dumps({"message": str(exc), "required_role": role})
-        return {
-            "statusCode": 403,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": body,
-            "isBase64Encoded": False,
-        }
+        return _plain_error(403, str(exc), required_role=role)
     return None
