@@ -713,3 +713,44 @@ def test_a_body_over_the_limit_gets_413_and_long_parameters_400_with_a_short_ans
     assert len(json.dumps(answer.body)) < 200  # the id is not echoed back
     answer = stack.http("GET", "/snapshots/latest", query={"coverage": "c" * 5000})
     assert answer.status == 400 and "coverage" in answer.body["message"]
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "allowed"),
+    [
+        ({"tolerance": 10**40}, "tolerance", "from 0 to 1000"),
+        ({"tolerance": True}, "tolerance", "a whole number of devices"),
+        ({"stale_after_days": "30"}, "stale_after_days", "a whole number of days from 1 to 3650"),
+        (
+            {"coverages": [{"id": "x", "name": "\u0000", "vendor_names": ["A"]}]},
+            "coverages.0.name",
+            "printable",
+        ),
+        (
+            {"coverages": [{"id": "x", "name": "X", "vendor_names": ["A"], "required": 1}]},
+            "required",
+            "true or false",
+        ),
+        ({"counted_statuses": ["Active"] * 21}, "counted_statuses", "1 to 20 Pax8 statuses"),
+        (
+            {"coverages": [{"id": f"c{i}", "name": "C", "vendor_names": ["V"]} for i in range(51)]},
+            "coverages",
+            "at most 50 coverages",
+        ),
+    ],
+)
+def test_a_setting_out_of_its_range_or_type_is_refused_naming_the_field_and_what_is_allowed(
+    stack: Stack, document: dict[str, Any], field: str, allowed: str
+) -> None:
+    answer = stack.http("PUT", "/settings", document)
+    assert answer.status == 400, answer.body
+    assert field in answer.body["message"] and allowed in answer.body["message"]
+    assert stack.http("GET", "/settings").body["updated_by"] is None  # nothing written
+
+
+def test_a_sync_request_that_is_not_the_documented_object_starts_nothing(stack: Stack) -> None:
+    for body in ([None, None], ["pax8"], "pax8", 1):
+        answer = stack.http("POST", "/syncs", raw_body=json.dumps(body).encode())
+        assert answer.status in (400, 422), (body, answer.body)
+    assert stack.http("GET", "/syncs").body["items"] == []
+    assert stack.http("POST", "/syncs", {"sources": None}).status == 202  # null: both, as documented

@@ -1,5 +1,6 @@
 """Routes: /syncs."""
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from trueup.api.identity import caller_of
 from trueup.api.models import Actor, ApiModel
+from trueup.errors import InvalidInput
 from trueup.services import syncs
 
 SourceStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -59,6 +61,10 @@ router = APIGatewayHttpRouter()
     tags=["syncs"],
 )
 def start_sync(request: Annotated[SyncRequest | None, Body()] = None) -> tuple[SyncRunOut, int]:
+    body = router.current_event.body
+    # No body, or {} or {"sources": null}: both sources. Anything else must be the object documented.
+    if body and not isinstance(json.loads(body), dict):
+        raise InvalidInput('the body must be a JSON object such as {"sources": ["pax8"]}, or nothing')
     by = caller_of(router.current_event.raw_event).actor()
     run = syncs.request_sync(request.sources if request else None, datetime.now(UTC), by)
     return SyncRunOut.model_validate(run), 202

@@ -2,14 +2,63 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import Field, StrictBool, StrictInt, StrictStr, StringConstraints, ValidationError
 
-from trueup.domain.models import Settings
+from trueup.domain.models import SLUG_PATTERN, Coverage, DeviceClass, Settings
 from trueup.errors import InvalidInput
 from trueup.store.table import TrueupTable
+
+# What a person may send (README, "Settings"): strict types (no `true` for 1, no "30" for 30), and a
+# range for everything, so that no value can hide every gap (a tolerance of 10^40) or overflow the
+# table's 400 KB item. The engine's own models take what these let through.
+MAX_TOLERANCE = 1000
+MAX_STALE_DAYS = 3650
+MAX_COVERAGES = 50
+MAX_COUNTED_STATUSES = 20
+MAX_LIST = 200  # product ids, vendor names, name fragments per coverage
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"  # printable, not blank
+Text = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, pattern=_NO_CONTROL)]
+Identifier = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100, pattern=_NO_CONTROL)]
+Status = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64, pattern=_NO_CONTROL)]
+
+# The allowed values of each field, as a refusal names them.
+RULES = {
+    "tolerance": f"a whole number of devices from 0 to {MAX_TOLERANCE}",
+    "stale_after_days": f"a whole number of days from 1 to {MAX_STALE_DAYS}",
+    "counted_statuses": f"1 to {MAX_COUNTED_STATUSES} Pax8 statuses, each 1 to 64 printable characters",
+    "coverages": f"null (use the proposal) or a list of at most {MAX_COVERAGES} coverages",
+    "id": "a slug (lower-case letters, digits and single hyphens), at most 64 characters",
+    "name": "1 to 200 printable characters",
+    "product_ids": f"at most {MAX_LIST} ids, each 1 to 100 printable characters",
+    "vendor_names": f"at most {MAX_LIST} names, each 1 to 200 printable characters",
+    "name_contains": f"at most {MAX_LIST} fragments, each 1 to 200 printable characters",
+    "device_classes": f"1 to 7 of {', '.join(c.value for c in DeviceClass)}",
+    "required": "true or false",
+}
+
+
+class CoverageDocument(Coverage):
+    id: Annotated[StrictStr, StringConstraints(max_length=64, pattern=SLUG_PATTERN)]
+    name: Text
+    product_ids: list[Identifier] = Field(default_factory=list, max_length=MAX_LIST)
+    vendor_names: list[Text] = Field(default_factory=list, max_length=MAX_LIST)
+    name_contains: list[Text] = Field(default_factory=list, max_length=MAX_LIST)
+    required: StrictBool = False
+
+
+class SettingsDocument(Settings):
+    coverages: list[CoverageDocument] | None = Field(default=None, max_length=MAX_COVERAGES)  # type: ignore[assignment]
+    counted_statuses: list[Status] = Field(
+        default_factory=lambda: list(Settings().counted_statuses),
+        min_length=1,
+        max_length=MAX_COUNTED_STATUSES,
+    )
+    stale_after_days: StrictInt = Field(default=30, ge=1, le=MAX_STALE_DAYS)
+    tolerance: StrictInt = Field(default=0, ge=0, le=MAX_TOLERANCE)
 
 
 def load_settings(table: TrueupTable | None = None) -> tuple[Settings, int]:
@@ -18,21 +67,32 @@ def load_settings(table: TrueupTable | None = None) -> tuple[Settings, int]:
     return (Settings.model_validate(doc) if doc else Settings()), version
 
 
+def _problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "document"
+    field = next((str(p) for p in reversed(error["loc"]) if isinstance(p, str)), "")
+    rule = RULES.get(field)
+    message = (
+        "Input is not in the allowed form" if error["type"] == "string_pattern_mismatch" else error["msg"]
+    )
+    return f"{where}: {message}" + (f" (allowed: {rule})" if rule else "")
+
+
 def validate_settings(document: Any) -> Settings:
-    """A whole settings document, or InvalidInput naming every problem."""
+    """A whole settings document, or InvalidInput naming every problem and what is allowed."""
     try:
-        settings = Settings.model_validate(document)
+        checked = SettingsDocument.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'document'}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidInput(f"invalid settings: {problems}") from None
+        problems = [_problem(err) for err in exc.errors()[:10]]
+        more = len(exc.errors()) - len(problems)
+        raise InvalidInput(
+            "invalid settings: " + "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+        ) from None
+    settings = Settings.model_validate(checked.model_dump(mode="json"))
     if settings.coverages is not None:
-        ids = [c.id for c in settings.coverages]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
+        repeated = sorted(i for i, n in Counter(c.id for c in settings.coverages).items() if n > 1)
+        if repeated:
             raise InvalidInput(
-                f"invalid settings: coverage ids must be unique, repeated: {', '.join(duplicates)}"
+                f"invalid settings: coverage ids must be unique, repeated: {', '.join(repeated)}"
             )
         empty = [c.id for c in settings.coverages if not (c.product_ids or c.vendor_names or c.name_contains)]
         if empty:
