@@ -106,6 +106,34 @@ def test_formulas_in_names_are_neutralised_but_negative_variances_stay_numbers()
     assert safe_text("Acme") == "Acme" and safe_text("A=B") == "A=B"
 
 
+HIDDEN_FORMULAS = [
+    " =1+1",  # leading spaces
+    "   @SUM(A1)",
+    "\u00a0=1+1",  # no-break space
+    "\n=1+1",  # LF
+    "\x0b=1+1",  # vertical tab
+    "\x0c=1+1",  # form feed
+    "\uff1d1+1",  # full-width =
+    "\uff0b1",  # full-width +
+    "\uff0d1",  # full-width -
+    "\uff20cmd",  # full-width @
+    "\u22121+2",  # minus sign
+    "\u200b=1+1",  # zero-width space
+    "\ufeff=1+1",  # byte-order mark
+    "\x00=1+1",  # NUL
+    "\u3000\u2003=1",  # ideographic and em spaces
+]
+
+
+def test_formulas_behind_what_an_import_skips_or_in_other_forms_are_neutralised_too() -> None:
+    lines = parse(render([row(name, 2, 2, "matched") for name in HIDDEN_FORMULAS]))
+    assert [line[0] for line in lines[1:]] == ["'" + name for name in HIDDEN_FORMULAS]
+    assert all(line[3] == "0" for line in lines[1:])
+    # Ordinary names stay as they are, leading spaces and all, and numbers stay numbers.
+    for name in ("Acme", " Acme", "\u00a0Acme", "A-1 Plumbing", "Smith & Sons", "Ölwerk", "3M", "(ABC)"):
+        assert safe_text(name) == name
+
+
 def test_exclusions_and_warnings_are_readable() -> None:
     lines = parse(
         render(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
@@ -41,12 +42,27 @@ EXCLUSION_LABELS = {
     "never_seen": "never seen",
     "stale": "stale",
 }
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = frozenset("=+-@")
+# Minus signs that NFKC leaves alone but some spreadsheets read as "-".
+_MINUS_LIKE = frozenset("\u2212\u2012\u2013\u2014\ufe63")
+# What a spreadsheet import may skip before it looks for a formula: controls (NUL, LF, VT, FF...),
+# format characters (zero-width space, byte-order mark) and every kind of space (no-break space too).
+_SKIPPED = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def _reads_as_formula(value: str) -> bool:
+    for char in value:
+        if unicodedata.category(char) in _SKIPPED:
+            continue
+        # NFKC folds the full-width and small forms (＝ ＋ － ＠ ﹦) to their ASCII characters.
+        return unicodedata.normalize("NFKC", char)[:1] in _FORMULA_STARTS or char in _MINUS_LIKE
+    return False
 
 
 def safe_text(value: str) -> str:
-    """Neutralise a value a spreadsheet would run as a formula (CSV injection) with a leading quote."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    """Neutralise, with a leading quote, any text a spreadsheet could run as a formula (CSV injection):
+    a formula character first, or after anything an import may skip; a leading tab or CR as well."""
+    return "'" + value if value[:1] in ("\t", "\r") or _reads_as_formula(value) else value
 
 
 def _number(value: int | None) -> str:
