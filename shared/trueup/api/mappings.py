@@ -14,7 +14,9 @@ from trueup.services import mappings
 
 class MappingRequest(ApiModel):
     model_config = ConfigDict(extra="forbid")  # and, from ApiModel, built on first use
-    rmm_organization_ids: list[str] = Field(description="The organizations of this company; [] means none.")
+    rmm_organization_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        max_length=50, description="The organizations of this company (at most 50); [] means none."
+    )
 
 
 router = APIGatewayHttpRouter()

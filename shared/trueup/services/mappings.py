@@ -24,7 +24,7 @@ def _current_parties(table: TrueupTable) -> tuple[list[Company], list[Organizati
 def mapping_view() -> dict[str, Any]:
     """Mappings (automatic and manual), suggestions and what is left unmapped, from the current data."""
     table = TrueupTable()
-    records, _ = table.manual_mapping_records()
+    records = table.manual_mapping_records()
     manual = {cid: doc["rmm_organization_ids"] for cid, doc in records.items()}
 
     def changed(company_id: str) -> dict[str, Any]:
@@ -92,16 +92,23 @@ def set_mapping(
     unknown = [o for o in wanted if o not in known]
     if unknown:
         raise InvalidInput(f"unknown RMM organization id(s) {', '.join(unknown)} (not in the current sync)")
-    manual, version = table.manual_mappings()
-    for other, orgs in manual.items():
-        taken = sorted(set(orgs) & set(wanted)) if other != company_id else []
-        if taken:
-            raise Conflict(
-                f"RMM organization {', '.join(taken)} is already mapped to "
-                f"{names.get(other, other)} ({other}); remove it there first"
-            )
+    records = table.manual_mapping_records()
+    owners = {
+        org: names.get(other, other) for other, r in records.items() for org in r["rmm_organization_ids"]
+    }
+    taken = sorted(
+        org
+        for other, r in records.items()
+        if other != company_id
+        for org in set(r["rmm_organization_ids"]) & set(wanted)
+    )
+    if taken:  # the common case, said plainly; a race is caught by the claims in the write itself
+        raise Conflict(
+            f"RMM organization {', '.join(f'{o} is already mapped to {owners[o]}' for o in taken)}; "
+            "remove it there first"
+        )
     doc = {"rmm_organization_ids": wanted, "updated_at": _iso(datetime.now(UTC)), "updated_by": by}
-    table.write_mapping(company_id, doc, version)
+    table.write_mapping(company_id, doc, records.get(company_id), owners)
     return {
         "pax8_company_id": company_id,
         "client": names[company_id],
@@ -119,7 +126,7 @@ def _iso(moment: datetime) -> str:
 def clear_mapping(company_id: str) -> None:
     """Return a company to automatic mapping."""
     table = TrueupTable()
-    manual, version = table.manual_mappings()
-    if company_id not in manual:
+    records = table.manual_mapping_records()
+    if company_id not in records:
         raise NotFound(f"no manual mapping for Pax8 company {company_id!r}")
-    table.write_mapping(company_id, None, version)
+    table.write_mapping(company_id, None, records[company_id], {})

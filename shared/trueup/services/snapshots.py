@@ -46,7 +46,7 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     pax8_ptr, rmm_ptr = pointers["pax8"], pointers["rmm"]
     assert pax8_ptr is not None and rmm_ptr is not None
     settings, _ = load_settings(table)
-    manual, _ = table.manual_mappings()
+    manual = table.manual_mappings()
 
     pax8 = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"]))
     rmm_synced = datetime.fromisoformat(rmm_ptr["synced_at"])

@@ -7,8 +7,10 @@ condition expression.
   pk        sk                     what
   RUN       <run id>               a sync run (time-sortable id: newest last)
   CURRENT   pax8 | rmm             the current generation of a source
-  MAPPING   <pax8 company id>      a manual mapping
-  META      mappings               the mappings' version (every mapping change bumps it)
+  MAPPING   <pax8 company id>      a manual mapping, with its own version
+  CLAIM     <rmm organization id>  which company's manual mapping holds the organization: written in
+                                   the same transaction as the mapping, on condition that no other
+                                   company holds it, so an organization is never in two companies
   SETTINGS  current                the settings document and its version
   SNAPSHOT  <snapshot id>          snapshot metadata and summaries (rows live in S3)
 """
@@ -142,46 +144,91 @@ class TrueupTable:
 
     # -- mappings -------------------------------------------------------------------------------
 
-    def manual_mappings(self) -> tuple[dict[str, list[str]], int]:
-        """Every manual mapping (company id -> organization ids) and the mappings' version."""
-        records, version = self.manual_mapping_records()
-        return {cid: doc["rmm_organization_ids"] for cid, doc in records.items()}, version
+    def manual_mappings(self) -> dict[str, list[str]]:
+        """Every manual mapping: company id -> organization ids."""
+        return {cid: record["rmm_organization_ids"] for cid, record in self.manual_mapping_records().items()}
 
-    def manual_mapping_records(self) -> tuple[dict[str, Item], int]:
-        """Every manual mapping as stored (organization ids, when and by whom) and the mappings' version."""
+    def manual_mapping_records(self) -> dict[str, Item]:
+        """Every manual mapping as stored: organization ids, when and by whom, and its `version`."""
         items, _ = self._query("MAPPING")
-        meta = self._get("META", "mappings")
-        version = int(meta["version"]["N"]) if meta else 0
-        return {i["sk"]["S"]: _doc(i) for i in items}, version
+        return {
+            i["sk"]["S"]: {**_doc(i), "version": int(i["version"]["N"]) if "version" in i else 0}
+            for i in items
+        }
 
-    def write_mapping(self, company_id: str, doc: Item | None, expected_version: int) -> None:
-        """Set (doc) or remove (None) a manual mapping, if nothing changed since `expected_version`."""
+    def write_mapping(
+        self, company_id: str, doc: Item | None, before: Item | None, owners: dict[str, str]
+    ) -> None:
+        """Set (doc) or remove (None) a company's manual mapping in one transaction.
+
+        `before` is the mapping as read (None: there was none); the write happens only if it is
+        unchanged. Each organization the mapping gains is claimed for the company on condition that
+        no other company holds it; each it loses is released. `owners` (organization -> company, as
+        read) names the holder in a refusal. A lost race raises Conflict and writes nothing.
+        """
         key = {"pk": _s("MAPPING"), "sk": _s(company_id)}
+        company = {":company": _s(company_id)}
+        if before is None:
+            unchanged: Item = {"ConditionExpression": "attribute_not_exists(pk)"}
+        elif before["version"] == 0:  # written before mappings had versions
+            unchanged = {"ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(version)"}
+        else:
+            unchanged = {
+                "ConditionExpression": "version = :version",
+                "ExpressionAttributeValues": {":version": {"N": str(before["version"])}},
+            }
+        version = {"N": str((before["version"] if before else 0) + 1)}
         change: Item = (
-            {"Put": {"TableName": self.name, "Item": {**key, "doc": _s(json.dumps(doc))}}}
+            {"Put": {"TableName": self.name, "Item": {**key, "doc": _s(json.dumps(doc)), "version": version}}}
             if doc is not None
             else {"Delete": {"TableName": self.name, "Key": key}}
         )
-        version_update: Item = {
-            "Update": {
-                "TableName": self.name,
-                "Key": {"pk": _s("META"), "sk": _s("mappings")},
-                "UpdateExpression": "SET version = :next",
-                "ConditionExpression": "attribute_not_exists(version) OR version = :expected"
-                if expected_version == 0
-                else "version = :expected",
-                "ExpressionAttributeValues": {
-                    ":next": {"N": str(expected_version + 1)},
-                    ":expected": {"N": str(expected_version)},
-                },
+        change[next(iter(change))].update(unchanged)
+        old = set(before["rmm_organization_ids"]) if before else set()
+        new = set(doc["rmm_organization_ids"]) if doc else set()
+        # A mapping written before claims existed has none: it claims all its organizations now.
+        gained = sorted(new if before is not None and before["version"] == 0 else new - old)
+        lost = sorted(old - new)
+        claims: list[Item] = [
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": {"pk": _s("CLAIM"), "sk": _s(org), "company": _s(company_id)},
+                    "ConditionExpression": "attribute_not_exists(pk) OR company = :company",
+                    "ExpressionAttributeValues": company,
+                }
             }
-        }
+            for org in gained
+        ] + [
+            {
+                "Delete": {
+                    "TableName": self.name,
+                    "Key": {"pk": _s("CLAIM"), "sk": _s(org)},
+                    "ConditionExpression": "attribute_not_exists(pk) OR company = :company",
+                    "ExpressionAttributeValues": company,
+                }
+            }
+            for org in lost
+        ]
         try:
-            self._db.transact_write_items(TransactItems=[version_update, change])
+            self._db.transact_write_items(TransactItems=[change, *claims])
         except ClientError as exc:
-            if _conditional_failure(exc):
-                raise Conflict("the mappings changed while this request was handled; try again") from exc
-            raise
+            if not _conditional_failure(exc):
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            taken = [
+                org
+                for org, reason in zip(gained, reasons[1 : 1 + len(gained)], strict=False)
+                if reason.get("Code") == "ConditionalCheckFailed"
+            ]
+            if taken:
+                holders = ", ".join(f"{org} (held by {owners.get(org, 'another company')})" for org in taken)
+                raise Conflict(
+                    f"RMM organization {holders} is already mapped; remove it there first"
+                ) from exc
+            raise Conflict(
+                f"the mapping of {company_id} changed while this request was handled; try again"
+            ) from exc
 
     # -- settings -------------------------------------------------------------------------------
 
