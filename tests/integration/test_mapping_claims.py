@@ -30,7 +30,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[TrueupTable]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()
     with mock_aws():
-        secrets = {"Pax8Secret": {}, "NinjaOneSecret": {}}
+        secrets: dict[str, dict[str, str]] = {"Pax8Secret": {}, "NinjaOneSecret": {}}
         for name, value in create_resources(secrets).items():
             monkeypatch.setenv(name, value)
         aws.reset_clients()
