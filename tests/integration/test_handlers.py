@@ -25,7 +25,7 @@ from infra.demo.faults import Fault
 from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDENTIALS, DemoUpstreams
 from infra.local.stack import REPO_ROOT
 from infra.local.template import Router, StackTemplate
-from tests.aws_fixtures import REGION, capture_rule_events, create_resources, load_function
+from tests.aws_fixtures import REGION, TEMPLATE, capture_rule_events, create_resources, load_function
 from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTINELONE
 from trueup import aws
 from trueup.config import config
@@ -754,3 +754,84 @@ def test_a_sync_request_that_is_not_the_documented_object_starts_nothing(stack: 
         assert answer.status in (400, 422), (body, answer.body)
     assert stack.http("GET", "/syncs").body["items"] == []
     assert stack.http("POST", "/syncs", {"sources": None}).status == 202  # null: both, as documented
+
+
+# -- least privilege: what each handler really does with the table is what its policy allows ------------
+
+OPERATIONS = {"GetItem": "GetItem", "PutItem": "PutItem", "DeleteItem": "DeleteItem", "Query": "Query"}
+
+
+def record_table_use(used: dict[str, set[tuple[str, str]]], current: list[str]) -> None:
+    """Note (IAM action, partition key) of every DynamoDB call, under the function now running."""
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        name = model.name
+        calls: list[tuple[str, dict[str, Any]]] = []
+        if name == "TransactWriteItems":
+            for item in params["TransactItems"]:
+                ((kind, spec),) = item.items()
+                calls.append(({"Put": "PutItem", "Delete": "DeleteItem", "Update": "UpdateItem"}[kind], spec))
+        elif name in OPERATIONS:
+            calls.append((name, params))
+        else:
+            calls.append((name, {}))
+        for action, spec in calls:
+            key = spec.get("Key") or spec.get("Item") or {}
+            pk = key.get("pk", {}).get("S") or spec.get("ExpressionAttributeValues", {}).get(":pk", {}).get(
+                "S"
+            )
+            used.setdefault(current[0], set()).add((f"dynamodb:{action}", pk or "?"))
+
+    aws.client("dynamodb").meta.events.register("provide-client-params.dynamodb.*", note)
+
+
+def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: Stack) -> None:
+    from tests.template.test_template import table_access
+
+    used: dict[str, set[tuple[str, str]]] = {}
+    current = ["?"]
+    record_table_use(used, current)
+    original_http, original_deliver = stack.http, stack.deliver_events
+
+    def http(method: str, path: str, *args: Any, **kwargs: Any) -> Answer:
+        match = ROUTER.match(method, path)
+        current[0] = match.route.function if match else "?"
+        return original_http(method, path, *args, **kwargs)
+
+    def deliver() -> list[str]:
+        current[0] = "SyncFunctions"
+        return original_deliver()
+
+    stack.http, stack.deliver_events = http, deliver  # type: ignore[method-assign]
+    run = stack.sync()
+    stack.http("GET", f"/syncs/{run['id']}")
+    stack.http("GET", "/syncs/current")
+    snapshot = stack.http("POST", "/snapshots").body
+    stack.http("GET", "/snapshots")
+    stack.http("GET", "/snapshots/latest")
+    stack.http("POST", f"/snapshots/{snapshot['id']}/export")
+    view = stack.http("GET", "/mappings").body
+    company, organizations = (
+        view["mappings"][0]["pax8_company_id"],
+        view["mappings"][0]["rmm_organization_ids"],
+    )
+    stack.http("PUT", f"/mappings/{company}", {"rmm_organization_ids": organizations})
+    stack.http("DELETE", f"/mappings/{company}")
+    stack.http("PUT", "/settings", {"tolerance": 1})
+    stack.http("GET", "/settings")
+    current[0] = "SnapshotFunction"
+    FUNCTIONS["snapshot"].handler({"trigger": "schedule"}, LambdaContext())
+
+    template = yaml_template()
+    allowed = {f: table_access(template, f) for f in ("ApiFunction", "SnapshotFunction", "ExportFunction")}
+    sync_allowed = table_access(template, "Pax8SyncFunction")
+    assert sync_allowed == table_access(template, "RmmSyncFunction")
+    allowed["SyncFunctions"] = sync_allowed
+    for function, calls in used.items():
+        refused = sorted((a, pk) for a, pk in calls if pk not in allowed[function].get(a, set()))
+        assert not refused, f"{function} does what its policy refuses: {refused}"
+    assert ("dynamodb:PutItem", "CLAIM") in used["ApiFunction"]  # the check saw the transactions
+
+
+def yaml_template() -> dict[str, Any]:
+    return TEMPLATE  # type: ignore[no-any-return]

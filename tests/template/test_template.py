@@ -585,6 +585,58 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
         assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, f"{compiled.name} is checked"
 
 
+# Which kinds of items (partition keys, trueup/store/table.py) each function may read and write.
+TABLE_ACCESS = {
+    "ApiFunction": {
+        "dynamodb:GetItem": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS"},
+        "dynamodb:Query": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS"},
+        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS"},
+        "dynamodb:DeleteItem": {"MAPPING", "CLAIM"},
+    },
+    "SnapshotFunction": {
+        "dynamodb:GetItem": {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT"},
+        "dynamodb:Query": {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT"},
+        "dynamodb:PutItem": {"SNAPSHOT"},
+    },
+    "ExportFunction": {"dynamodb:GetItem": {"SNAPSHOT"}, "dynamodb:Query": {"SNAPSHOT"}},
+    "Pax8SyncFunction": {
+        a: {"RUN", "CURRENT"} for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
+    },
+    "RmmSyncFunction": {
+        a: {"RUN", "CURRENT"} for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
+    },
+    "PageSignInFunction": {},
+}
+
+
+def table_access(template: Template, function_id: str) -> dict[str, set[str]]:
+    """action -> the partition keys a function's policy allows it on the table (every statement on the
+    table must name them with dynamodb:LeadingKeys)."""
+    access: dict[str, set[str]] = {}
+    for policy in template["Resources"][function_id]["Properties"].get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = [a for a in as_list(statement["Action"]) if str(a).startswith("dynamodb:")]
+            if not actions:
+                continue
+            keys = (
+                statement.get("Condition", {})
+                .get("ForAllValues:StringEquals", {})
+                .get("dynamodb:LeadingKeys")
+            )
+            assert keys, f"{function_id} {statement.get('Sid')}: table access without dynamodb:LeadingKeys"
+            for action in actions:
+                access.setdefault(action, set()).update(keys)
+    return access
+
+
+def test_each_function_reads_and_writes_only_its_own_kinds_of_items(template: Template) -> None:
+    assert set(TABLE_ACCESS) == set(of_type(template, "AWS::Serverless::Function"))
+    for function_id, expected in TABLE_ACCESS.items():
+        assert table_access(template, function_id) == expected, function_id
+    # The API function never moves a current-generation pointer; no sync writes mappings or settings.
+    assert "CURRENT" not in TABLE_ACCESS["ApiFunction"]["dynamodb:PutItem"]
+
+
 def test_the_export_function_reads_only_snapshot_items_of_the_table() -> None:
     from tests.aws_fixtures import RESOURCES
     from trueup.store import table as store
