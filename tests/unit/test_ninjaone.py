@@ -221,6 +221,17 @@ def test_one_token_is_reused_for_every_page_of_both_lists(harness: Harness) -> N
     assert adapter.requests_sent == 9
 
 
+def test_a_successful_sync_logs_neither_the_client_id_nor_the_secret_nor_the_token(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    adapter = harness.adapter(FakeNinjaOne(devices=[device(1)]))
+    assert len(list(adapter.devices())) == 1
+    assert "access token obtained" in caplog.text
+    for credential in (CLIENT_ID, SECRET, "token-1"):
+        assert credential not in caplog.text
+
+
 def test_401_from_token_endpoint_raises_with_vendor_message_and_never_the_secret(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -375,11 +375,8 @@ class NinjaOneAdapter:
         lifetime = DEFAULT_TOKEN_LIFETIME
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
             lifetime = float(expires_in)
-        log.info(
-            "ninjaone: access token obtained for client %s (expires in %.0fs)",
-            self._credentials.client_id,
-            lifetime,
-        )
+        # Neither the client id nor anything of the token: credentials stay out of the logs.
+        log.info("ninjaone: access token obtained (expires in %.0fs)", lifetime)
         return token, lifetime
 
     # --- Paging ---
