@@ -835,3 +835,23 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
 
 def yaml_template() -> dict[str, Any]:
     return TEMPLATE  # type: ignore[no-any-return]
+
+
+def test_a_sync_tags_the_generation_it_replaces_for_expiry_and_never_the_current_one(stack: Stack) -> None:
+    from trueup.store.generations import generation_key
+
+    s3 = boto3.client("s3", region_name=REGION)
+
+    def tags(source: str, generation: str) -> list[dict[str, str]]:
+        key = generation_key(source, generation)  # type: ignore[arg-type]
+        answer: list[dict[str, str]] = s3.get_object_tagging(Bucket=stack.env["TRUEUP_BUCKET"], Key=key)[
+            "TagSet"
+        ]
+        return answer
+
+    first = stack.sync()
+    second = stack.sync(["pax8"])
+    old, new = first["sources"]["pax8"]["generation"], second["sources"]["pax8"]["generation"]
+    assert tags("pax8", old) == [{"Key": "trueup-superseded", "Value": "true"}]
+    assert tags("pax8", new) == []
+    assert tags("rmm", first["sources"]["rmm"]["generation"]) == []  # still current

@@ -74,7 +74,7 @@ DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:DeleteItem",
     "dynamodb:ConditionCheckItem",
 }
-S3_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
+S3_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectTagging"}
 CREDENTIAL_NAME = re.compile(r"(CLIENT_ID|CLIENT_SECRET|SECRET|PASSWORD|API_KEY|ACCESS_KEY|TOKEN)$")
 # Named like a credential, and public: the page's OAuth client id (a public client, no secret), which
 # GET /auth/config hands every browser.
@@ -377,6 +377,10 @@ def test_each_function_reads_and_writes_only_its_own_part_of_the_bucket(
         assert s3.get("s3:GetObject", set()) == S3_READS[function_id], function_id
         assert s3.get("s3:PutObject", set()) == S3_WRITES[function_id], function_id
         assert s3.get("s3:AbortMultipartUpload", set()) <= S3_WRITES[function_id], function_id
+        # Tagging marks a superseded generation for expiry: only a sync, only its own generations.
+        assert s3.get("s3:PutObjectTagging", set()) == (
+            S3_WRITES[function_id] if function_id.endswith("SyncFunction") else set()
+        ), function_id
     # The keys the code writes fall under the prefixes the policies grant.
     sources: dict[GenerationSource, str] = {"pax8": "Pax8SyncFunction", "rmm": "RmmSyncFunction"}
     for source, function_id in sources.items():
@@ -650,3 +654,20 @@ def test_the_export_function_reads_only_snapshot_items_of_the_table() -> None:
     assert sorted(statement["Action"]) == ["dynamodb:GetItem", "dynamodb:Query"]
     assert statement["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SNAPSHOT"]}}
     assert '"SNAPSHOT"' in Path(store.__file__).read_text()  # the partition the snapshot items live in
+
+
+def test_superseded_generations_expire_after_the_retention_and_the_current_one_never(
+    template: Template,
+) -> None:
+    rules = template["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    on_generations = [r for r in rules if r.get("Prefix") == "generations/"]
+    expiring = [r for r in on_generations if "ExpirationInDays" in r]
+    # Only tagged (superseded) generations expire: an untagged one is current.
+    assert len(expiring) == 1
+    [rule] = expiring
+    assert rule["TagFilters"] == [{"Key": "trueup-superseded", "Value": "true"}]
+    assert rule["ExpirationInDays"] == {"Ref": "GenerationRetentionDays"}
+    assert template["Parameters"]["GenerationRetentionDays"]["Default"] == 35
+    from trueup.store.generations import SUPERSEDED_TAG
+
+    assert rule["TagFilters"][0] == SUPERSEDED_TAG

@@ -20,7 +20,13 @@ from typing import Any
 from trueup import events
 from trueup.errors import InvalidInput, NotFound, TrueupError, UpstreamError
 from trueup.observability import MetricUnit, emit_metrics, logger
-from trueup.store.generations import GenerationSource, GenerationWriter, StoredGeneration, new_generation_id
+from trueup.store.generations import (
+    GenerationSource,
+    GenerationWriter,
+    StoredGeneration,
+    mark_superseded,
+    new_generation_id,
+)
 from trueup.store.table import TrueupTable
 
 SOURCES: tuple[GenerationSource, ...] = ("pax8", "rmm")
@@ -245,10 +251,22 @@ def _make_current(
         "counts": stored.counts,
         "rmm_source": rmm_source if stored.source == "rmm" else None,
     }
-    if not table.set_current(stored.source, pointer):
+    done, replaced = table.set_current(stored.source, pointer)
+    if not done:
+        _mark_superseded(stored.key)  # never current: nothing will ever read it
         raise TrueupError(
             f"a newer {stored.source} sync already finished; this run's data was not made current"
         )
+    if replaced and replaced["key"] != stored.key:
+        _mark_superseded(replaced["key"])
+
+
+def _mark_superseded(key: str) -> None:
+    """Tag a generation for deletion after the retention; a failure only delays that, so it is logged."""
+    try:
+        mark_superseded(key)
+    except Exception:
+        logger.warning("could not tag superseded generation %s for expiry", key, exc_info=True)
 
 
 def current_data() -> dict[str, Any]:

@@ -49,6 +49,17 @@ _KINDS: dict[str, type[BaseModel]] = {
 _KIND_OF = {model: kind for kind, model in _KINDS.items()}
 
 
+# A generation that is no longer current is tagged so; the bucket's lifecycle rule deletes tagged
+# generations GenerationRetentionDays after they were written (template.yaml). Untagged, the current
+# one is never deleted.
+SUPERSEDED_TAG = {"Key": "trueup-superseded", "Value": "true"}
+
+
+def mark_superseded(key: str) -> None:
+    """Tag a generation that is not (or no longer) current, for the lifecycle rule to delete."""
+    aws.client("s3").put_object_tagging(Bucket=config().bucket, Key=key, Tagging={"TagSet": [SUPERSEDED_TAG]})
+
+
 class CorruptGeneration(RuntimeError):
     """A stored generation that cannot be read whole (truncated, foreign or of an unknown format)."""
 

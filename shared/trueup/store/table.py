@@ -122,10 +122,12 @@ class TrueupTable:
         item = self._get("CURRENT", source)
         return _doc(item) if item else None
 
-    def set_current(self, source: str, pointer: Item) -> bool:
-        """Make a generation current unless a newer one (by sync start) already is. False if refused."""
+    def set_current(self, source: str, pointer: Item) -> tuple[bool, Item | None]:
+        """Make a generation current unless a newer one (by sync start) already is.
+
+        (True, the pointer it replaced, or None) when done; (False, None) when refused."""
         try:
-            self._db.put_item(
+            answer = self._db.put_item(
                 TableName=self.name,
                 Item={
                     "pk": _s("CURRENT"),
@@ -135,12 +137,14 @@ class TrueupTable:
                 },
                 ConditionExpression="attribute_not_exists(pk) OR started_at < :started",
                 ExpressionAttributeValues={":started": _s(pointer["started_at"])},
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if _conditional_failure(exc):
-                return False
+                return False, None
             raise
-        return True
+        old = answer.get("Attributes")
+        return True, (_doc(old) if old else None)
 
     # -- mappings -------------------------------------------------------------------------------
 
