@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 SAM_CLI_VERSION := 1.170.0
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+# checkov (the template scan in tests/template) pins its own boto3 too: a venv of its own.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 # The layer's packages as the local stack's workers import them (python3.12, shared/requirements.txt
 # alone, pip into .venv-layer/: see infra/local/layer.py). Re-made when the requirements change.
 LAYER_STAMP := .venv-layer/.installed
@@ -15,13 +19,13 @@ LAYER_STAMP := .venv-layer/.installed
 OIDC_DIR := infra/local/oidc
 OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
-.PHONY: run test bench bench-cold-start screenshot lint typecheck unit venv sam-venv layer oidc-provider clean
+.PHONY: run test bench bench-cold-start screenshot lint typecheck unit venv sam-venv checkov-venv layer oidc-provider clean
 
 # TRUEUP_AUTH=oidc make run: sign-in through the local OpenID provider (needs Node.js 20+ and npm).
 run: $(STAMP) $(LAYER_STAMP) $(if $(filter oidc,$(TRUEUP_AUTH)),$(OIDC_STAMP))  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
 	$(BIN)/python -m infra.local
 
-test: $(STAMP) $(SAM_STAMP) $(LAYER_STAMP) $(OIDC_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/template runs `sam build`)
+test: $(STAMP) $(SAM_STAMP) $(LAYER_STAMP) $(OIDC_STAMP) $(CHECKOV_STAMP)  ## ruff, mypy and pytest: what CI runs (tests/template runs `sam build`)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared infra tests
@@ -54,6 +58,15 @@ $(OIDC_STAMP): $(OIDC_DIR)/package-lock.json
 	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error
 	touch $(OIDC_STAMP)
 
+checkov-venv: $(CHECKOV_STAMP)  ## checkov, for the template scan in tests/template
+
+$(CHECKOV_STAMP):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $(CHECKOV_STAMP)
+
 sam-venv: $(SAM_STAMP)  ## the SAM CLI, for `sam build` in tests/template (and for deploying)
 
 $(SAM_STAMP):
@@ -70,4 +83,4 @@ $(STAMP): pyproject.toml shared/requirements.txt
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .venv-layer $(OIDC_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-layer $(OIDC_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache build *.egg-info
