@@ -169,7 +169,9 @@ def create_resources(
 
     for resource in template.of_type(BUCKET):
         where = f"{template.path}: {resource.logical_id}"
-        props = names.resolve(dict(resource.properties), where)
+        # Only what the stand-in applies: a bucket's logging or lifecycle may name other resources.
+        used = ("BucketName", "VersioningConfiguration")
+        props = names.resolve({k: v for k, v in resource.properties.items() if k in used}, where)
         name = props.get("BucketName") or f"{STACK_NAME}-{resource.logical_id}".lower()
         s3 = standin.client("s3")
         s3.create_bucket(Bucket=name)
