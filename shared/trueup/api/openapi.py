@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -23,33 +24,111 @@ DESCRIPTION = (
 )
 
 
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "message": {"type": "string", "description": "What is wrong, in words"},
+        "detail": {"type": "array", "items": {"type": "string"}, "description": "422: each problem"},
+        "required_role": {
+            "type": "string",
+            "enum": ["admin", "viewer"],
+            "description": "403: the role needed",
+        },
+    },
+}
+# The errors every operation may answer (trueup.api.resolver), and those of some operations only.
+EVERY_OPERATION = {
+    "400": "The body or a parameter is malformed (not UTF-8 JSON, too long...): the message says which",
+    "413": "The body is larger than 256 KB",
+}
+SIGNED_IN = {
+    "401": "No valid access token",
+    "403": "The caller's role may not do this: the message names the role needed",
+}
+BY_ROUTE = {
+    "POST /snapshots": {"409": "A source was never synced: sync first"},
+    "PUT /mappings/{pax8_company_id}": {
+        "404": "No such Pax8 company in the current sync",
+        "409": "An organization is already mapped elsewhere or is not in the current sync, there is no sync yet, "
+        "or a concurrent change won",
+    },
+    "DELETE /mappings/{pax8_company_id}": {
+        "404": "The company has no manual mapping",
+        "409": "A concurrent change won",
+    },
+    "PUT /settings": {"409": "A concurrent change won"},
+    "GET /snapshots/latest": {"404": "No snapshot yet, or no such coverage in it"},
+    "GET /auth/config": {"500": "Sign-in is on but not configured (the message names the variable)"},
+}
+NO_CONTENT = ("204", "303", "304")
+
+
 @functools.cache
 def openapi_json() -> str:
-    """The whole API's description, built once per warm container."""
+    """The whole API's description, as this deployment answers, built once per warm container."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    from trueup.api.resolver import build_resolver
+    from trueup.api.resolver import MAX_PARAMETER_CHARS, build_resolver
     from trueup.api.routes import PUBLIC_ROUTES, ROUTER_MODULES, routers_of
+    from trueup.config import config
 
+    signed_in = config().sign_in == "oidc"
     every = build_resolver([r for function in ROUTER_MODULES for r in routers_of(function)])
-    document = json.loads(
-        every.get_openapi_json_schema(
-            title=TITLE,
-            version=VERSION,
-            description=DESCRIPTION,
-            security_schemes={
+    security: dict[str, Any] = {}
+    if signed_in:
+        security = {
+            "security_schemes": {
                 "signIn": HTTPBearer(
                     bearerFormat="JWT",
                     description="An access token from the OpenID issuer trueup was deployed with "
                     "(GET /auth/config names it). Roles: admin changes things, viewer reads and exports.",
                 )
             },
-            security=[{"signIn": []}],
-        )
+            "security": [{"signIn": []}],
+        }
+    document = json.loads(
+        every.get_openapi_json_schema(title=TITLE, version=VERSION, description=DESCRIPTION, **security)
     )
-    for route in PUBLIC_ROUTES:  # no token needed: say so, against the document-wide requirement
-        method, path = route.split(" ", 1)
-        document["paths"][path][method.lower()]["security"] = []
+    document.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            route = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):  # resolver.MAX_PARAMETER_CHARS
+                schema = parameter.get("schema", {})
+                for variant in [schema, *schema.get("anyOf", [])]:
+                    if variant.get("type") == "string":
+                        variant["maxLength"] = min(
+                            variant.get("maxLength", MAX_PARAMETER_CHARS), MAX_PARAMETER_CHARS
+                        )
+            responses = operation.setdefault("responses", {})
+            for status in NO_CONTENT:  # these answer no body at all
+                if status in responses:
+                    responses[status].pop("content", None)
+            answers = {**EVERY_OPERATION, **BY_ROUTE.get(route, {})}
+            if signed_in and route not in PUBLIC_ROUTES:
+                answers |= SIGNED_IN
+            if "{" in path:
+                answers.setdefault("404", "Not found: the message names what")
+            if "422" in responses:  # the resolver's validation: {message, detail}, not Powertools' shape
+                answers["422"] = "The request does not match this description: detail lists each problem"
+            for status, description in answers.items():
+                responses[status] = {"description": description, "content": error}
+            if signed_in and route in PUBLIC_ROUTES:
+                operation["security"] = []  # no token needed, against the document-wide requirement
+    schemas = document["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    # PUT /settings takes any JSON object so that one 400 lists every problem with what is allowed;
+    # what it accepts is the settings document.
+    from trueup.services.reconciliation_settings import SettingsDocument
+
+    settings = SettingsDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(settings.pop("$defs", {}))
+    schemas["SettingsDocument"] = settings
+    body = document["paths"]["/settings"]["put"]["requestBody"]
+    body["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/SettingsDocument"}}}
     return json.dumps(document)
 
 

@@ -37,6 +37,21 @@ def _unauthorized(message: str) -> dict[str, Any]:
     }
 
 
+# What a parameter that does not match its documented pattern should look like, in words.
+_FORMS = {
+    "status": "use under_licensed, unmapped, over_licensed, matched (comma-separated)",
+    "cursor": "use the next_cursor of the previous page (a snapshot id such as 20261201T060000000Z-1a2b3c)",
+}
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    name = str(error.get("loc", ("",))[-1])
+    if error.get("type") == "string_pattern_mismatch" and name in _FORMS:
+        return f"{where}: {_FORMS[name]}"
+    return f"{where}: {error.get('msg') or error.get('type', 'invalid')}"
+
+
 def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
     for router in routers:
@@ -44,10 +59,7 @@ def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpRes
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[str]:
-        problems = [
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg') or err.get('type', 'invalid')}"
-            for err in exc.errors()
-        ]
+        problems = [_problem(err) for err in exc.errors()]
         return _error(422, "invalid request: " + "; ".join(problems), detail=problems)
 
     @app.exception_handler(InvalidInput)

@@ -11,6 +11,7 @@ from trueup.api.identity import caller_of
 from trueup.api.models import Actor, ApiModel
 from trueup.domain.models import CoverageResult, Settings, Summary
 from trueup.services import snapshots
+from trueup.store.table import CURSOR_PATTERN
 
 
 class DataAsOf(ApiModel):
@@ -49,7 +50,10 @@ router = APIGatewayHttpRouter()
 CoverageQuery = Annotated[str | None, Query(description="Only this coverage (its id).")]
 StatusQuery = Annotated[
     str | None,
-    Query(description="Only rows with these statuses, comma-separated: under_licensed,unmapped,..."),
+    Query(
+        description="Only rows with these statuses, comma-separated: under_licensed,unmapped,...",
+        pattern=snapshots.STATUS_LIST_PATTERN,
+    ),
 ]
 
 
@@ -67,7 +71,11 @@ def take_snapshot() -> tuple[SnapshotOut, int]:
 
 @router.get("/snapshots", summary="Snapshots, newest first (summaries, no rows)", tags=["snapshots"])
 def list_snapshots(
-    limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Annotated[str | None, Query()] = None
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(description="next_cursor of the previous page (a snapshot id)", pattern=CURSOR_PATTERN),
+    ] = None,
 ) -> SnapshotPage:
     items, next_cursor = snapshots.list_snapshots(limit, cursor)
     return SnapshotPage(items=[SnapshotSummary.model_validate(i) for i in items], next_cursor=next_cursor)

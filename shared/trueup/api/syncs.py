@@ -62,8 +62,8 @@ router = APIGatewayHttpRouter()
 )
 def start_sync(request: Annotated[SyncRequest | None, Body()] = None) -> tuple[SyncRunOut, int]:
     body = router.current_event.body
-    # No body, or {} or {"sources": null}: both sources. Anything else must be the object documented.
-    if body and not isinstance(json.loads(body), dict):
+    # No body, null, {} or {"sources": null}: both sources. Anything else must be the object documented.
+    if body and not isinstance(json.loads(body), dict | None):
         raise InvalidInput('the body must be a JSON object such as {"sources": ["pax8"]}, or nothing')
     by = caller_of(router.current_event.raw_event).actor()
     run = syncs.request_sync(request.sources if request else None, datetime.now(UTC), by)

@@ -12,7 +12,7 @@ from typing import Any
 
 from trueup.config import config
 from trueup.domain.status import Status
-from trueup.errors import InvalidInput
+from trueup.errors import NotFound
 from trueup.observability import MetricUnit, emit_metrics
 from trueup.reports.csv_report import write_csv
 from trueup.services.snapshots import get_snapshot
@@ -30,7 +30,7 @@ def export_snapshot(
     """Write the CSV if it is not there yet; answer {url, expires_at, key, file_name, rows}."""
     snapshot = get_snapshot(snapshot_id, coverage, statuses)
     if not snapshot["coverages"]:
-        raise InvalidInput(f"snapshot {snapshot['id']} has no coverage to export")
+        raise NotFound(f"snapshot {snapshot['id']} has no coverage to export (its settings named none)")
     chosen = snapshot["coverages"][0]
     taken_at = datetime.fromisoformat(snapshot["taken_at"])
     key = export_files.export_key(snapshot["id"], taken_at, chosen["id"], statuses)

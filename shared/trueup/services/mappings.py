@@ -7,7 +7,7 @@ from typing import Any
 
 from trueup.domain.mapping import map_clients
 from trueup.domain.models import Company, Organization
-from trueup.errors import Conflict, InvalidInput, NotFound
+from trueup.errors import Conflict, NotFound
 from trueup.services.snapshots import NoCurrentData
 from trueup.store.generations import read_pax8, read_rmm_organizations
 from trueup.store.table import TrueupTable
@@ -90,8 +90,8 @@ def set_mapping(
     wanted = list(dict.fromkeys(organization_ids))
     known = {o.id for o in organizations}
     unknown = [o for o in wanted if o not in known]
-    if unknown:
-        raise InvalidInput(f"unknown RMM organization id(s) {', '.join(unknown)} (not in the current sync)")
+    if unknown:  # well-formed, but not what the data holds now: a conflict with the current state
+        raise Conflict(f"unknown RMM organization id(s) {', '.join(unknown)} (not in the current sync)")
     records = table.manual_mapping_records()
     owners = {
         org: names.get(other, other) for other, r in records.items() for org in r["rmm_organization_ids"]

@@ -6,7 +6,15 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr, StringConstraints, ValidationError
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+)
 
 from trueup.domain.models import SLUG_PATTERN, Coverage, DeviceClass, Settings
 from trueup.errors import InvalidInput
@@ -25,6 +33,16 @@ Text = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, patt
 Identifier = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100, pattern=_NO_CONTROL)]
 Status = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64, pattern=_NO_CONTROL)]
 
+
+def _number_not_text_or_boolean(value: Any) -> Any:
+    # JSON's 30 and 30.0 are both the whole number 30; "30" and true are not numbers at all.
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number, not text or true/false")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_number_not_text_or_boolean)]
+
 # The allowed values of each field, as a refusal names them.
 RULES = {
     "tolerance": f"a whole number of devices from 0 to {MAX_TOLERANCE}",
@@ -42,6 +60,15 @@ RULES = {
 
 
 class CoverageDocument(Coverage):
+    # A coverage must name at least one way to find its products (the description says so too).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field], "properties": {field: {"minItems": 1}}}
+                for field in ("product_ids", "vendor_names", "name_contains")
+            ]
+        }
+    )
     id: Annotated[StrictStr, StringConstraints(max_length=64, pattern=SLUG_PATTERN)]
     name: Text
     product_ids: list[Identifier] = Field(default_factory=list, max_length=MAX_LIST)
@@ -57,8 +84,8 @@ class SettingsDocument(Settings):
         min_length=1,
         max_length=MAX_COUNTED_STATUSES,
     )
-    stale_after_days: StrictInt = Field(default=30, ge=1, le=MAX_STALE_DAYS)
-    tolerance: StrictInt = Field(default=0, ge=0, le=MAX_TOLERANCE)
+    stale_after_days: WholeNumber = Field(default=30, ge=1, le=MAX_STALE_DAYS)
+    tolerance: WholeNumber = Field(default=0, ge=0, le=MAX_TOLERANCE)
 
 
 def load_settings(table: TrueupTable | None = None) -> tuple[Settings, int]:

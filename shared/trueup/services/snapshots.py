@@ -90,6 +90,11 @@ def list_snapshots(limit: int, cursor: str | None) -> tuple[list[Snapshot], str 
     return [{k: v for k, v in item.items() if k != "rows_key"} for item in items], next_cursor
 
 
+_ONE = "(under_licensed|unmapped|over_licensed|matched)"
+# What ?status= accepts (the API's description says so): statuses, comma-separated; empty for all.
+STATUS_LIST_PATTERN = rf"^( *{_ONE} *(, *{_ONE} *)*)?$"
+
+
 def parse_statuses(value: str | None) -> set[Status] | None:
     if value is None or not value.strip():
         return None

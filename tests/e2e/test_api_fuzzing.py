@@ -1,0 +1,97 @@
+"""The API fuzzed by schemathesis against its own /openapi.json, on the local stack: every check on
+(server errors, status codes, content types, response schemas, requests the description says are
+valid accepted and invalid ones rejected, stateful sequences, missing authentication), a fixed seed
+and a bounded number of examples, so the run is the same every time and takes about a minute.
+
+Two exceptions, each for a reason:
+- `unsupported_method` expects 405 for a method no route declares; API Gateway's HTTP APIs answer
+  404 there, and the local gateway answers as API Gateway does.
+- PUT /settings is also run apart without `positive_data_acceptance`: JSON Schema cannot say that
+  coverage ids must be unique, and the API refuses repeated ids with a 400 naming them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.stack_process import StackProcess
+
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+SEED = "1"
+SETTINGS_OPERATION = "put_settings_settings_put"
+EVERY_CHECK = ["--checks", "all", "--request-timeout", "60", "--seed", SEED]
+
+
+def fuzz(stack: StackProcess, *arguments: str) -> None:
+    command = [str(SCHEMATHESIS), "run", f"{stack.url}/openapi.json", *EVERY_CHECK, *arguments]
+    answer = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    output = answer.stdout + answer.stderr
+    assert answer.returncode == 0, f"schemathesis found problems:\n{output[-6000:]}"
+    assert "No issues found" in output or "warning" in output, output[-2000:]
+
+
+@pytest.fixture(scope="module")
+def signed_in_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    root = tmp_path_factory.mktemp("fuzz-signed-in")
+    running = StackProcess(root / "data", root / "stack.log", quiet=True, auth="oidc")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_every_operation_answers_as_described(stack: StackProcess) -> None:
+    fuzz(
+        stack,
+        "--exclude-checks",
+        "unsupported_method",
+        "--exclude-operation-id",
+        SETTINGS_OPERATION,
+        "--max-examples",
+        "5",
+    )
+
+
+def test_the_settings_document_is_answered_as_described(stack: StackProcess) -> None:
+    fuzz(
+        stack,
+        "--exclude-checks",
+        "unsupported_method,positive_data_acceptance",
+        "--include-operation-id",
+        SETTINGS_OPERATION,
+        "--max-examples",
+        "5",
+    )
+
+
+def test_with_sign_in_every_operation_answers_as_described_to_an_admin_and_refuses_no_token(
+    signed_in_stack: StackProcess,
+) -> None:
+    auth = signed_in_stack.stack_file()["auth"]
+    client = auth["clients"]["admin"]
+    token = httpx.post(
+        auth["token_url"],
+        data={"grant_type": "client_credentials"},
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=30,
+    ).json()["access_token"]
+    fuzz(
+        signed_in_stack,
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--exclude-checks",
+        "unsupported_method",
+        "--exclude-operation-id",
+        SETTINGS_OPERATION,
+        "--phases",
+        "examples,fuzzing,stateful",
+        "--max-examples",
+        "3",
+    )
