@@ -50,8 +50,8 @@ BY_ROUTE = {
     "POST /snapshots": {"409": "A source was never synced: sync first"},
     "PUT /mappings/{pax8_company_id}": {
         "404": "No such Pax8 company in the current sync",
-        "409": "An organization is already mapped elsewhere or is not in the current sync, there is no sync yet, "
-        "or a concurrent change won",
+        "409": "An organization is already mapped elsewhere or is not in the current sync, there is no "
+        "sync yet, or a concurrent change won",
     },
     "DELETE /mappings/{pax8_company_id}": {
         "404": "The company has no manual mapping",
