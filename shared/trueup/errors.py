@@ -28,3 +28,8 @@ class UpstreamError(TrueupError):
         self.status = status
         self.retryable = retryable
         self.detail = message
+
+
+class Unprocessable(TrueupError):
+    """Well-formed, but not something trueup can do as asked (422): e.g. an Idempotency-Key reused with
+    another body."""

@@ -488,3 +488,31 @@ def test_at_390_px_wide_the_page_has_no_horizontal_scroll(
     page.get_by_role("link", name="Unmapped clients").click()
     expect(page.locator("#suggestions li").first).to_be_visible()
     no_horizontal_scroll(page)
+
+
+def test_each_click_on_take_snapshot_and_sync_now_sends_its_own_idempotency_key(
+    page: Page, stack: LocalStack
+) -> None:
+    keys: dict[str, list[str]] = {"snapshots": [], "syncs": []}
+
+    def note(route: Route) -> None:
+        request = route.request
+        if request.method == "POST":
+            name = request.url.rstrip("/").rsplit("/", 1)[-1]
+            if name in keys:
+                keys[name].append(request.headers.get("idempotency-key", ""))
+        route.continue_()
+
+    page.route("**/*", note)
+    page.goto(stack.url + "/")
+    take = page.locator("#take-snapshot")
+    for _ in range(2):
+        take.click()  # busy until the API answered, then enabled again
+        expect(take).to_be_enabled()
+    expect(page.locator("#notice")).to_contain_text("Snapshot taken")
+    assert len(stack.ok("GET", "/snapshots")["items"]) == 2
+    page.locator("#sync-now").click()
+    expect(page.locator("#notice")).to_contain_text("Sync finished")
+    assert len(keys["snapshots"]) == 2 and len(set(keys["snapshots"])) == 2
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", key) for key in keys["snapshots"] + keys["syncs"])
+    assert len(keys["syncs"]) == 1

@@ -760,7 +760,7 @@ def test_a_sync_request_that_is_not_the_documented_object_starts_nothing(stack: 
 
 # -- least privilege: what each handler really does with the table is what its policy allows ------------
 
-OPERATIONS = {"GetItem": "GetItem", "PutItem": "PutItem", "DeleteItem": "DeleteItem", "Query": "Query"}
+OPERATIONS = {"GetItem", "PutItem", "DeleteItem", "UpdateItem", "Query"}
 
 
 def record_table_use(used: dict[str, set[tuple[str, str]]], current: list[str]) -> None:
@@ -809,6 +809,8 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
     stack.http("GET", f"/syncs/{run['id']}")
     stack.http("GET", "/syncs/current")
     snapshot = stack.http("POST", "/snapshots").body
+    stack.http("POST", "/snapshots", headers={"Idempotency-Key": "policy-check-1"})
+    stack.http("POST", "/syncs", {"sources": ["pax8"]}, headers={"Idempotency-Key": "policy-check-2"})
     stack.http("GET", "/snapshots")
     stack.http("GET", "/snapshots/latest")
     stack.http("POST", f"/snapshots/{snapshot['id']}/export")
@@ -833,6 +835,7 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
         refused = sorted((a, pk) for a, pk in calls if pk not in allowed[function].get(a, set()))
         assert not refused, f"{function} does what its policy refuses: {refused}"
     assert ("dynamodb:PutItem", "CLAIM") in used["ApiFunction"]  # the check saw the transactions
+    assert ("dynamodb:UpdateItem", "IDEMPOTENCY") in used["SnapshotFunction"]  # and the idempotency records
 
 
 def yaml_template() -> dict[str, Any]:
@@ -857,3 +860,33 @@ def test_a_sync_tags_the_generation_it_replaces_for_expiry_and_never_the_current
     assert tags("pax8", old) == [{"Key": "trueup-superseded", "Value": "true"}]
     assert tags("pax8", new) == []
     assert tags("rmm", first["sources"]["rmm"]["generation"]) == []  # still current
+
+
+# -- double submits: an Idempotency-Key returns the first answer -----------------------------------------
+
+
+def test_a_repeated_idempotency_key_answers_the_first_snapshot_and_run_instead_of_new_ones(
+    stack: Stack,
+) -> None:
+    key = {"Idempotency-Key": "6f1c2a0e-5b3d-4f7e-9a8b-1c2d3e4f5a6b"}
+    first_run = stack.http("POST", "/syncs", {"sources": ["pax8"]}, headers=key)
+    again = stack.http("POST", "/syncs", {"sources": ["pax8"]}, headers=key)
+    assert (first_run.status, again.status) == (202, 202)
+    assert again.body["id"] == first_run.body["id"]
+    assert len(stack.http("GET", "/syncs").body["items"]) == 1
+    other_body = stack.http("POST", "/syncs", {"sources": ["rmm"]}, headers=key)
+    assert other_body.status == 422 and "another body" in other_body.body["message"]
+    stack.deliver_events()
+    stack.sync(["rmm"])
+
+    first = stack.http("POST", "/snapshots", headers=key)
+    for _ in range(3):  # a double click, then two retries
+        repeat = stack.http("POST", "/snapshots", headers=key)
+        assert repeat.status == 201 and repeat.body["id"] == first.body["id"]
+    assert len(stack.http("GET", "/snapshots").body["items"]) == 1
+    # The key belongs to its caller: another person's same key is their own request.
+    theirs = stack.http("POST", "/snapshots", headers=key, as_="viewer")
+    assert theirs.status == 403  # (a viewer may not take snapshots at all)
+    assert stack.http("POST", "/snapshots").body["id"] != first.body["id"]  # no key: a new one
+    bad = stack.http("POST", "/snapshots", headers={"Idempotency-Key": "has spaces"})
+    assert bad.status == 400 and "Idempotency-Key" in bad.body["message"]

@@ -390,17 +390,17 @@ def test_each_function_reads_and_writes_only_its_own_part_of_the_bucket(
     assert fnmatch(f"{BUCKET_ARN}/{rows_key('s1', datetime(2026, 11, 1, tzinfo=UTC))}", snapshots)
 
 
-def test_table_access_is_item_level_and_only_the_api_deletes(
-    template: Template, transformed: Template
-) -> None:
+def test_table_access_is_item_level_and_syncs_never_delete(template: Template, transformed: Template) -> None:
     for function_id in of_type(template, "AWS::Serverless::Function"):
         dynamodb = grants(transformed, function_id, "dynamodb")
         assert set(dynamodb) <= DYNAMODB_ITEM_ACTIONS, (
             f"{function_id} may {set(dynamodb) - DYNAMODB_ITEM_ACTIONS}"
         )
         assert all(resources == {"${Table.Arn}"} for resources in dynamodb.values()), function_id
-        # DELETE /mappings/{id} is the one delete; a sync or snapshot removing items would lose history.
-        assert ("dynamodb:DeleteItem" in dynamodb) == (function_id == "ApiFunction"), function_id
+        # Deletes: DELETE /mappings/{id}, and expired idempotency records; a sync never deletes.
+        assert ("dynamodb:DeleteItem" in dynamodb) == (function_id in ("ApiFunction", "SnapshotFunction")), (
+            function_id
+        )
 
 
 def test_each_sync_reads_only_its_own_integrations_secret(template: Template, transformed: Template) -> None:
@@ -592,15 +592,18 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
 # Which kinds of items (partition keys, trueup/store/table.py) each function may read and write.
 TABLE_ACCESS = {
     "ApiFunction": {
-        "dynamodb:GetItem": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS"},
-        "dynamodb:Query": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS"},
-        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS"},
-        "dynamodb:DeleteItem": {"MAPPING", "CLAIM"},
+        "dynamodb:GetItem": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY"},
+        "dynamodb:Query": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY"},
+        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY"},
+        "dynamodb:DeleteItem": {"MAPPING", "CLAIM", "IDEMPOTENCY"},
+        "dynamodb:UpdateItem": {"IDEMPOTENCY"},
     },
     "SnapshotFunction": {
-        "dynamodb:GetItem": {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT"},
-        "dynamodb:Query": {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT"},
-        "dynamodb:PutItem": {"SNAPSHOT"},
+        "dynamodb:GetItem": {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT", "IDEMPOTENCY"},
+        "dynamodb:Query": {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT", "IDEMPOTENCY"},
+        "dynamodb:PutItem": {"SNAPSHOT", "IDEMPOTENCY"},
+        "dynamodb:UpdateItem": {"IDEMPOTENCY"},
+        "dynamodb:DeleteItem": {"IDEMPOTENCY"},
     },
     "ExportFunction": {"dynamodb:GetItem": {"SNAPSHOT"}, "dynamodb:Query": {"SNAPSHOT"}},
     "Pax8SyncFunction": {

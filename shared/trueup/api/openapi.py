@@ -46,8 +46,15 @@ SIGNED_IN = {
     "401": "No valid access token",
     "403": "The caller's role may not do this: the message names the role needed",
 }
+_IDEMPOTENT = {
+    "422": "This Idempotency-Key was already used with another body",
+}
 BY_ROUTE = {
-    "POST /snapshots": {"409": "A source was never synced: sync first"},
+    "POST /snapshots": {
+        "409": "A source was never synced (sync first), or a request with this key is in progress",
+        **_IDEMPOTENT,
+    },
+    "POST /syncs": {"409": "A request with this Idempotency-Key is still in progress", **_IDEMPOTENT},
     "PUT /mappings/{pax8_company_id}": {
         "404": "No such Pax8 company in the current sync",
         "409": "An organization is already mapped elsewhere or is not in the current sync, there is no "
@@ -62,6 +69,7 @@ BY_ROUTE = {
     "GET /auth/config": {"500": "Sign-in is on but not configured (the message names the variable)"},
 }
 NO_CONTENT = ("204", "303", "304")
+IDEMPOTENT_ROUTES = ("POST /snapshots", "POST /syncs")
 
 
 @functools.cache
@@ -69,6 +77,7 @@ def openapi_json() -> str:
     """The whole API's description, as this deployment answers, built once per warm container."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
+    from trueup.api.idempotency import KEY_PATTERN
     from trueup.api.resolver import MAX_PARAMETER_CHARS, build_resolver
     from trueup.api.routes import PUBLIC_ROUTES, ROUTER_MODULES, routers_of
     from trueup.config import config
@@ -95,6 +104,17 @@ def openapi_json() -> str:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             route = f"{method.upper()} {path}"
+            if route in IDEMPOTENT_ROUTES:
+                operation.setdefault("parameters", []).append(
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "Send the same key again (a retry, a double click) to get the first "
+                        "answer instead of a second one; scoped to you, bound to the body, kept a day.",
+                        "schema": {"type": "string", "pattern": KEY_PATTERN},
+                    }
+                )
             for parameter in operation.get("parameters", []):  # resolver.MAX_PARAMETER_CHARS
                 schema = parameter.get("schema", {})
                 for variant in [schema, *schema.get("anyOf", [])]:

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from trueup.api.identity import ADMIN, VIEWER, Forbidden, Unauthorized, caller_of
 from trueup.api.routes import ADMIN_ROUTES, PUBLIC_ROUTES
 from trueup.config import ConfigurationError
-from trueup.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from trueup.errors import Conflict, InvalidInput, NotFound, Unprocessable, UpstreamError
 from trueup.observability import logger
 
 
@@ -65,6 +65,10 @@ def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpRes
     @app.exception_handler(InvalidInput)
     def bad_input(exc: InvalidInput) -> Response[str]:
         return _error(400, str(exc))
+
+    @app.exception_handler(Unprocessable)
+    def unprocessable(exc: Unprocessable) -> Response[str]:
+        return _error(422, str(exc))
 
     @app.exception_handler(NotFound)
     def not_found(exc: NotFound) -> Response[str]:

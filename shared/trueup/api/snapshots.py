@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
+from trueup.api import idempotency
 from trueup.api.identity import caller_of
 from trueup.api.models import Actor, ApiModel
 from trueup.domain.models import CoverageResult, Settings, Summary
@@ -65,8 +66,17 @@ StatusQuery = Annotated[
     compress=True,
 )
 def take_snapshot() -> tuple[SnapshotOut, int]:
-    by = caller_of(router.current_event.raw_event).actor()
-    return SnapshotOut.model_validate(snapshots.take_snapshot("api", datetime.now(UTC), by)), 201
+    event = router.current_event
+    caller = caller_of(event.raw_event)
+
+    def take() -> dict[str, str]:
+        return {"snapshot_id": snapshots.take_snapshot("api", datetime.now(UTC), caller.actor())["id"]}
+
+    # With an Idempotency-Key, a repeat answers the snapshot the first request took.
+    taken = idempotency.once(
+        event.headers, caller, "POST /snapshots", event.body, take, router.lambda_context
+    )
+    return SnapshotOut.model_validate(snapshots.get_snapshot(taken["snapshot_id"])), 201
 
 
 @router.get("/snapshots", summary="Snapshots, newest first (summaries, no rows)", tags=["snapshots"])

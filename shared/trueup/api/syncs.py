@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ConfigDict, Field
 
+from trueup.api import idempotency
 from trueup.api.identity import caller_of
 from trueup.api.models import Actor, ApiModel
 from trueup.errors import InvalidInput
@@ -65,9 +66,16 @@ def start_sync(request: Annotated[SyncRequest | None, Body()] = None) -> tuple[S
     # No body, null, {} or {"sources": null}: both sources. Anything else must be the object documented.
     if body and not isinstance(json.loads(body), dict | None):
         raise InvalidInput('the body must be a JSON object such as {"sources": ["pax8"]}, or nothing')
-    by = caller_of(router.current_event.raw_event).actor()
-    run = syncs.request_sync(request.sources if request else None, datetime.now(UTC), by)
-    return SyncRunOut.model_validate(run), 202
+    event = router.current_event
+    caller = caller_of(event.raw_event)
+
+    def start() -> dict[str, str]:
+        run = syncs.request_sync(request.sources if request else None, datetime.now(UTC), caller.actor())
+        return {"run_id": run["id"]}
+
+    # With an Idempotency-Key, a repeat answers the run the first request started, as it is now.
+    started = idempotency.once(event.headers, caller, "POST /syncs", body, start, router.lambda_context)
+    return SyncRunOut.model_validate(syncs.get_run(started["run_id"], datetime.now(UTC))), 202
 
 
 @router.get("/syncs", summary="Recent sync runs, newest first", tags=["syncs"])

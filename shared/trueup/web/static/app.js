@@ -100,11 +100,11 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+async function api(method, path, body, extraHeaders = {}) {
   let response;
   try {
     // Relative paths: the page may sit behind a path prefix (an API Gateway stage).
-    const headers = { Accept: "application/json", ...authorization() };
+    const headers = { Accept: "application/json", ...authorization(), ...extraHeaders };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     response = await fetch(path, {
       method,
@@ -387,7 +387,8 @@ async function takeSnapshot() {
   for (const button of buttons) setBusy(button, true, "Taking snapshot…");
   notify("Taking a snapshot: counting devices and licences for every client…");
   try {
-    const snapshot = await api("POST", "snapshots");
+    // One key per click: a retried or repeated request answers this snapshot instead of taking another.
+    const snapshot = await api("POST", "snapshots", undefined, { "Idempotency-Key": crypto.randomUUID() });
     state.snapshotRequest++; // a slower load of another snapshot must not replace this one
     const { coverages, ...rest } = snapshot;
     state.history = [
@@ -417,7 +418,7 @@ async function syncNow() {
   if (state.syncing) return;
   setBusy($("sync-now"), true, "Syncing…");
   try {
-    const run = await api("POST", "syncs");
+    const run = await api("POST", "syncs", undefined, { "Idempotency-Key": crypto.randomUUID() });
     await followRun(run);
   } catch (error) {
     showError("Could not start a sync", error);
