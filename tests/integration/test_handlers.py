@@ -890,3 +890,35 @@ def test_a_repeated_idempotency_key_answers_the_first_snapshot_and_run_instead_o
     assert stack.http("POST", "/snapshots").body["id"] != first.body["id"]  # no key: a new one
     bad = stack.http("POST", "/snapshots", headers={"Idempotency-Key": "has spaces"})
     assert bad.status == 400 and "Idempotency-Key" in bad.body["message"]
+
+
+def test_a_sync_requested_while_one_of_the_same_source_runs_joins_it_instead_of_running_twice(
+    stack: Stack,
+) -> None:
+    from trueup.store.table import TrueupTable
+
+    first = stack.http("POST", "/syncs", {"sources": ["pax8"]}).body
+    second = stack.http("POST", "/syncs", {"sources": ["pax8"]}).body
+    queued = {e["detail"]["run_id"]: e for e in stack.captured() if e["detail-type"] == "Sync Requested"}
+    # The first run's sync has begun: it holds the source's lease, as run_sync takes it first.
+    assert (
+        TrueupTable().acquire_sync_lease("pax8", first["id"], "2026-01-01T00:00:00Z", "2999-01-01T00:00:00Z")
+        is None
+    )
+    FUNCTIONS["pax8_sync"].handler(queued[second["id"]], LambdaContext())  # arrives while it runs
+    joined = stack.http("GET", f"/syncs/{second['id']}").body["sources"]["pax8"]
+    assert joined["joined"] == first["id"] and joined["status"] == "queued"  # it follows the first
+
+    FUNCTIONS["pax8_sync"].handler(queued[first["id"]], LambdaContext())
+    done = stack.http("GET", f"/syncs/{first['id']}").body["sources"]["pax8"]
+    followed = stack.http("GET", f"/syncs/{second['id']}").body["sources"]["pax8"]
+    assert done["status"] == "succeeded"
+    assert {k: v for k, v in followed.items() if k != "joined"} == {
+        k: v for k, v in done.items() if k != "joined"
+    }
+    assert followed["joined"] == first["id"]
+    # The lease is free again: the next sync runs on its own.
+    third = stack.sync(["pax8"])
+    assert (
+        third["sources"]["pax8"]["status"] == "succeeded" and third["sources"]["pax8"].get("joined") is None
+    )

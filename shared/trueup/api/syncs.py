@@ -39,6 +39,10 @@ class SourceRunOut(ApiModel):
     skipped_records: list[SkippedRecordOut] = Field(description="The first skipped records, with reasons.")
     error: str | None
     generation: str | None
+    joined: str | None = Field(
+        default=None,
+        description="Another run whose sync of this source was already running: this one follows it.",
+    )
 
 
 class SyncRunOut(ApiModel):

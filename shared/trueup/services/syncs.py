@@ -34,6 +34,8 @@ UNFINISHED = ("queued", "running")
 SKIPPED_KEPT = 50  # skipped records listed on a run; the count is always complete
 # A run still unfinished this long after it was requested outlived any Lambda invocation (15 min).
 ABANDONED_AFTER = timedelta(minutes=20)
+# A sync's lease on its source outlives the longest invocation, so a crashed sync frees it by itself.
+LEASE_FOR = timedelta(minutes=16)
 
 Run = dict[str, Any]
 
@@ -110,8 +112,16 @@ def list_runs(limit: int, now: datetime) -> list[Run]:
     return [_presented(run, now) for run in TrueupTable().list_runs(limit)]
 
 
-def _presented(run: Run, now: datetime) -> Run:
-    """A run whose source never finished long after any function could still run shows as failed."""
+def _presented(run: Run, now: datetime, table: TrueupTable | None = None) -> Run:
+    """A run as the API shows it: a source that joined another run's sync shows that sync's state;
+    a source that never finished long after any function could still run shows as failed."""
+    for source, state in run["sources"].items():
+        joined = state.get("joined")
+        if joined:
+            other = (table or TrueupTable()).get_run(joined)
+            followed = (other or {}).get("sources", {}).get(source)
+            if followed is not None and not followed.get("joined"):
+                run["sources"][source] = {**followed, "joined": joined}
     requested = datetime.fromisoformat(run["requested_at"])
     if now - requested > ABANDONED_AFTER:
         for state in run["sources"].values():
@@ -157,6 +167,8 @@ def recover_interrupted_runs(now: datetime | None = None) -> int:
                 error="interrupted: trueup stopped before this sync finished; sync again",
             ):
                 count += 1
+            if state["status"] in UNFINISHED:
+                table.release_sync_lease(source, run["id"])  # or the next sync would wait for it to expire
     return count
 
 
@@ -170,6 +182,30 @@ def run_sync(
     table = TrueupTable()
     started = clock()
     timer = time.monotonic()
+    # One sync of a source at a time (Pax8 allows about 1,000 requests a minute): a run whose source is
+    # already being synced by another run joins that sync and shows its outcome.
+    holder = table.acquire_sync_lease(source, run_id, _iso(started), _iso(started + LEASE_FOR))
+    if holder is not None and holder != run_id:
+        if _update_source(table, run_id, source, only_if="queued", status="running", joined=holder):
+            logger.info(
+                "joined the running sync", extra={"run_id": run_id, "source": source, "joined": holder}
+            )
+        return
+    try:
+        _run_leased_sync(table, run_id, source, fetch, clock, started, timer)
+    finally:
+        table.release_sync_lease(source, run_id)
+
+
+def _run_leased_sync(
+    table: TrueupTable,
+    run_id: str,
+    source: GenerationSource,
+    fetch: Fetch,
+    clock: Callable[[], datetime],
+    started: datetime,
+    timer: float,
+) -> None:
     if not _update_source(
         table, run_id, source, only_if="queued", status="running", started_at=_iso(started)
     ):

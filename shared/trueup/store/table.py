@@ -13,6 +13,8 @@ condition expression.
                                    company holds it, so an organization is never in two companies
   SETTINGS  current                the settings document and its version
   SNAPSHOT  <snapshot id>          snapshot metadata and summaries (rows live in S3)
+  LEASE     pax8 | rmm             the run whose sync of that source is running (one at a time)
+  IDEMPOTENCY <key hash>           Powertools Idempotency records (trueup.api.idempotency; TTL)
 """
 
 from __future__ import annotations
@@ -144,6 +146,39 @@ class TrueupTable:
             raise
         old = answer.get("Attributes")
         return True, (_doc(old) if old else None)
+
+    # -- one sync of a source at a time -------------------------------------------------------------
+
+    def acquire_sync_lease(self, source: str, run_id: str, now: str, expires: str) -> str | None:
+        """Take the source's sync lease for `run_id` unless another run holds an unexpired one.
+
+        None when taken; else the id of the run that holds it. Times are ISO 8601 UTC strings."""
+        try:
+            self._db.put_item(
+                TableName=self.name,
+                Item={"pk": _s("LEASE"), "sk": _s(source), "run_id": _s(run_id), "expires_at": _s(expires)},
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR run_id = :run",
+                ExpressionAttributeValues={":now": _s(now), ":run": _s(run_id)},
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+            held = self._get("LEASE", source)
+            return held["run_id"]["S"] if held else None
+        return None
+
+    def release_sync_lease(self, source: str, run_id: str) -> None:
+        """Give the lease back, if this run still holds it."""
+        try:
+            self._db.delete_item(
+                TableName=self.name,
+                Key={"pk": _s("LEASE"), "sk": _s(source)},
+                ConditionExpression="run_id = :run",
+                ExpressionAttributeValues={":run": _s(run_id)},
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
 
     # -- mappings -------------------------------------------------------------------------------
 
