@@ -98,3 +98,16 @@ def test_with_sign_in_every_operation_answers_as_described_to_an_admin_and_refus
         "--max-examples",
         "3",
     )
+    fuzz(
+        signed_in_stack,
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--exclude-checks",
+        "unsupported_method,positive_data_acceptance",
+        "--include-operation-id-regex",
+        APART,
+        "--phases",
+        "examples,fuzzing",
+        "--max-examples",
+        "3",
+    )
