@@ -4,6 +4,8 @@ Environment (or a git-ignored `.env` in the checkout; the environment wins):
   TRUEUP_PORT       the API's port (default 3000)
   TRUEUP_DATA_DIR   where the state lives (default .data/ in the checkout); it survives restarts
   TRUEUP_DEMO=1     use the demo upstreams even when credentials are set
+  TRUEUP_AUTH=oidc  sign-in on, through a local OpenID provider (default: off, everyone is an admin);
+                    its people and script clients are in <data dir>/stack.json
   PAX8_CLIENT_ID, PAX8_CLIENT_SECRET, NINJAONE_CLIENT_ID, NINJAONE_CLIENT_SECRET
                     all four: sync the real vendors (read-only); none: demo mode
   PAX8_API_URL, PAX8_TOKEN_URL, NINJAONE_URL   vendor endpoints (defaults: the template's)
