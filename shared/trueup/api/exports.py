@@ -10,14 +10,12 @@ from pydantic import Field
 
 from trueup.api.models import ApiModel
 from trueup.services import exports
-from trueup.services.snapshots import STATUS_LIST_PATTERN, parse_statuses
+from trueup.services.snapshots import parse_statuses
 
 router = APIGatewayHttpRouter()
 
 CoverageQuery = Annotated[str | None, Query(description="The coverage to export (default: the first).")]
-StatusQuery = Annotated[
-    str | None, Query(description="Only these statuses, comma-separated.", pattern=STATUS_LIST_PATTERN)
-]
+StatusQuery = Annotated[str | None, Query(description="Only these statuses, comma-separated.")]
 
 
 class ExportLink(ApiModel):

@@ -78,6 +78,11 @@ def openapi_json() -> str:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
     from trueup.api.idempotency import KEY_PATTERN
+    from trueup.services.snapshots import STATUS_LIST_PATTERN
+    from trueup.store.table import CURSOR_PATTERN
+
+    # An empty ?cursor= is the first page, as no cursor is.
+    forms = {"status": STATUS_LIST_PATTERN, "cursor": f"^(|{CURSOR_PATTERN[1:-1]})$"}
     from trueup.api.resolver import MAX_PARAMETER_CHARS, build_resolver
     from trueup.api.routes import PUBLIC_ROUTES, ROUTER_MODULES, routers_of
     from trueup.config import config
@@ -117,11 +122,14 @@ def openapi_json() -> str:
                 )
             for parameter in operation.get("parameters", []):  # resolver.MAX_PARAMETER_CHARS
                 schema = parameter.get("schema", {})
+                # The forms the handlers check themselves (a 400 naming the problem, as the contract has it).
+                form = forms.get(parameter.get("name", "")) if parameter.get("in") == "query" else None
                 for variant in [schema, *schema.get("anyOf", [])]:
                     if variant.get("type") == "string":
-                        variant["maxLength"] = min(
-                            variant.get("maxLength", MAX_PARAMETER_CHARS), MAX_PARAMETER_CHARS
-                        )
+                        limit = variant.get("maxLength", MAX_PARAMETER_CHARS)
+                        variant["maxLength"] = min(limit, MAX_PARAMETER_CHARS)
+                        if form:
+                            variant["pattern"] = form
             responses = operation.setdefault("responses", {})
             for status in NO_CONTENT:  # these answer no body at all
                 if status in responses:

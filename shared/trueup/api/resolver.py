@@ -37,18 +37,8 @@ def _unauthorized(message: str) -> dict[str, Any]:
     }
 
 
-# What a parameter that does not match its documented pattern should look like, in words.
-_FORMS = {
-    "status": "use under_licensed, unmapped, over_licensed, matched (comma-separated)",
-    "cursor": "use the next_cursor of the previous page (a snapshot id such as 20261201T060000000Z-1a2b3c)",
-}
-
-
 def _problem(error: Any) -> str:
     where = ".".join(str(p) for p in error.get("loc", ()))
-    name = str(error.get("loc", ("",))[-1])
-    if error.get("type") == "string_pattern_mismatch" and name in _FORMS:
-        return f"{where}: {_FORMS[name]}"
     return f"{where}: {error.get('msg') or error.get('type', 'invalid')}"
 
 

@@ -12,7 +12,6 @@ from trueup.api.identity import caller_of
 from trueup.api.models import Actor, ApiModel
 from trueup.domain.models import CoverageResult, Settings, Summary
 from trueup.services import snapshots
-from trueup.store.table import CURSOR_PATTERN
 
 
 class DataAsOf(ApiModel):
@@ -51,10 +50,7 @@ router = APIGatewayHttpRouter()
 CoverageQuery = Annotated[str | None, Query(description="Only this coverage (its id).")]
 StatusQuery = Annotated[
     str | None,
-    Query(
-        description="Only rows with these statuses, comma-separated: under_licensed,unmapped,...",
-        pattern=snapshots.STATUS_LIST_PATTERN,
-    ),
+    Query(description="Only rows with these statuses, comma-separated: under_licensed,unmapped,..."),
 ]
 
 
@@ -84,7 +80,7 @@ def list_snapshots(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
         str | None,
-        Query(description="next_cursor of the previous page (a snapshot id)", pattern=CURSOR_PATTERN),
+        Query(description="next_cursor of the previous page (a snapshot id)"),
     ] = None,
 ) -> SnapshotPage:
     items, next_cursor = snapshots.list_snapshots(limit, cursor)
