@@ -6,6 +6,7 @@ Each stack gets a free port and its own data directory, and is ready once it pri
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -15,9 +16,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Generous: on a busy machine a start (moto, workers, the first sync of the demo) is slow, not broken.
@@ -139,6 +143,20 @@ class StackProcess:
             raise StackError(f"{method} {path} answered {status}: {answer}")
         return answer
 
+    def script_token(self, role: str) -> str:
+        """An access token of the local provider's client-credentials client for `role` (TRUEUP_AUTH=oidc)."""
+        auth = self.stack_file()["auth"]
+        client = auth["clients"][role]
+        answer = httpx.post(
+            auth["token_url"],
+            data={"grant_type": "client_credentials"},
+            auth=(client["client_id"], client["client_secret"]),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        token: str = answer.json()["access_token"]
+        return token
+
     def wait_for_run(self, run_id: str, deadline: float = 60.0) -> dict[str, Any]:
         end = time.monotonic() + deadline
         while True:
@@ -164,3 +182,15 @@ class StackProcess:
         finally:
             if self.process.stdout is not None:
                 self.process.stdout.close()
+
+
+@contextlib.contextmanager
+def running_stack(root: Path, *, quiet: bool = False, auth: str = "off") -> Iterator[StackProcess]:
+    """A started stack with its data and log under `root`, stopped cleanly (exit 0) at the end."""
+    running = StackProcess(root / "data", root / "stack.log", quiet=quiet, auth=auth)
+    running.start()
+    try:
+        yield running
+    finally:
+        if running.process is not None and running.process.poll() is None:
+            assert running.stop() == 0, running.log()

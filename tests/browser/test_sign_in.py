@@ -9,12 +9,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.stack import LocalStack
-from tests.stack_process import StackProcess
+from tests.stack_process import StackProcess, running_stack
 
 VIEWER = ("viewer@trueup.local", "trueup-viewer")
 ADMIN = ("admin@trueup.local", "trueup-admin")
@@ -22,26 +21,12 @@ ADMIN = ("admin@trueup.local", "trueup-admin")
 
 @pytest.fixture(scope="module")
 def signed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    root = tmp_path_factory.mktemp("sign-in")
-    running = StackProcess(root / "data", root / "stack.log", quiet=True, auth="oidc")
-    running.start()
-    try:
+    with running_stack(tmp_path_factory.mktemp("sign-in"), quiet=True, auth="oidc") as running:
         yield running
-    finally:
-        running.stop()
 
 
 def script_headers(stack: StackProcess, role: str) -> dict[str, str]:
-    auth = stack.stack_file()["auth"]
-    client = auth["clients"][role]
-    answer = httpx.post(
-        auth["token_url"],
-        data={"grant_type": "client_credentials"},
-        auth=(client["client_id"], client["client_secret"]),
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    return {"Authorization": f"Bearer {stack.script_token(role)}"}
 
 
 def sign_in(page: Page, stack: StackProcess, email: str, password: str) -> None:

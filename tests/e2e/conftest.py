@@ -4,17 +4,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack_process import StackProcess
+from tests.stack_process import StackProcess, running_stack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     """One demo stack per test module (its first sync takes a few seconds), stopped cleanly at the end."""
-    root = tmp_path_factory.mktemp("stack")
-    running = StackProcess(root / "data", root / "stack.log")
-    running.start()
-    try:
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            assert running.stop() == 0, running.log()

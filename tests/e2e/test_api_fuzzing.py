@@ -19,10 +19,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.stack_process import StackProcess
+from tests.stack_process import StackProcess, running_stack
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 SEED = "1"
@@ -41,13 +40,8 @@ def fuzz(stack: StackProcess, *arguments: str) -> None:
 
 @pytest.fixture(scope="module")
 def signed_in_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    root = tmp_path_factory.mktemp("fuzz-signed-in")
-    running = StackProcess(root / "data", root / "stack.log", quiet=True, auth="oidc")
-    running.start()
-    try:
+    with running_stack(tmp_path_factory.mktemp("fuzz-signed-in"), quiet=True, auth="oidc") as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_every_operation_answers_as_described(stack: StackProcess) -> None:
@@ -77,14 +71,7 @@ def test_settings_syncs_and_snapshots_are_answered_as_described(stack: StackProc
 def test_with_sign_in_every_operation_answers_as_described_to_an_admin_and_refuses_no_token(
     signed_in_stack: StackProcess,
 ) -> None:
-    auth = signed_in_stack.stack_file()["auth"]
-    client = auth["clients"]["admin"]
-    token = httpx.post(
-        auth["token_url"],
-        data={"grant_type": "client_credentials"},
-        auth=(client["client_id"], client["client_secret"]),
-        timeout=30,
-    ).json()["access_token"]
+    token = signed_in_stack.script_token("admin")
     fuzz(
         signed_in_stack,
         "--header",

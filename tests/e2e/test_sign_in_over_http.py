@@ -17,33 +17,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.stack_process import StackProcess
+from tests.stack_process import StackProcess, running_stack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    root = tmp_path_factory.mktemp("signed-in")
-    running = StackProcess(root / "data", root / "stack.log", auth="oidc")
-    running.start()
-    try:
+    with running_stack(tmp_path_factory.mktemp("signed-in"), auth="oidc") as running:
         yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            assert running.stop() == 0, running.log()
-
-
-def script_token(stack: StackProcess, role: str) -> str:
-    auth = stack.stack_file()["auth"]
-    client = auth["clients"][role]
-    answer = httpx.post(
-        auth["token_url"],
-        data={"grant_type": "client_credentials"},
-        auth=(client["client_id"], client["client_secret"]),
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    token: str = answer.json()["access_token"]
-    return token
 
 
 def forged(stack: StackProcess, *, key: Any = None, kid: str | None = None, **claims: Any) -> str:
@@ -118,7 +98,7 @@ def test_a_bad_token_gets_401_on_every_route_that_needs_one(stack: StackProcess,
 
 
 def test_the_roles_decide_what_a_good_token_may_do(stack: StackProcess) -> None:
-    viewer, admin = script_token(stack, "viewer"), script_token(stack, "admin")
+    viewer, admin = stack.script_token("viewer"), stack.script_token("admin")
     status, answer = call(stack, "POST", "/snapshots", viewer)
     assert status == 403
     assert "Taking a snapshot needs the admin role" in answer["message"]
