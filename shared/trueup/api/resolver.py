@@ -28,15 +28,6 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None, **e
     )
 
 
-def _unauthorized(message: str) -> dict[str, Any]:
-    return {
-        "statusCode": 401,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON, "WWW-Authenticate": "Bearer"},
-        "body": json.dumps({"message": message}),
-        "isBase64Encoded": False,
-    }
-
-
 def _problem(error: Any) -> str:
     where = ".".join(str(p) for p in error.get("loc", ()))
     return f"{where}: {error.get('msg') or error.get('type', 'invalid')}"
@@ -110,33 +101,36 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) ->
     if denied is not None:
         return denied
     checked = _checked_request(event)
-    if isinstance(checked, str):
-        status = 413 if checked.startswith("the body is larger") else 400
-        return _plain_error(status, checked)
+    if isinstance(checked, tuple):
+        return _plain_error(*checked)
     result: dict[str, Any] = app.resolve(checked, context)
     return result
 
 
-def _plain_error(status: int, message: str, **extra: Any) -> dict[str, Any]:
+def _plain_error(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """An error answered before the resolver runs, in the same shape as `_error`."""
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **(headers or {})},
         "body": json.dumps({"message": message, **extra}),
         "isBase64Encoded": False,
     }
 
 
-def _checked_request(event: dict[str, Any]) -> dict[str, Any] | str:
-    """The event with its body as UTF-8 JSON text, or what is wrong with the request."""
+def _checked_request(event: dict[str, Any]) -> dict[str, Any] | tuple[int, str]:
+    """The event with its body as UTF-8 JSON text, or (status, what is wrong with the request)."""
     for kind, values in (
         ("path", event.get("pathParameters")),
         ("query", event.get("queryStringParameters")),
     ):
         for name, value in (values or {}).items():
             if len(str(name)) > MAX_PARAMETER_CHARS or len(str(value)) > MAX_PARAMETER_CHARS:
-                return (
+                too_long = (
                     f"the {kind} parameter {str(name)[:40]!r} is longer than {MAX_PARAMETER_CHARS} characters"
                 )
+                return 400, too_long
     body = event.get("body")
     if not body:
         return event
@@ -144,23 +138,23 @@ def _checked_request(event: dict[str, Any]) -> dict[str, Any] | str:
         try:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            return "the body is marked base64 but is not"
+            return 400, "the body is marked base64 but is not"
     else:
         raw = body.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_BODY_BYTES:
-        return f"the body is larger than {MAX_BODY_BYTES // 1024} KB"
+        return 413, f"the body is larger than {MAX_BODY_BYTES // 1024} KB"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return f"the body is not UTF-8 text (byte {exc.start})"
+        return 400, f"the body is not UTF-8 text (byte {exc.start})"
     try:
         json.loads(text)
     except RecursionError:
-        return "the body's JSON is nested too deeply"
+        return 400, "the body's JSON is nested too deeply"
     except json.JSONDecodeError as exc:
-        return f"the body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        return 400, f"the body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
     except ValueError:
-        return "the body's JSON has a number with too many digits"
+        return 400, "the body's JSON has a number with too many digits"
     headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
     return {
         **event,
@@ -178,7 +172,7 @@ def _access_denied(event: dict[str, Any]) -> dict[str, Any] | None:
     try:
         caller = caller_of(event)
     except Unauthorized as exc:
-        return _unauthorized(str(exc))
+        return _plain_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
     except ConfigurationError:
         return None  # the handlers' own ConfigurationError answer says which variable
     role = ADMIN if route in ADMIN_ROUTES else VIEWER
