@@ -9,7 +9,8 @@
 3. the functions of the template, each in warm worker processes with its own resolved
    environment (`infra.local.runtime`);
 4. the saved state of TRUEUP_DATA_DIR (`infra.local.persistence`), then the recovery hook
-   `trueup.services.syncs.recover_interrupted_runs()` if the package has it: it runs once in a fresh worker
+   `trueup.services.sync_runs.recover_interrupted_runs()` if the package has it: it runs once in a
+   fresh worker
    with ApiFunction's environment (the handlers' own configuration, and nothing set in this
    process's environment), and marks syncs a stopped stack left queued or running as failed;
 5. the template's EventBridge rules, delivering to their functions (`infra.local.eventbridge`);
@@ -81,7 +82,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 3000
 SYNC_SOURCES = ("pax8", "rmm")  # what POST /syncs accepts (the issue's API)
 UNFINISHED = ("queued", "running")
-RECOVERY_HOOK = "trueup.services.syncs:recover_interrupted_runs"
+RECOVERY_HOOK = "trueup.services.sync_runs:recover_interrupted_runs"
 STACK_FILE = "stack.json"
 AUTH_MODES = ("off", "oidc")
 LOCK_FILE = "stack.lock"

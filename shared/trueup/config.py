@@ -1,66 +1,56 @@
 """The one place trueup reads its runtime configuration: the function's environment, set by template.yaml.
 
-`config()` validates the environment once per warm container and caches it; tests that change the
-environment call `config.cache_clear()`. A plain pydantic model over `os.environ` rather than
-pydantic-settings: that package costs a function about a fifth of `import boto3` at every cold
-start, for nothing this small model needs.
+`config()` reads and checks the environment once per warm container and caches it; tests that change
+the environment call `config.cache_clear()`. A frozen dataclass and a table of variables rather than
+pydantic-settings (a fifth of `import boto3` at every cold start) or a pydantic model (pydantic itself
+is half of `import boto3`, and a function that only reads need not load it at all).
 """
 
 import functools
 import os
-from typing import Literal
-
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, Literal
 
 DEFAULT_EXPORT_LINK_SECONDS = 15 * 60
 MAX_EXPORT_LINK_SECONDS = 7 * 24 * 3600  # SigV4's limit for a presigned URL
+SIGN_IN_MODES = ("oidc", "off")
 
 
 class ConfigurationError(RuntimeError):
     """The function's environment is not what template.yaml sets: a deployment mistake, not bad input."""
 
 
-class RuntimeConfig(BaseModel):
-    """What a function may read from its environment. Every name is template.yaml's variable name."""
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """What a function may read from its environment (`VARIABLES` names each field's variable)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
-
-    table: str = Field(validation_alias="TRUEUP_TABLE", min_length=1)
-    bucket: str = Field(validation_alias="TRUEUP_BUCKET", min_length=1)
-    event_bus: str = Field(validation_alias="TRUEUP_EVENT_BUS", min_length=1)
-    region: str = Field(
-        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
-    )
+    table: str
+    bucket: str
+    event_bus: str
+    region: str = "us-east-1"
     # Set by the local stack: where boto3 sends every call instead of AWS (presigned links point there too).
-    s3_endpoint_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
-    )
+    s3_endpoint_url: str | None = None
     # Pax8 sync
-    pax8_secret_id: str | None = Field(default=None, validation_alias="PAX8_SECRET_ID")
-    pax8_api_url: str | None = Field(default=None, validation_alias="PAX8_API_URL")
-    pax8_token_url: str | None = Field(default=None, validation_alias="PAX8_TOKEN_URL")
+    pax8_secret_id: str | None = None
+    pax8_api_url: str | None = None
+    pax8_token_url: str | None = None
     # RMM sync: which RMM, and its secret and host (<SOURCE>_SECRET_ID, <SOURCE>_URL)
-    rmm_source: str = Field(default="ninjaone", validation_alias="RMM_SOURCE")
-    ninjaone_secret_id: str | None = Field(default=None, validation_alias="NINJAONE_SECRET_ID")
-    ninjaone_url: str | None = Field(default=None, validation_alias="NINJAONE_URL")
-    # Exports
-    export_link_seconds: int = Field(
-        default=DEFAULT_EXPORT_LINK_SECONDS,
-        ge=1,
-        le=MAX_EXPORT_LINK_SECONDS,
-        validation_alias="EXPORT_LINK_SECONDS",
-    )
-
+    rmm_source: str = "ninjaone"
+    ninjaone_secret_id: str | None = None
+    ninjaone_url: str | None = None
+    # Exports: how long a presigned link lives
+    export_link_seconds: int = DEFAULT_EXPORT_LINK_SECONDS
     # Sign-in (trueup.api.identity). "oidc": every route but the page's shell, its files and
     # GET /auth/config needs a token API Gateway checked; "off": everyone is the local user (local only).
-    sign_in: Literal["oidc", "off"] = Field(default="oidc", validation_alias="TRUEUP_SIGN_IN")
-    role_claim: str = Field(default="roles", min_length=1, validation_alias="TRUEUP_ROLE_CLAIM")
-    role_scope_prefix: str | None = Field(default=None, validation_alias="TRUEUP_ROLE_SCOPE_PREFIX")
+    sign_in: Literal["oidc", "off"] = "oidc"
+    role_claim: str = "roles"
+    role_scope_prefix: str | None = None
     # What the page needs to sign people in (GET /auth/config), and the origins it may reach for it.
-    sign_in_issuer: str | None = Field(default=None, validation_alias="TRUEUP_SIGN_IN_ISSUER")
-    sign_in_client_id: str | None = Field(default=None, validation_alias="TRUEUP_SIGN_IN_CLIENT_ID")
-    sign_in_scope: str = Field(default="openid profile email", validation_alias="TRUEUP_SIGN_IN_SCOPE")
-    sign_in_origins: str | None = Field(default=None, validation_alias="TRUEUP_SIGN_IN_ORIGINS")
+    sign_in_issuer: str | None = None
+    sign_in_client_id: str | None = None
+    sign_in_scope: str = "openid profile email"
+    sign_in_origins: str | None = None
 
     def rmm_secret_id(self) -> tuple[str, str | None]:
         """(the variable naming the RMM's secret, its value) for the configured RMM source."""
@@ -71,17 +61,79 @@ class RuntimeConfig(BaseModel):
         return {"ninjaone": self.ninjaone_url}.get(self.rmm_source) or None
 
 
+# field -> the variables it is read from, the first one set winning (template.yaml's names)
+VARIABLES: dict[str, tuple[str, ...]] = {
+    "table": ("TRUEUP_TABLE",),
+    "bucket": ("TRUEUP_BUCKET",),
+    "event_bus": ("TRUEUP_EVENT_BUS",),
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "s3_endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    "pax8_secret_id": ("PAX8_SECRET_ID",),
+    "pax8_api_url": ("PAX8_API_URL",),
+    "pax8_token_url": ("PAX8_TOKEN_URL",),
+    "rmm_source": ("RMM_SOURCE",),
+    "ninjaone_secret_id": ("NINJAONE_SECRET_ID",),
+    "ninjaone_url": ("NINJAONE_URL",),
+    "export_link_seconds": ("EXPORT_LINK_SECONDS",),
+    "sign_in": ("TRUEUP_SIGN_IN",),
+    "role_claim": ("TRUEUP_ROLE_CLAIM",),
+    "role_scope_prefix": ("TRUEUP_ROLE_SCOPE_PREFIX",),
+    "sign_in_issuer": ("TRUEUP_SIGN_IN_ISSUER",),
+    "sign_in_client_id": ("TRUEUP_SIGN_IN_CLIENT_ID",),
+    "sign_in_scope": ("TRUEUP_SIGN_IN_SCOPE",),
+    "sign_in_origins": ("TRUEUP_SIGN_IN_ORIGINS",),
+}
+
+
+def _whole_number(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            number = int(text.strip(), 10)
+        except ValueError:
+            raise ValueError(f"must be a whole number of seconds, got {text[:40]!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _one_of(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"must be {' or '.join(allowed)}, got {text[:40]!r}")
+        return text
+
+    return parse
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "export_link_seconds": _whole_number(1, MAX_EXPORT_LINK_SECONDS),
+    "sign_in": _one_of(*SIGN_IN_MODES),
+}
+
+
+def read_config(environment: Mapping[str, str]) -> RuntimeConfig:
+    """The configuration in an environment (an empty variable counts as unset); every problem named."""
+    values: dict[str, Any] = {}
+    problems = []
+    required = [f.name for f in fields(RuntimeConfig) if f.default is MISSING]
+    for name, variables in VARIABLES.items():
+        variable, text = next(((v, environment[v]) for v in variables if environment.get(v)), (None, None))
+        if variable is None or text is None:
+            if name in required:
+                problems.append(f"{variables[0]} not set")
+            continue
+        try:
+            values[name] = PARSERS.get(name, str)(text)
+        except ValueError as exc:
+            problems.append(f"{variable}: {exc}")
+    if problems:
+        raise ConfigurationError(f"trueup is not configured: {'; '.join(problems)}")
+    return RuntimeConfig(**values)
+
+
 @functools.cache
 def config() -> RuntimeConfig:
-    """The function's configuration, read once; a missing or malformed variable names itself."""
-    environment = {name: value for name, value in os.environ.items() if value != ""}
-    try:
-        return RuntimeConfig.model_validate(environment)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            variable = ".".join(str(part) for part in error["loc"])
-            problems.append(
-                f"{variable} not set" if error["type"] == "missing" else f"{variable}: {error['msg']}"
-            )
-        raise ConfigurationError(f"trueup is not configured: {'; '.join(problems)}") from None
+    """The function's configuration, read once per warm container."""
+    return read_config(os.environ)

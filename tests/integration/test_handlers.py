@@ -28,6 +28,7 @@ from infra.local.template import Router, StackTemplate
 from tests.aws_fixtures import REGION, TEMPLATE, capture_rule_events, create_resources, load_function
 from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTINELONE
 from trueup import aws
+from trueup.api import openapi, wire
 from trueup.config import config
 from trueup.store import export_files
 
@@ -57,6 +58,22 @@ class Answer:
     status: int
     headers: dict[str, str]
     body: Any
+
+
+def as_documented(route: str, answer: Answer) -> None:
+    """Every JSON answer is what /openapi.json says it is, field for field: the document's wire model
+    (trueup.api.wire, whose models forbid unknown fields) must read it, and an error has a message."""
+    if answer.status >= 400:
+        assert isinstance(answer.body, dict) and isinstance(answer.body.get("message"), str), answer.body
+        return
+    if route == "GET /openapi.json":  # the description itself (its own tests read it)
+        return
+    method, path = route.split(" ", 1)
+    document = json.loads(openapi.openapi_json())
+    described = document["paths"][path][method.lower()]["responses"][str(answer.status)]
+    reference = described["content"]["application/json"]["schema"]["$ref"]
+    model = getattr(wire, reference.rsplit("/", 1)[1].split("-")[0])
+    model.model_validate(answer.body)  # raises, naming each field that is not as described
 
 
 class Stack:
@@ -129,7 +146,9 @@ class Stack:
             return Answer(int(result["statusCode"]), headers, raw)  # the page and its files: text
         if int(result["statusCode"]) == 204:
             return Answer(204, headers, raw or None)  # as sent: a 204 has no body at all
-        return Answer(int(result["statusCode"]), headers, json.loads(raw) if raw else None)
+        answer = Answer(int(result["statusCode"]), headers, json.loads(raw) if raw else None)
+        as_documented(match.route.key, answer)
+        return answer
 
     def deliver_events(self) -> list[str]:
         """Hand each captured "Sync Requested" event to the function whose rule matched it."""

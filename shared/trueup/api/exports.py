@@ -1,36 +1,33 @@
 """Routes: /snapshots/{id}/export and /snapshots/{id}/export.csv."""
 
-from datetime import datetime
-from typing import Annotated
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import Field
 
-from trueup.api.models import ApiModel
+from trueup.api.http import QueryParam, Request, answers
 from trueup.services import exports
 from trueup.services.snapshots import parse_statuses
 
 router = APIGatewayHttpRouter()
 
-CoverageQuery = Annotated[str | None, Query(description="The coverage to export (default: the first).")]
-StatusQuery = Annotated[str | None, Query(description="Only these statuses, comma-separated.")]
+COVERAGE = QueryParam("coverage", "The coverage to export (default: the first).")
+STATUS = QueryParam("status", "Only these statuses, comma-separated.")
 
-
-class ExportLink(ApiModel):
-    url: str = Field(description="A presigned GET of the CSV; it expires at expires_at.")
-    expires_at: datetime
-    key: str
-    file_name: str
-    rows: int
+REQUESTS = {
+    "POST /snapshots/{snapshot_id}/export": Request(query=(COVERAGE, STATUS)),
+    "GET /snapshots/{snapshot_id}/export.csv": Request(query=(COVERAGE, STATUS)),
+}
 
 
 @router.post(
-    "/snapshots/<snapshot_id>/export", summary="Export one coverage of a snapshot as CSV", tags=["exports"]
+    "/snapshots/<snapshot_id>/export",
+    summary="Export one coverage of a snapshot as CSV",
+    tags=["exports"],
+    responses=answers(200, "ExportLink", "A link to the CSV"),
 )
-def export(snapshot_id: str, coverage: CoverageQuery = None, status: StatusQuery = None) -> ExportLink:
-    return ExportLink.model_validate(exports.export_snapshot(snapshot_id, coverage, parse_statuses(status)))
+def export(snapshot_id: str) -> dict[str, Any]:
+    return _export(snapshot_id)
 
 
 @router.get(
@@ -39,6 +36,11 @@ def export(snapshot_id: str, coverage: CoverageQuery = None, status: StatusQuery
     tags=["exports"],
     responses={303: {"description": "See Other: Location is the download"}},
 )
-def export_csv(snapshot_id: str, coverage: CoverageQuery = None, status: StatusQuery = None) -> Response[str]:
-    link = exports.export_snapshot(snapshot_id, coverage, parse_statuses(status))
+def export_csv(snapshot_id: str) -> Response[str]:
+    link = _export(snapshot_id)
     return Response(status_code=303, headers={"Location": link["url"], "Cache-Control": "no-store"}, body="")
+
+
+def _export(snapshot_id: str) -> dict[str, Any]:
+    query = router.current_event.query_string_parameters
+    return exports.export_snapshot(snapshot_id, COVERAGE.read(query), parse_statuses(STATUS.read(query)))

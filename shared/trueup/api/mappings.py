@@ -1,29 +1,30 @@
-"""Routes: /mappings."""
+"""Routes: /mappings.
 
-from typing import Annotated, Any
+The mapping service (the company and organization models, the name matcher) loads with the first
+mapping request, so that the API function's other routes start without it."""
+
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import ConfigDict, Field
 
+from trueup.api.http import InvalidRequest, Request, answers, body_of
 from trueup.api.identity import caller_of
-from trueup.api.models import ApiModel
-from trueup.services import mappings
-
-
-class MappingRequest(ApiModel):
-    model_config = ConfigDict(extra="forbid")  # and, from ApiModel, built on first use
-    rmm_organization_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        max_length=50, description="The organizations of this company (at most 50); [] means none."
-    )
-
 
 router = APIGatewayHttpRouter()
 
+REQUESTS = {"PUT /mappings/{pax8_company_id}": Request(body="MappingRequest")}
 
-@router.get("/mappings", summary="Mappings, suggestions and unmapped clients", tags=["mappings"])
+
+@router.get(
+    "/mappings",
+    summary="Mappings, suggestions and unmapped clients",
+    tags=["mappings"],
+    responses=answers(200, "MappingView", "The mappings"),
+)
 def get_mappings() -> dict[str, Any]:
+    from trueup.services import mappings
+
     return mappings.mapping_view()
 
 
@@ -31,9 +32,16 @@ def get_mappings() -> dict[str, Any]:
     "/mappings/<pax8_company_id>",
     summary="Map a Pax8 company to RMM organizations by hand",
     tags=["mappings"],
+    responses=answers(200, "ManualMapping", "The company's mapping, as stored"),
 )
-def put_mapping(pax8_company_id: str, request: Annotated[MappingRequest, Body()]) -> dict[str, Any]:
-    by = caller_of(router.current_event.raw_event).actor()
+def put_mapping(pax8_company_id: str) -> dict[str, Any]:
+    event = router.current_event
+    request = body_of(event.body, "MappingRequest")
+    if request is None:
+        raise InvalidRequest(['body: required, a JSON object such as {"rmm_organization_ids": ["..."]}'])
+    by = caller_of(event.raw_event).actor()
+    from trueup.services import mappings
+
     return mappings.set_mapping(pax8_company_id, request.rmm_organization_ids, by)
 
 
@@ -44,5 +52,7 @@ def put_mapping(pax8_company_id: str, request: Annotated[MappingRequest, Body()]
     responses={204: {"description": "Removed"}},
 )
 def delete_mapping(pax8_company_id: str) -> Response[None]:
+    from trueup.services import mappings
+
     mappings.clear_mapping(pax8_company_id)
     return Response(status_code=204, body=None)  # no content: not even `null`

@@ -8,11 +8,15 @@ routes it does not serve.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from trueup.api.http import Request
 
 router = APIGatewayHttpRouter()
 
@@ -77,13 +81,7 @@ def openapi_json() -> str:
     """The whole API's description, as this deployment answers, built once per warm container."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    from trueup.api.idempotency import KEY_PATTERN
-    from trueup.services.snapshots import STATUS_LIST_PATTERN
-    from trueup.store.table import CURSOR_PATTERN
-
-    # An empty ?cursor= is the first page, as no cursor is.
-    forms = {"status": STATUS_LIST_PATTERN, "cursor": f"^(|{CURSOR_PATTERN[1:-1]})$"}
-    from trueup.api.resolver import MAX_PARAMETER_CHARS, build_resolver
+    from trueup.api.resolver import build_resolver
     from trueup.api.routes import PUBLIC_ROUTES, ROUTER_MODULES, routers_of
     from trueup.config import config
 
@@ -104,32 +102,20 @@ def openapi_json() -> str:
     document = json.loads(
         every.get_openapi_json_schema(title=TITLE, version=VERSION, description=DESCRIPTION, **security)
     )
-    document.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    requests: dict[str, Request] = {}
+    for function in ROUTER_MODULES:
+        for name in ROUTER_MODULES[function]:
+            requests.update(getattr(importlib.import_module(name), "REQUESTS", {}))
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(unused, None)
+    schemas["Error"] = ERROR_SCHEMA
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             route = f"{method.upper()} {path}"
-            if route in IDEMPOTENT_ROUTES:
-                operation.setdefault("parameters", []).append(
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "description": "Send the same key again (a retry, a double click) to get the first "
-                        "answer instead of a second one; scoped to you, bound to the body, kept a day.",
-                        "schema": {"type": "string", "pattern": KEY_PATTERN},
-                    }
-                )
-            for parameter in operation.get("parameters", []):  # resolver.MAX_PARAMETER_CHARS
-                schema = parameter.get("schema", {})
-                # The forms the handlers check themselves (a 400 naming the problem, as the contract has it).
-                form = forms.get(parameter.get("name", "")) if parameter.get("in") == "query" else None
-                for variant in [schema, *schema.get("anyOf", [])]:
-                    if variant.get("type") == "string":
-                        limit = variant.get("maxLength", MAX_PARAMETER_CHARS)
-                        variant["maxLength"] = min(limit, MAX_PARAMETER_CHARS)
-                        if form:
-                            variant["pattern"] = form
+            request = requests.get(route, Request())
+            _describe_request(operation, route, request)
             responses = operation.setdefault("responses", {})
             for status in NO_CONTENT:  # these answer no body at all
                 if status in responses:
@@ -139,25 +125,110 @@ def openapi_json() -> str:
                 answers |= SIGNED_IN
             if "{" in path:
                 answers.setdefault("404", "Not found: the message names what")
-            if "422" in responses:  # the resolver's validation: {message, detail}, not Powertools' shape
-                answers["422"] = "The request does not match this description: detail lists each problem"
+            if request.body or any(p.integer for p in request.query):  # trueup.api.http.InvalidRequest
+                answers.setdefault(
+                    "422", "The request does not match this description: detail lists each problem"
+                )
             for status, description in answers.items():
                 responses[status] = {"description": description, "content": error}
             if signed_in and route in PUBLIC_ROUTES:
                 operation["security"] = []  # no token needed, against the document-wide requirement
-    schemas = document["components"]["schemas"]
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-    # PUT /settings takes any JSON object so that one 400 lists every problem with what is allowed;
-    # what it accepts is the settings document.
+    _add_models(document, requests)
+    return json.dumps(document)
+
+
+def _describe_request(operation: dict[str, Any], route: str, request: Request) -> None:
+    """The operation's query parameters, Idempotency-Key and body, as trueup.api.http reads them."""
+    from trueup.api.idempotency import KEY_PATTERN
+    from trueup.api.resolver import MAX_PARAMETER_CHARS
+    from trueup.services.snapshots import STATUS_LIST_PATTERN
+    from trueup.store.table import CURSOR_PATTERN
+
+    # The forms the handlers check themselves (a 400 naming the problem, as the contract has it); an
+    # empty ?cursor= is the first page, as no cursor is.
+    forms = {"status": STATUS_LIST_PATTERN, "cursor": f"^(|{CURSOR_PATTERN[1:-1]})$"}
+    parameters = operation.setdefault("parameters", [])
+    for parameter in parameters:  # path parameters: resolver.MAX_PARAMETER_CHARS
+        parameter.get("schema", {})["maxLength"] = MAX_PARAMETER_CHARS
+    for query in request.query:
+        schema = query.schema()
+        if schema["type"] == "string":
+            schema["maxLength"] = MAX_PARAMETER_CHARS
+            if query.name in forms:
+                schema["pattern"] = forms[query.name]
+        parameters.append(
+            {
+                "name": query.name,
+                "in": "query",
+                "required": False,
+                "description": query.description,
+                "schema": schema,
+            }
+        )
+    if route in IDEMPOTENT_ROUTES:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "Send the same key again (a retry, a double click) to get the first "
+                "answer instead of a second one; scoped to you, bound to the body, kept a day.",
+                "schema": {"type": "string", "pattern": KEY_PATTERN},
+            }
+        )
+    if not parameters:
+        del operation["parameters"]
+    if request.body:
+        body: dict[str, Any] = {"$ref": f"#/components/schemas/{request.body}"}
+        if not request.body_required:
+            body = {"anyOf": [body, {"type": "null"}]}
+        operation["requestBody"] = {
+            "required": request.body_required,
+            "content": {"application/json": {"schema": body}},
+        }
+
+
+def _add_models(document: dict[str, Any], requests: dict[str, Request]) -> None:
+    """The wire models the document names (trueup.api.wire), as JSON schemas under components."""
+    from pydantic import BaseModel
+    from pydantic.json_schema import models_json_schema
+
+    from trueup.api import wire
     from trueup.services.reconciliation_settings import SettingsDocument
 
-    settings = SettingsDocument.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(settings.pop("$defs", {}))
-    schemas["SettingsDocument"] = settings
-    body = document["paths"]["/settings"]["put"]["requestBody"]
-    body["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/SettingsDocument"}}}
-    return json.dumps(document)
+    def model(name: str) -> type[BaseModel]:
+        # PUT /settings takes any JSON object so that one 400 lists every problem with what is allowed;
+        # what it accepts is the settings document.
+        found: type[BaseModel] = SettingsDocument if name == "SettingsDocument" else getattr(wire, name)
+        return found
+
+    taken = {r.body for r in requests.values() if r.body}
+    named = set(re.findall(r'"#/components/schemas/(\w+)"', json.dumps(document["paths"])))
+    wanted = [
+        (name, "validation" if name in taken else "serialization") for name in sorted(named - {"Error"})
+    ]
+    refs, definitions = models_json_schema(
+        [(model(name), mode) for name, mode in wanted],  # type: ignore[misc]
+        ref_template="#/components/schemas/{model}",
+    )
+    document["components"]["schemas"].update(definitions.get("$defs", {}))
+    # A model described in both modes may be named apart ("X-Input"); point each reference at its own.
+    renamed = {
+        f"#/components/schemas/{name}": refs[(model(name), mode)]["$ref"]  # type: ignore[index]
+        for name, mode in wanted
+    }
+
+    def point(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("$ref") in renamed:
+                node["$ref"] = renamed[node["$ref"]]
+            for value in node.values():
+                point(value)
+        elif isinstance(node, list):
+            for value in node:
+                point(value)
+
+    point(document["paths"])
 
 
 @router.get(

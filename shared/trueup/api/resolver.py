@@ -1,4 +1,8 @@
-"""Builds the Powertools resolver a function serves, with the one domain-error -> HTTP map."""
+"""Builds the Powertools resolver a function serves, with the one domain-error -> HTTP map.
+
+The resolver does not validate (`enable_validation` would load pydantic and Powertools' OpenAPI models
+at every cold start): each router reads its parameters and body itself (trueup.api.http) and answers
+JSON documents, written as they are."""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from trueup.api.http import InvalidRequest
 from trueup.api.identity import ADMIN, VIEWER, Forbidden, Unauthorized, caller_of
 from trueup.api.routes import ADMIN_ROUTES, PUBLIC_ROUTES
 from trueup.config import ConfigurationError
@@ -28,20 +32,19 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None, **e
     )
 
 
-def _problem(error: Any) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ()))
-    return f"{where}: {error.get('msg') or error.get('type', 'invalid')}"
+def _json(document: Any) -> str:
+    # Compact, and strict: a value JSON cannot carry is a bug to hear about, not something to stringify.
+    return json.dumps(document, separators=(",", ":"))
 
 
 def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(serializer=_json)
     for router in routers:
         app.include_router(router)
 
-    @app.exception_handler(RequestValidationError)
-    def invalid_request(exc: RequestValidationError) -> Response[str]:
-        problems = [_problem(err) for err in exc.errors()]
-        return _error(422, "invalid request: " + "; ".join(problems), detail=problems)
+    @app.exception_handler(InvalidRequest)
+    def invalid_request(exc: InvalidRequest) -> Response[str]:
+        return _error(422, str(exc), detail=exc.problems)
 
     @app.exception_handler(InvalidInput)
     def bad_input(exc: InvalidInput) -> Response[str]:

@@ -5,17 +5,19 @@ Served by the ApiFunction, so the page and the API share one origin (no CORS, on
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from trueup.api.http import QueryParam, Request
 from trueup.config import config
 from trueup.web import assets
 
 router = APIGatewayHttpRouter()
+
+VERSION = QueryParam("v", "The file's version, as the page names it.")
+REQUESTS = {"GET /static/{asset}": Request(query=(VERSION,))}
 
 # The page is always revalidated (a cheap 304 when unchanged), so a release shows at once; the files it
 # names carry their digest in the URL, so those never need asking again.
@@ -84,10 +86,8 @@ def reconciliation_page() -> Response[str | None]:
         404: {"description": "No such file"},
     },
 )
-def static_asset(
-    asset: str,
-    v: Annotated[str | None, Query(description="The file's version, as the page names it.")] = None,
-) -> Response[str | None]:
+def static_asset(asset: str) -> Response[str | None]:
     found = assets.asset(asset)
+    v = VERSION.read(router.current_event.query_string_parameters)
     # Only the current version may be kept for a year: a stale or missing ?v= must be revalidated.
     return _serve(found, IMMUTABLE if v == found.version else REVALIDATE)

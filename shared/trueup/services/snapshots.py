@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from trueup.domain.status import Status
 from trueup.errors import Conflict, InvalidInput, NotFound
+from trueup.ids import new_id
 from trueup.store.snapshot_files import put_snapshot_document, read_snapshot_document, rows_key
 from trueup.store.table import TrueupTable
 
@@ -35,7 +36,7 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     from trueup.domain.reconcile import reconcile, tally_rmm
     from trueup.observability import MetricUnit, emit_metrics
     from trueup.services.reconciliation_settings import load_settings
-    from trueup.store.generations import iter_rmm, new_generation_id, read_pax8
+    from trueup.store.generations import iter_rmm, read_pax8
 
     table = TrueupTable()
     pointers = {source: table.get_current(source) for source in ("pax8", "rmm")}
@@ -55,7 +56,7 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     )
     result = reconcile(pax8, rmm, settings, manual)
 
-    snapshot_id = new_generation_id(now)
+    snapshot_id = new_id(now)
     snapshot: Snapshot = {
         "id": snapshot_id,
         "taken_at": _iso(now),

@@ -11,11 +11,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import secrets
 import tempfile
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, Any, Literal
 
 from boto3.s3.transfer import TransferConfig
@@ -62,14 +61,6 @@ def mark_superseded(key: str) -> None:
 
 class CorruptGeneration(RuntimeError):
     """A stored generation that cannot be read whole (truncated, foreign or of an unknown format)."""
-
-
-def new_generation_id(now: datetime) -> str:
-    """Time-sortable and unique: 20261125T124703123Z-9f3a1c."""
-    return (
-        now.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-        + f"{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
-    )
 
 
 def generation_key(source: GenerationSource, generation: str) -> str:

@@ -1,0 +1,192 @@
+"""The HTTP API's request and response bodies, as pydantic models: what /openapi.json describes.
+
+Handlers answer the services' JSON documents as they are (a 10,000-client snapshot is not parsed
+into models only to be written out again), so nothing here is imported when a function starts: the
+API function imports it to build /openapi.json, a handler to read a request body (`trueup.api.http`),
+and the tests to check that every answer is what this module says. Response models forbid unknown
+fields, so the description says exactly which fields an answer has and the fuzzing tests hold every
+answer to it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trueup.domain.models import CoverageResult, Settings, Summary
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Actor(ApiModel):
+    """Who made a change: the token's subject, and a name or e-mail where the token carries one."""
+
+    subject: str
+    name: str | None = None
+
+
+# --- /snapshots --------------------------------------------------------------------------------------
+
+
+class DataAsOf(ApiModel):
+    pax8: datetime
+    rmm: datetime
+
+
+class CoverageSummary(ApiModel):
+    id: str
+    name: str
+    summary: Summary
+
+
+class Generations(ApiModel):
+    pax8: str
+    rmm: str
+
+
+class SnapshotSummary(ApiModel):
+    id: str
+    taken_at: datetime
+    trigger: Literal["api", "schedule"]
+    taken_by: Actor | None = Field(default=None, description="Who took it; null for the monthly schedule.")
+    data_as_of: DataAsOf
+    generations: Generations | None = Field(
+        default=None, description="The synced data it was taken from (GET /syncs/current names them too)."
+    )
+    settings: Settings
+    coverages: list[CoverageSummary]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class SnapshotOut(SnapshotSummary):
+    coverages: list[CoverageResult]  # type: ignore[assignment]
+
+
+class SnapshotPage(ApiModel):
+    items: list[SnapshotSummary]
+    next_cursor: str | None
+
+
+# --- exports -----------------------------------------------------------------------------------------
+
+
+class ExportLink(ApiModel):
+    url: str = Field(description="A presigned GET of the CSV; it expires at expires_at.")
+    expires_at: datetime
+    key: str
+    file_name: str
+    rows: int
+
+
+# --- /syncs ------------------------------------------------------------------------------------------
+
+SourceStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class SyncRequest(ApiModel):
+    sources: list[Literal["pax8", "rmm"]] | None = Field(
+        default=None, min_length=1, description="Which sources to sync; omitted: both."
+    )
+
+
+class SkippedRecordOut(ApiModel):
+    kind: str
+    id: str | None
+    reason: str
+
+
+class SourceRunOut(ApiModel):
+    status: SourceStatus
+    started_at: datetime | None
+    finished_at: datetime | None
+    records: int | None = Field(description="Records in the new generation (skipped ones not included).")
+    skipped: int | None = Field(description="Malformed records skipped and reported, never counted.")
+    skipped_records: list[SkippedRecordOut] = Field(description="The first skipped records, with reasons.")
+    error: str | None
+    generation: str | None
+    joined: str | None = Field(
+        default=None,
+        description="Another run whose sync of this source was already running: this one follows it.",
+    )
+
+
+class SyncRunOut(ApiModel):
+    id: str
+    requested_at: datetime
+    requested_by: Actor | None = Field(default=None, description="Who asked for it (null: before sign-in)")
+    sources: dict[Literal["pax8", "rmm"], SourceRunOut]
+
+
+class SyncRunList(ApiModel):
+    items: list[SyncRunOut]
+
+
+class CurrentSource(ApiModel):
+    synced_at: datetime
+    generation: str
+    run_id: str
+    records: int
+    skipped: int
+
+
+class CurrentData(ApiModel):
+    pax8: CurrentSource | None = Field(description="null: Pax8 was never synced successfully")
+    rmm: CurrentSource | None = Field(description="null: the RMM was never synced successfully")
+
+
+# --- /mappings ---------------------------------------------------------------------------------------
+
+
+class MappingRequest(ApiModel):
+    rmm_organization_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        max_length=50, description="The organizations of this company (at most 50); [] means none."
+    )
+
+
+class ManualMapping(ApiModel):
+    pax8_company_id: str
+    client: str
+    rmm_organization_ids: list[str]
+    source: Literal["manual"]
+    updated_at: datetime
+    updated_by: Actor | None
+
+
+class MappingView(BaseModel):
+    """GET /mappings and PUT /mappings/{id}: the current mappings, suggestions and unmapped clients."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    mappings: list[dict[str, Any]]
+    suggestions: list[dict[str, Any]]
+    unmapped_rmm: list[Any]
+
+
+# --- /settings ---------------------------------------------------------------------------------------
+
+
+class SettingsOut(Settings):
+    updated_at: datetime | None = Field(default=None, description="Last changed (null: never saved)")
+    updated_by: Actor | None = Field(default=None, description="Who changed them last")
+
+
+# --- sign-in -----------------------------------------------------------------------------------------
+
+
+class SignInConfig(ApiModel):
+    sign_in: Literal["oidc", "off"] = Field(description="off: no sign-in (the local stack's default)")
+    issuer: str | None = Field(description="The OpenID Connect issuer; its discovery document is below it.")
+    client_id: str | None = Field(description="The page's client id (authorization code with PKCE).")
+    scope: str | None
+    redirect_uri: str | None = Field(description="Where the provider sends the person back: this page.")
+
+
+class Me(ApiModel):
+    subject: str
+    name: str | None
+    roles: list[str] = Field(description="admin may change things; viewer reads and exports.")
+    sign_in: Literal["oidc", "off"]
