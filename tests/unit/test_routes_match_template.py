@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
 from tests.aws_fixtures import RESOURCES
-from trueup.api.routes import routes_by_function
+from trueup.api.routes import ROUTER_MODULES, routes_by_function
 
 
 def template_routes() -> dict[str, set[tuple[str, str]]]:
@@ -27,3 +29,12 @@ def test_every_route_in_code_is_in_the_template_and_every_template_route_in_code
     assert in_template == in_code
     assert ("GET", "/snapshots/{snapshot_id}") in in_template["snapshot"]
     assert ("POST", "/syncs") in in_template["api"]
+
+
+def test_every_declared_request_belongs_to_a_route_its_router_serves() -> None:
+    # A misspelt key in a router's REQUESTS would drop its parameters from /openapi.json unnoticed.
+    for function, modules in ROUTER_MODULES.items():
+        served = {f"{method} {path}" for method, path in routes_by_function()[function]}
+        for name in modules:
+            declared = set(getattr(importlib.import_module(name), "REQUESTS", {}))
+            assert declared <= served, (name, declared - served)
