@@ -1,7 +1,11 @@
 """The AWS stand-in: moto in server mode, with the template's tables, bucket, bus and secrets in it.
 
-`ThreadedMotoServer` runs in this process; handlers in their worker processes reach it over HTTP
-through AWS_ENDPOINT_URL. `create_resources` creates what the template declares from the
+moto's server runs on a thread of this process; handlers in their worker processes reach it over HTTP
+through AWS_ENDPOINT_URL. Every request passes a `WriteGate`, which counts the writes to tables and
+buckets so that the stack can save them before anyone is shown what they wrote
+(`infra.local.persistence`).
+
+`create_resources` creates what the template declares from the
 template's own definitions (key schema, indexes, billing mode, versioning, bus name...), so the
 local stack cannot drift from what deploys, and returns the local physical names that `!Ref` and
 `!GetAtt` resolve to.
@@ -9,18 +13,24 @@ local stack cannot drift from what deploys, and returns the local physical names
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
 import threading
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from infra.local.template import BUCKET, EVENT_BUS, SECRET, TABLE, Resolver, StackTemplate, TemplateError
 
@@ -39,12 +49,117 @@ _CLIENT_CONFIG = Config(
 _running_lock = threading.Lock()
 _running: AwsStandIn | None = None
 
+# DynamoDB operations that change what a table holds (X-Amz-Target "DynamoDB_20120810.<operation>").
+_TABLE_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+        "CreateTable",
+        "DeleteTable",
+        "UpdateTable",
+        "RestoreTableFromBackup",
+        "ImportTable",
+    }
+)
+
+
+def is_saved_write(method: str, path: str, target: str | None) -> bool:
+    """Whether a request to the stand-in may change what a table or a bucket holds (what the stack saves).
+
+    JSON-protocol services name their operation in X-Amz-Target: only DynamoDB's writes count. S3
+    addresses a bucket in the path: any PUT, DELETE or POST there counts (an upload, a copy, a
+    delete, a multipart step). Query-protocol services (IAM, STS) POST to "/" and hold nothing saved."""
+    if target:
+        service, _, operation = target.partition(".")
+        return service.startswith("DynamoDB_") and operation in _TABLE_WRITES
+    return method in ("PUT", "DELETE") or (method == "POST" and path not in ("", "/"))
+
+
+class WriteGate:
+    """Counts the writes the stand-in serves, and lets a save hold new writes back while it reads.
+
+    `version` is the number of writes begun. `quiescent()` waits until no write is in progress and keeps
+    new ones waiting until it exits: what is read inside it holds every write up to the version it
+    yields, and none after. Reads are never held."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._in_progress = 0
+        self._held = False
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        with self._condition:
+            return self._version
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._condition:
+            while self._held:
+                self._condition.wait()
+            self._in_progress += 1
+            self._version += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._in_progress -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def quiescent(self) -> Iterator[int]:
+        with self._condition:
+            while self._held:
+                self._condition.wait()
+            self._held = True
+            while self._in_progress:
+                self._condition.wait()
+            version = self._version
+        try:
+            yield version
+        finally:
+            with self._condition:
+                self._held = False
+                self._condition.notify_all()
+
+    def wsgi(self, app: Any) -> Any:
+        """moto's WSGI application, with every write counted (and held while a save reads)."""
+
+        def gated(environ: dict[str, Any], start_response: Any) -> Any:
+            write = is_saved_write(
+                environ.get("REQUEST_METHOD", "GET"),
+                environ.get("PATH_INFO", "/"),
+                environ.get("HTTP_X_AMZ_TARGET"),
+            )
+            if not write:
+                return app(environ, start_response)
+            with self.writing():
+                # moto answers with a finished body: the write is done once the list is built.
+                return list(app(environ, start_response))
+
+        return gated
+
+
+class _RequestHandler(MotoRequestHandler):
+    disable_nagle_algorithm = True  # or every small answer waits 40 ms for the client's ACK
+
 
 class AwsStandIn:
     """moto's server on 127.0.0.1 (port 0: any free port), and boto3 clients for the stack's own calls."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._host = host
+        self._port = port
+        self.gate = WriteGate()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
         self._endpoint: str | None = None
         self._session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
@@ -62,9 +177,16 @@ class AwsStandIn:
         try:
             # werkzeug logs every request moto serves at INFO; the gateway logs what matters.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
-            self._server.start()
-            host, port = self._server.get_host_and_port()
-            self._endpoint = f"http://{host}:{port}"
+            app = self.gate.wsgi(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._host, self._port, app, threaded=True, request_handler=_RequestHandler
+            )
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="aws-stand-in", daemon=True
+            )
+            self._thread.start()
+            host, port = self._server.server_address[:2]
+            self._endpoint = f"http://{host!s}:{port}"
             # Start empty even if an earlier stand-in of this process (a test) left state behind.
             request = urllib.request.Request(f"{self._endpoint}/moto-api/reset", method="POST", data=b"")
             with urllib.request.urlopen(request, timeout=10) as answer:
@@ -75,9 +197,14 @@ class AwsStandIn:
 
     def stop(self) -> None:
         global _running
-        if self._endpoint is not None:
-            self._server.stop()
-            self._endpoint = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._endpoint = None
         with _running_lock:
             if _running is self:
                 _running = None

@@ -37,7 +37,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.local.aws_standin import WriteGate
 
 log = logging.getLogger("infra.local.persistence")
 
@@ -279,6 +282,10 @@ class AwsState:
     `tables` and `buckets` map template logical ids to the physical names in the stand-in, so a
     state survives a change of local naming. Thread-safe: concurrent `save()` calls coalesce, and
     each returns only once a save that began after its call has been committed.
+
+    With the stand-in's `WriteGate`, a save reads while no write is in progress (new ones wait), so it
+    knows exactly which writes it holds, and `save_if_changed()` saves only when a write came since:
+    the stack calls it before every answer, so no answer shows what is not yet on disk.
     """
 
     def __init__(
@@ -288,12 +295,15 @@ class AwsState:
         s3: Any,
         tables: Mapping[str, str],
         buckets: Mapping[str, str],
+        gate: WriteGate | None = None,
     ) -> None:
         self.directory = directory
         self._dynamodb = dynamodb
         self._s3 = s3
         self._tables = dict(tables)
         self._buckets = dict(buckets)
+        self._gate = gate
+        self._saved_version = 0  # writes the last committed save holds (with a gate)
         self._save_lock = threading.Lock()
         self._counter_lock = threading.Lock()
         self._requested = 0
@@ -335,6 +345,8 @@ class AwsState:
                 objects += 1
             restored_buckets[logical_id] = restored
         self._current = SavedState(tables=state.tables, buckets=restored_buckets, saved_at=state.saved_at)
+        if self._gate is not None:
+            self._saved_version = self._gate.version  # what was just put back is what is on disk
         return RestoreSummary(items, objects, state.saved_at)
 
     def save(self) -> None:
@@ -346,8 +358,20 @@ class AwsState:
                 return  # a save that started after this call's writes has already committed them
             with self._counter_lock:
                 covers = self._requested
-            self._save_now()
+            if self._gate is None:
+                self._save_now()
+            else:
+                with self._gate.quiescent() as version:
+                    self._save_now()
+                self._saved_version = version
             self._saved = covers
+
+    def save_if_changed(self) -> bool:
+        """Save if anything was written since the last save (every time, without a gate). True if saved."""
+        if self._gate is not None and self._gate.version <= self._saved_version:
+            return False
+        self.save()
+        return True
 
     def _save_now(self) -> None:
         # Tables before buckets: see the module docstring (pointers never outrun their objects).

@@ -19,9 +19,10 @@
    (POST /syncs on the gateway, then GET /syncs/{id} until it settles), so POST /snapshots works
    at once.
 
-Every invocation that may have written (any HTTP method but GET/HEAD/OPTIONS, every event, every
-schedule) saves the state before its answer goes out, so nothing acknowledged is lost when the
-process is killed. `<TRUEUP_DATA_DIR>/stack.json` says where everything listens while it runs.
+The AWS stand-in counts every write to a table or a bucket; before any HTTP answer goes out (a read's
+too) and after every event or schedule, the state is saved if anything was written since the last
+save, so nothing acknowledged, and nothing shown, is lost when the process is killed.
+`<TRUEUP_DATA_DIR>/stack.json` says where everything listens while it runs.
 """
 
 from __future__ import annotations
@@ -292,6 +293,7 @@ class LocalStack:
             self.standin.client("s3"),
             self.resources.tables,
             self.resources.buckets,
+            self.standin.gate,
         )
         restored = self.state.restore()
         if restored.saved_at:
@@ -369,9 +371,10 @@ class LocalStack:
 
     # ---------------------------------------------------------------------------- invocations
     def _invoke_http(self, function: str, event: dict[str, Any], may_write: bool) -> Outcome:
+        # Every answer, a read's too, waits for the save of whatever was written before it: a GET may
+        # show what a sync function wrote a moment ago, before the save after its event.
         assert self.runtime is not None
-        outcome = self.runtime.invoke(function, event, MAX_SYNC_RESPONSE_BYTES)
-        return self._saved(outcome) if may_write else outcome
+        return self._saved(self.runtime.invoke(function, event, MAX_SYNC_RESPONSE_BYTES))
 
     def _invoke_event(self, function: str, event: dict[str, Any]) -> Outcome:
         assert self.runtime is not None
@@ -381,7 +384,7 @@ class LocalStack:
         """Save what the invocation may have written before anyone hears of it."""
         assert self.state is not None
         try:
-            self.state.save()
+            self.state.save_if_changed()
         except Exception as exc:
             log.exception("could not save the local state to %s", self.config.data_dir)
             error = {"errorType": "Local.StateNotSaved", "errorMessage": f"could not save the state: {exc}"}

@@ -130,3 +130,23 @@ def test_a_sync_cut_short_by_a_kill_shows_as_failed_after_the_restart(stack):
     assert status == 200
     assert after["sources"]["pax8"]["status"] == "failed"
     assert "interrupted" in after["sources"]["pax8"]["error"]
+
+
+def test_a_sync_shown_as_succeeded_is_still_succeeded_after_a_kill_right_after(stack):
+    # Nothing is shown before it is saved: the answer that first says "succeeded" waits for the save
+    # of what the sync function wrote, even though the save after its event may not have run yet.
+    status, run = stack.api("POST", "/syncs", {"sources": ["rmm"]})
+    assert status == 202
+    deadline = time.monotonic() + 60
+    while True:
+        status, seen = stack.api("GET", f"/syncs/{run['id']}")
+        if seen["sources"]["rmm"]["status"] == "succeeded":
+            break
+        assert seen["sources"]["rmm"]["status"] in ("queued", "running"), seen
+        assert time.monotonic() < deadline, "the sync never finished"
+
+    stack.stop(signal.SIGKILL)
+    stack.start()
+
+    assert not any("interrupted sync" in line for line in stack.lines), stack.lines
+    assert stack.api("GET", f"/syncs/{run['id']}") == (200, seen)
