@@ -97,6 +97,7 @@ class Functions:
         self._workdir = workdir
         self._functions: Mapping[str, Any] = standin["functions"]
         self._endpoint_url: str = standin["endpoint_url"]
+        self._credentials: tuple[str, str] = tuple(standin["credentials"])
         self._router = Router(template.routes)
         self._count = 0
         # Each handler runs as in the local stack and in Lambda: python3.12 -S, its code and its layer.
@@ -129,6 +130,7 @@ class Functions:
             code_root=code_root,
             memory_mb=spec["memory_mb"],
             endpoint_url=self._endpoint_url,
+            credentials=self._credentials,
         )
         args = [
             "--code-root",
@@ -204,13 +206,16 @@ class Functions:
         return response.status, answer_headers, parsed, len(response.body), invocation
 
 
+def _session(standin: Mapping[str, Any]) -> Any:
+    key_id, secret = standin["credentials"]
+    return boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=REGION)
+
+
 def _sync_events(
     standin: Mapping[str, Any], run_id: str, functions: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
     """The "Sync Requested" event of `run_id` that the rules of `functions` routed, by function."""
-    sqs = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    ).client("sqs", endpoint_url=standin["endpoint_url"])
+    sqs = _session(standin).client("sqs", endpoint_url=standin["endpoint_url"])
     found: dict[str, dict[str, Any]] = {}
     queues = {entry["function"]: entry["queue_url"] for entry in standin["queues"]}
     unrouted = [function for function in functions if function not in queues]
@@ -238,9 +243,7 @@ def _sync_events(
 
 
 def _stored_bytes(standin: Mapping[str, Any]) -> dict[str, int]:
-    s3 = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    ).client("s3", endpoint_url=standin["endpoint_url"])
+    s3 = _session(standin).client("s3", endpoint_url=standin["endpoint_url"])
     sizes = {"pax8_generation": 0, "rmm_generation": 0, "snapshot": 0}
     prefixes = {"generations/pax8/": "pax8_generation", "generations/rmm/": "rmm_generation"}
     for bucket in standin["buckets"].values():

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             args.ready,
             {
                 "endpoint_url": standin.endpoint_url,
+                # The only credentials it accepts (made for this run), for the benchmark's workers.
+                "credentials": [standin.credentials.access_key_id, standin.credentials.secret_access_key],
                 "buckets": resources.buckets,
                 "functions": functions,
                 "queues": queues,

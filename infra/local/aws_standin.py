@@ -14,17 +14,26 @@ local stack cannot drift from what deploys, and returns the local physical names
 from __future__ import annotations
 
 import contextlib
+import hmac
+import io
 import json
 import logging
 import secrets
+import string
 import threading
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
+from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -45,6 +54,8 @@ _CLIENT_CONFIG = Config(
     max_pool_connections=32,
 )
 
+
+log = logging.getLogger("infra.local.aws_standin")
 
 _running_lock = threading.Lock()
 _running: AwsStandIn | None = None
@@ -79,6 +90,140 @@ def is_saved_write(method: str, path: str, target: str | None) -> bool:
         service, _, operation = target.partition(".")
         return service.startswith("DynamoDB_") and operation in _TABLE_WRITES
     return method in ("PUT", "DELETE") or (method == "POST" and path not in ("", "/"))
+
+
+@dataclass(frozen=True)
+class StandInCredentials:
+    """The only credentials the stand-in accepts: made afresh for each run, handed to the workers only."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    @classmethod
+    def generate(cls) -> StandInCredentials:
+        alphabet = string.ascii_uppercase + string.digits
+        key_id = "AKIALOCAL" + "".join(secrets.choice(alphabet) for _ in range(11))
+        return cls(key_id, secrets.token_urlsafe(30))
+
+    def __repr__(self) -> str:  # never the secret, in a log or a traceback
+        return f"StandInCredentials(access_key_id={self.access_key_id!r})"
+
+
+class SignatureCheck:
+    """Every request to the stand-in must be signed (SigV4) with the run's credentials, as AWS requires.
+
+    moto accepts any credentials, and its own IAM enforcement cannot read presigned URLs, so the check
+    is done here, with botocore's SigV4 signer: the request's canonical form is signed again with the
+    run's secret and the signatures compared. A header-signed request and a presigned URL (which must
+    also not have expired) are both checked; anything else, moto's own /moto-api/ included, is a 403."""
+
+    def __init__(self, credentials: StandInCredentials) -> None:
+        self._credentials = Credentials(credentials.access_key_id, credentials.secret_access_key)
+
+    def problem(self, environ: dict[str, Any], now: datetime | None = None) -> str | None:
+        """What is wrong with the request's signature, or None when it is the run's own."""
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return "moto's own API is not served by the local stack"
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if "X-Amz-Signature" in query:
+            return self._presigned_problem(environ, {k: v[-1] for k, v in query.items()}, now)
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        if not authorization.startswith("AWS4-HMAC-SHA256 "):
+            return "the request is not signed with AWS Signature Version 4"
+        fields = dict(
+            part.strip().split("=", 1) for part in authorization[len("AWS4-HMAC-SHA256 ") :].split(",")
+        )
+        scope = fields.get("Credential", "").split("/")
+        signed = [h for h in fields.get("SignedHeaders", "").split(";") if h]
+        timestamp = environ.get("HTTP_X_AMZ_DATE", "")
+        if len(scope) != 5 or not signed or not timestamp:
+            return "the request's signature is malformed"
+        if scope[0] != self._credentials.access_key:
+            return "the access key is not this run's (the local stack makes new credentials each run)"
+        headers = {name: environ.get(_environ_name(name), "") for name in signed}
+        # S3 signs the payload's hash it sends in x-amz-content-sha256; the other services, the body.
+        body = b"" if "x-amz-content-sha256" in headers else _read_body(environ)
+        request = AWSRequest(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            url=f"http://{environ.get('HTTP_HOST', '')}{_raw_uri(environ)}",
+            headers=headers,
+            data=body,
+        )
+        request.context["timestamp"] = timestamp
+        signer_class = S3SigV4Auth if scope[3] == "s3" else SigV4Auth
+        signer = signer_class(self._credentials, scope[3], scope[2])
+        expected = signer.signature(
+            signer.string_to_sign(request, signer.canonical_request(request)), request
+        )
+        if not hmac.compare_digest(expected, fields.get("Signature", "")):
+            return "the signature does not match: the request was not signed with this run's credentials"
+        return None
+
+    def _presigned_problem(
+        self, environ: dict[str, Any], query: dict[str, str], now: datetime | None
+    ) -> str | None:
+        scope = query.get("X-Amz-Credential", "").split("/")
+        timestamp = query.get("X-Amz-Date", "")
+        if len(scope) != 5 or scope[0] != self._credentials.access_key:
+            return "the link was not signed with this run's credentials"
+        try:
+            signed_at = datetime.strptime(timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            lifetime = int(query.get("X-Amz-Expires", ""))
+        except ValueError:
+            return "the link's date or lifetime is malformed"
+        if (now or datetime.now(UTC)) > signed_at + timedelta(seconds=lifetime):
+            return "the link has expired"
+        signed = [h for h in query.get("X-Amz-SignedHeaders", "").split(";") if h]
+        path, _, raw_query = _raw_uri(environ).partition("?")
+        # The query as sent (its encoding is part of what was signed), without the signature itself.
+        unsigned = "&".join(p for p in raw_query.split("&") if not p.startswith("X-Amz-Signature="))
+        request = AWSRequest(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            url=f"http://{environ.get('HTTP_HOST', '')}{path}?{unsigned}",
+            headers={name: environ.get(_environ_name(name), "") for name in signed},
+        )
+        request.context["timestamp"] = timestamp
+        # A presigned link signs no payload (UNSIGNED-PAYLOAD), which this signer says.
+        signer = S3SigV4QueryAuth(self._credentials, scope[3], scope[2], expires=lifetime)
+        canonical = signer.canonical_request(request)
+        expected = signer.signature(signer.string_to_sign(request, canonical), request)
+        if not hmac.compare_digest(expected, query.get("X-Amz-Signature", "")):
+            return "the link's signature does not match"
+        return None
+
+
+def _raw_uri(environ: dict[str, Any]) -> str:
+    """The path and query as the client sent them (werkzeug keeps them), encoding and all."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        return str(raw)
+    query = environ.get("QUERY_STRING", "")
+    return str(environ.get("PATH_INFO", "/")) + (f"?{query}" if query else "")
+
+
+def _environ_name(header: str) -> str:
+    name = header.upper().replace("-", "_")
+    return name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request's body, put back for moto to read again."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body: bytes = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _refused(environ: dict[str, Any], start_response: Any, problem: str) -> list[bytes]:
+    """A 403 in the form the service's clients read: JSON for X-Amz-Target services, XML for S3."""
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        body = json.dumps({"__type": "UnrecognizedClientException", "message": problem}).encode()
+        content_type = "application/x-amz-json-1.0"
+    else:
+        body = f"<Error><Code>AccessDenied</Code><Message>{escape(problem)}</Message></Error>".encode()
+        content_type = "application/xml"
+    start_response("403 Forbidden", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class WriteGate:
@@ -161,11 +306,25 @@ class AwsStandIn:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._endpoint: str | None = None
+        self.credentials = StandInCredentials.generate()
+        self._signatures = SignatureCheck(self.credentials)
         self._session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+            region_name=REGION,
         )
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+
+    def _signed_only(self, app: Any) -> Any:
+        def signed(environ: dict[str, Any], start_response: Any) -> Any:
+            problem = self._signatures.problem(environ)
+            if problem is not None:
+                log.warning("refused a request to the AWS stand-in: %s", problem)
+                return _refused(environ, start_response, problem)
+            return app(environ, start_response)
+
+        return signed
 
     def start(self) -> None:
         global _running
@@ -177,7 +336,9 @@ class AwsStandIn:
         try:
             # werkzeug logs every request moto serves at INFO; the gateway logs what matters.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
-            app = self.gate.wsgi(DomainDispatcherApplication(create_backend_app))
+            # Start empty even if an earlier stand-in of this process (a test) left state behind.
+            moto_api_backend.reset()
+            app = self._signed_only(self.gate.wsgi(DomainDispatcherApplication(create_backend_app)))
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=_RequestHandler
             )
@@ -187,10 +348,6 @@ class AwsStandIn:
             self._thread.start()
             host, port = self._server.server_address[:2]
             self._endpoint = f"http://{host!s}:{port}"
-            # Start empty even if an earlier stand-in of this process (a test) left state behind.
-            request = urllib.request.Request(f"{self._endpoint}/moto-api/reset", method="POST", data=b"")
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                answer.read()
         except BaseException:
             self.stop()
             raise

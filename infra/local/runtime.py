@@ -277,13 +277,15 @@ def lambda_environment(
     code_root: Path,
     memory_mb: int,
     endpoint_url: str,
+    credentials: tuple[str, str],
     region: str = "us-east-1",
 ) -> dict[str, str]:
     """A worker's whole environment: the function's variables plus what Lambda's runtime sets.
 
     Nothing else of this process's environment is passed on (vendor credentials in particular),
     and the user's ~/.aws files are hidden, so a handler sees what it would see in Lambda, with
-    boto3 pointed at the AWS stand-in through AWS_ENDPOINT_URL and dummy credentials.
+    boto3 pointed at the AWS stand-in through AWS_ENDPOINT_URL, with the (access key id, secret) the
+    stand-in made for this run: it refuses any other.
     """
     inherited = {name: os.environ[name] for name in _INHERITED if name in os.environ}
     if any(name.lower().endswith("_proxy") for name in inherited):
@@ -293,9 +295,8 @@ def lambda_environment(
             inherited[name] = f"{inherited[name]},{loopback}" if inherited.get(name) else loopback
     runtime = {
         "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        "AWS_ACCESS_KEY_ID": credentials[0],
+        "AWS_SECRET_ACCESS_KEY": credentials[1],
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "AWS_CONFIG_FILE": os.devnull,

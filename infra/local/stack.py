@@ -411,6 +411,10 @@ class LocalStack:
                 code_root=function.code_uri,
                 memory_mb=function.memory_mb,
                 endpoint_url=self.standin.endpoint_url,
+                credentials=(
+                    self.standin.credentials.access_key_id,
+                    self.standin.credentials.secret_access_key,
+                ),
             ),
             timeout=function.timeout,
             memory_mb=function.memory_mb,

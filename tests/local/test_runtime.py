@@ -90,6 +90,7 @@ def spec(code: Path, timeout: float = 10.0, **env: str) -> WorkerSpec:
         code_root=code,
         memory_mb=256,
         endpoint_url="http://127.0.0.1:1",
+        credentials=("AKIALOCALTEST", "secret"),
     )
     return WorkerSpec("Probe", "local-Probe", "app.handler", code, environment, timeout, 256)
 
@@ -139,6 +140,7 @@ def test_runtime_variables_cannot_be_overridden_by_the_function(code):
         code_root=code,
         memory_mb=128,
         endpoint_url="http://127.0.0.1:1",
+        credentials=("AKIALOCALTEST", "secret"),
     )
     assert environment["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
     assert environment["AWS_REGION"] == "us-east-1"
@@ -250,7 +252,13 @@ def test_an_oversized_synchronous_answer_is_refused(pool):
 def test_a_missing_handler_module_is_an_import_error(tmp_path):
     code = write_handler(tmp_path, "empty", "X = 1\n", module="other")
     environment = lambda_environment(
-        {}, function_name="f", handler="app.handler", code_root=code, memory_mb=128, endpoint_url="http://x"
+        {},
+        function_name="f",
+        handler="app.handler",
+        code_root=code,
+        memory_mb=128,
+        endpoint_url="http://x",
+        credentials=("AKIALOCALTEST", "secret"),
     )
     pool = FunctionPool(WorkerSpec("Empty", "f", "app.handler", code, environment, 5.0), max_workers=1)
     try:
@@ -264,7 +272,13 @@ def test_a_missing_handler_module_is_an_import_error(tmp_path):
 def test_run_once_calls_a_hook_without_arguments(tmp_path):
     code = write_handler(tmp_path, "hooks", "def recover():\n    return 7\n", module="hooks")
     environment = lambda_environment(
-        {}, function_name="f", handler="hooks:recover", code_root=code, memory_mb=128, endpoint_url="http://x"
+        {},
+        function_name="f",
+        handler="hooks:recover",
+        code_root=code,
+        memory_mb=128,
+        endpoint_url="http://x",
+        credentials=("AKIALOCALTEST", "secret"),
     )
     outcome = run_once(WorkerSpec("Hook", "f", "hooks:recover", code, environment, 5.0, call=True))
     assert (outcome.status, outcome.result) == ("ok", 7)

@@ -200,6 +200,7 @@ def run_page_sign_in(build_dir: Path, python: Path) -> Invocation:
                 code_root=spec.code_uri,
                 memory_mb=spec.memory_mb,
                 endpoint_url=standin.endpoint_url,
+                credentials=(standin.credentials.access_key_id, standin.credentials.secret_access_key),
             ),
             timeout=spec.timeout,
             memory_mb=spec.memory_mb,
