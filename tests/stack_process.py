@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -142,6 +142,27 @@ class StackProcess:
         if not 200 <= status < 300:
             raise StackError(f"{method} {path} answered {status}: {answer}")
         return answer
+
+    def snapshot(self, snapshot_id: str = "latest") -> Any:
+        """A snapshot with every row of every coverage, read through the API's pages as a client must."""
+        first = self.ok("GET", f"/snapshots/{quote(snapshot_id)}?limit=1")
+        coverages = []
+        for listed in first["coverages"]:
+            rows: list[Any] = []
+            cursor = ""
+            while True:
+                page = self.ok(
+                    "GET",
+                    f"/snapshots/{quote(first['id'])}?coverage={quote(listed['id'])}&limit=2000&cursor={cursor}",
+                )
+                rows += next(c for c in page["coverages"] if c["id"] == listed["id"])["rows"]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+            coverages.append(
+                {"id": listed["id"], "name": listed["name"], "summary": listed["summary"], "rows": rows}
+            )
+        return {**{k: v for k, v in first.items() if k != "next_cursor"}, "coverages": coverages}
 
     def script_token(self, role: str) -> str:
         """An access token of the local provider's client-credentials client for `role` (TRUEUP_AUTH=oidc)."""

@@ -43,7 +43,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
 @pytest.fixture
 def snapshot(stack: LocalStack) -> dict[str, Any]:
     """The first snapshot of a fresh stack, taken through the API."""
-    taken: dict[str, Any] = stack.ok("POST", "/snapshots")
+    taken: dict[str, Any] = stack.snapshot(stack.ok("POST", "/snapshots")["id"])
     return taken
 
 

@@ -63,7 +63,7 @@ def open_page(page: Page, stack: LocalStack, address: str = "/") -> None:
 
 
 def latest(stack: LocalStack) -> dict[str, Any]:
-    found: dict[str, Any] = stack.ok("GET", "/snapshots/latest")
+    found: dict[str, Any] = stack.snapshot("latest")
     return found
 
 
@@ -250,7 +250,7 @@ def test_export_report_with_no_filter_downloads_a_csv_of_the_tables_rows_in_its_
 
 
 def test_switching_to_an_earlier_snapshot_shows_its_rows(page: Page, stack: LocalStack) -> None:
-    earlier = stack.ok("POST", "/snapshots")
+    earlier = stack.snapshot(stack.ok("POST", "/snapshots")["id"])
     mappings = stack.ok("GET", "/mappings")
     [company] = [c for c in mappings["unmapped_pax8"] if c["client"] == "Dunmore Veterinary Clinic"]
     [organization] = [o for o in mappings["unmapped_rmm"] if o["name"] == "Dunmore Vet Clinic"]
@@ -259,7 +259,7 @@ def test_switching_to_an_earlier_snapshot_shows_its_rows(page: Page, stack: Loca
         f"/mappings/{company['pax8_company_id']}",
         {"rmm_organization_ids": [organization["rmm_organization_id"]]},
     )
-    later = stack.ok("POST", "/snapshots")
+    later = stack.snapshot(stack.ok("POST", "/snapshots")["id"])
     earlier_rows, later_rows = earlier["coverages"][0]["rows"], later["coverages"][0]["rows"]
     assert earlier_rows != later_rows
 
@@ -445,7 +445,7 @@ def fail_with_500(route: Route) -> None:
 def test_an_api_failure_shows_an_error_message_not_a_blank_page(
     page: Page, stack: LocalStack, snapshot: dict[str, Any]
 ) -> None:
-    page.route("**/snapshots/latest", fail_with_500)
+    page.route("**/snapshots/latest?*", fail_with_500)
     open_page(page, stack)
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("Could not load the snapshot: Internal Server Error (HTTP 500)")
@@ -453,7 +453,7 @@ def test_an_api_failure_shows_an_error_message_not_a_blank_page(
     expect(page.locator("#loading")).to_have_text("The snapshot could not be loaded.")
     expect(page.locator(".topbar").get_by_role("button", name="Take Snapshot")).to_be_visible()
 
-    page.unroute("**/snapshots/latest")
+    page.unroute("**/snapshots/latest?*")
     alert.get_by_role("button", name="Try again").click()
     expect(alert).to_be_hidden()
     expect_table(page, snapshot["coverages"][0]["rows"])

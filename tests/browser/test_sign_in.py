@@ -43,8 +43,12 @@ def sign_in(page: Page, stack: StackProcess, email: str, password: str) -> None:
 def test_the_viewer_signs_in_sees_the_table_cannot_take_a_snapshot_and_signs_out(
     page: Page, signed_stack: StackProcess
 ) -> None:
-    status, snapshot = signed_stack.api("POST", "/snapshots", headers=script_headers(signed_stack, "admin"))
+    status, taken = signed_stack.api("POST", "/snapshots", headers=script_headers(signed_stack, "admin"))
     assert status == 201
+    status, snapshot = signed_stack.api(
+        "GET", f"/snapshots/{taken['id']}", headers=script_headers(signed_stack, "admin")
+    )
+    assert status == 200
     page.goto(signed_stack.url + "/")
     # A wrong password is refused, on the provider's own page.
     page.get_by_label("E-mail").fill(VIEWER[0])

@@ -30,8 +30,9 @@ def expected_lines(rows: list[dict[str, object]]) -> list[list[str]]:
 
 
 def test_following_the_csv_link_downloads_the_latest_snapshot_as_csv(stack: StackProcess) -> None:
-    status, snapshot = stack.api("POST", "/snapshots")
+    status, taken = stack.api("POST", "/snapshots")
     assert status == 201
+    snapshot = stack.snapshot(taken["id"])
     # What `curl -L http://127.0.0.1:3000/snapshots/latest/export.csv` does.
     with httpx.Client(follow_redirects=True, timeout=60) as client:
         response = client.get(f"{stack.url}/snapshots/latest/export.csv")
@@ -53,8 +54,9 @@ def test_following_the_csv_link_downloads_the_latest_snapshot_as_csv(stack: Stac
 
 
 def test_the_page_path_posts_for_a_link_and_filters_by_status(stack: StackProcess) -> None:
-    status, snapshot = stack.api("POST", "/snapshots")
+    status, taken = stack.api("POST", "/snapshots")
     assert status == 201
+    snapshot = stack.snapshot(taken["id"])
     status, link = stack.api("POST", f"/snapshots/{snapshot['id']}/export?status=under_licensed")
     assert status == 200 and link["rows"] == snapshot["coverages"][0]["summary"]["under_licensed"]
     download = httpx.get(link["url"], timeout=60)

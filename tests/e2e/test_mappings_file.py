@@ -21,9 +21,9 @@ def test_a_mappings_file_rolls_a_site_up_before_the_first_snapshot(
     try:
         assert any(line.startswith("mappings file: 'Nobody Inc' not applied (404") for line in stack.lines)
         assert any(line.startswith("mappings file: 1 mapping(s) applied") for line in stack.lines)
-        status, snapshot = stack.api("POST", "/snapshots")
+        status, taken = stack.api("POST", "/snapshots")
         assert status == 201
-        rows = {r["client"]: r for r in snapshot["coverages"][0]["rows"]}
+        rows = {r["client"]: r for r in stack.snapshot(taken["id"])["coverages"][0]["rows"]}
         contoso = rows["Contoso Ltd"]
         assert (contoso["devices"], contoso["licenses"], contoso["status"]) == (22, 22, "matched")
         assert contoso["rmm_organization_names"] == ["Contoso", "Contoso - Denver"]

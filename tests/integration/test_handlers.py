@@ -150,6 +150,30 @@ class Stack:
         as_documented(match.route.key, answer)
         return answer
 
+    def whole(self, snapshot_id: str, page: int = 7, **query: str) -> dict[str, Any]:
+        """A snapshot with every row of every coverage, read a page at a time as a client must."""
+        first = self.http("GET", f"/snapshots/{snapshot_id}", query={"limit": str(page), **query})
+        assert first.status == 200, first.body
+        coverages = []
+        for listed in first.body["coverages"]:
+            rows: list[dict[str, Any]] = []
+            cursor = ""
+            while True:
+                asked = {"coverage": listed["id"], "limit": str(page), "cursor": cursor, **query}
+                answer = self.http("GET", f"/snapshots/{snapshot_id}", query=asked).body
+                (mine,) = [c for c in answer["coverages"] if "rows" in c]
+                assert mine["id"] == listed["id"] and len(mine["rows"]) <= page
+                rows += mine["rows"]
+                assert mine["rows_total"] >= len(rows)
+                if answer["next_cursor"] is None:
+                    assert mine["rows_total"] == len(rows)
+                    break
+                cursor = answer["next_cursor"]
+            coverages.append(
+                {**{k: v for k, v in listed.items() if k not in ("rows", "rows_total")}, "rows": rows}
+            )
+        return {**{k: v for k, v in first.body.items() if k != "next_cursor"}, "coverages": coverages}
+
     def deliver_events(self) -> list[str]:
         """Hand each captured "Sync Requested" event to the function whose rule matched it."""
         delivered = []
@@ -274,8 +298,10 @@ def test_a_snapshot_holds_the_hand_worked_rows_and_reads_back_unchanged(stack: S
     stack.sync()
     answer = stack.http("POST", "/snapshots")
     assert answer.status == 201
-    snap = answer.body
-    assert snap["trigger"] == "api" and set(snap["data_as_of"]) == {"pax8", "rmm"}
+    taken = answer.body
+    assert taken["trigger"] == "api" and set(taken["data_as_of"]) == {"pax8", "rmm"}
+    assert not any("rows" in c for c in taken["coverages"])  # the answer summarizes; rows are paged
+    snap = stack.whole(taken["id"])
     assert snap["settings"]["stale_after_days"] == 30
     tables = [table(c) for c in snap["coverages"]]
     assert tables == [HUNTRESS, ACRONIS, SENTINELONE]
@@ -285,8 +311,11 @@ def test_a_snapshot_holds_the_hand_worked_rows_and_reads_back_unchanged(stack: S
         "matched": 12,
         "unmapped": 8,
     }
-    assert stack.http("GET", "/snapshots/latest").body == snap
-    assert stack.http("GET", f"/snapshots/{snap['id']}").body == snap
+    assert [c["summary"] for c in snap["coverages"]] == [c["summary"] for c in taken["coverages"]]
+    assert stack.whole("latest") == snap
+    # Unpaged, the first coverage's rows come whole (fewer than the default 500).
+    latest = stack.http("GET", "/snapshots/latest").body
+    assert latest["next_cursor"] is None and table(latest["coverages"][0]) == HUNTRESS
 
 
 def test_one_coverage_and_some_statuses_can_be_asked_for(stack: Stack) -> None:
@@ -297,7 +326,12 @@ def test_one_coverage_and_some_statuses_can_be_asked_for(stack: Stack) -> None:
         f"/snapshots/{snap['id']}",
         query={"coverage": "sentinelone-control", "status": "under_licensed,over_licensed"},
     ).body
-    assert [table(c) for c in one["coverages"]] == [
+    assert [c["id"] for c in one["coverages"]] == [
+        "huntress-managed-edr",
+        "acronis-cyber-protect-cloud",
+        "sentinelone-control",
+    ]  # every coverage with its summary; rows only in the one asked for
+    assert [table(c) for c in one["coverages"] if "rows" in c] == [
         [
             ("Northwind Traders", 47, 40, 7, "under_licensed"),
             ("Fjord Analytics GmbH", 11, 12, -1, "over_licensed"),
@@ -386,7 +420,10 @@ def test_a_manual_mapping_rolls_a_site_up_and_the_next_snapshot_reflects_it(stac
         "PUT", f"/mappings/{contoso}", {"rmm_organization_ids": [orgs["Contoso"], orgs["Contoso - Denver"]]}
     )
     assert put.status == 200 and put.body["source"] == "manual"
-    rows = {r["client"]: r for r in stack.http("POST", "/snapshots").body["coverages"][0]["rows"]}
+    rows = {
+        r["client"]: r
+        for r in stack.whole(stack.http("POST", "/snapshots").body["id"])["coverages"][0]["rows"]
+    }
     assert (
         rows["Contoso Ltd"]["devices"],
         rows["Contoso Ltd"]["licenses"],
@@ -408,13 +445,16 @@ def test_a_manual_mapping_rolls_a_site_up_and_the_next_snapshot_reflects_it(stac
     removed = stack.http("DELETE", f"/mappings/{contoso}")
     assert (removed.status, removed.body) == (204, None)  # no content, not `null`
     assert stack.http("DELETE", f"/mappings/{contoso}").status == 404
-    rows = {r["client"]: r for r in stack.http("POST", "/snapshots").body["coverages"][0]["rows"]}
+    rows = {
+        r["client"]: r
+        for r in stack.whole(stack.http("POST", "/snapshots").body["id"])["coverages"][0]["rows"]
+    }
     assert rows["Contoso Ltd"]["devices"] == 18 and rows["Contoso - Denver"]["status"] == "unmapped"
 
 
 def test_settings_are_validated_whole_and_later_snapshots_use_them(stack: Stack) -> None:
     stack.sync()
-    first = stack.http("POST", "/snapshots").body
+    first = stack.whole(stack.http("POST", "/snapshots").body["id"])
     defaults = stack.http("GET", "/settings").body
     assert defaults == {
         "coverages": None,
@@ -435,13 +475,13 @@ def test_settings_are_validated_whole_and_later_snapshots_use_them(stack: Stack)
     assert saved.status == 200 and saved.body["tolerance"] == 1
     assert saved.body["updated_by"] == {"subject": "u-admin", "name": "Ada Admin"}
     assert stack.http("GET", "/settings").body == saved.body
-    second = stack.http("POST", "/snapshots").body
+    second = stack.whole(stack.http("POST", "/snapshots").body["id"])
     rows = {r["client"]: r["status"] for r in second["coverages"][0]["rows"]}
     assert (
         rows["Hillcrest Senior Living"] == "matched" and rows["Maple Street Bakery"] == "matched"
     )  # +1 / -1
     # The earlier snapshot never changes.
-    assert stack.http("GET", f"/snapshots/{first['id']}").body == first
+    assert stack.whole(first["id"]) == first
 
 
 def test_the_api_description_covers_every_route_of_every_function(stack: Stack) -> None:
@@ -604,7 +644,7 @@ def test_syncs_snapshots_and_exports_send_metrics_someone_can_chart(
 
 def test_a_viewer_reads_and_exports_but_every_change_is_refused_naming_the_admin_role(stack: Stack) -> None:
     run = stack.sync()
-    snapshot = stack.http("POST", "/snapshots").body
+    snapshot = stack.http("GET", f"/snapshots/{stack.http('POST', '/snapshots').body['id']}").body
     company = snapshot["coverages"][0]["rows"][0]["pax8_company_id"]
     for method, path, body in (
         ("POST", "/syncs", None),
@@ -941,3 +981,124 @@ def test_a_sync_requested_while_one_of_the_same_source_runs_joins_it_instead_of_
     assert (
         third["sources"]["pax8"]["status"] == "succeeded" and third["sources"]["pax8"].get("joined") is None
     )
+
+
+# -- rows a page at a time, sorted and searched on the server (SentinelOne: 10 rows, worked by hand) --
+
+
+def clients(answer: Answer) -> list[str]:
+    (mine,) = [c for c in answer.body["coverages"] if "rows" in c]
+    return [r["client"] for r in mine["rows"]]
+
+
+def test_rows_are_paged_in_a_sorted_order_with_no_data_last(stack: Stack) -> None:
+    stack.sync()
+    snap = stack.http("POST", "/snapshots").body["id"]
+    base = {"coverage": "sentinelone-control", "sort": "-devices", "limit": "4"}
+    pages, cursor = [], ""
+    while True:
+        answer = stack.http("GET", f"/snapshots/{snap}", query={**base, "cursor": cursor})
+        assert answer.status == 200 and answer.body["coverages"][2]["rows_total"] == 10
+        pages.append(clients(answer))
+        cursor = answer.body["next_cursor"]
+        if cursor is None:
+            break
+        assert cursor == str(4 * len(pages))
+    # devices 47, 25, 11, 9, then 8 twice (the snapshot's own order breaks the tie), 7, 6, 5, 4.
+    assert pages == [
+        ["Northwind Traders", "Tidewater Engineering", "Fjord Analytics GmbH", "Ironwood Legal"],
+        ["Dunmore Vet Clinic", "Jasper Creek Winery", "Greenleaf Accounting", "Zenith Media"],
+        ["Internal IT - Lab", "Contoso - Denver"],
+    ]
+    unmapped = [
+        "Contoso - Denver",
+        "Dunmore Vet Clinic",
+        "Greenleaf Accounting",
+        "Internal IT - Lab",
+        "Ironwood Legal",
+    ]
+    by = {
+        # licences 6, 8, 12, 25, 40; the unmapped have none and stay last, in the snapshot's order
+        "licenses": [
+            "Zenith Media",
+            "Jasper Creek Winery",
+            "Fjord Analytics GmbH",
+            "Tidewater Engineering",
+            "Northwind Traders",
+            *unmapped,
+        ],
+        "-licenses": [
+            "Northwind Traders",
+            "Tidewater Engineering",
+            "Fjord Analytics GmbH",
+            "Jasper Creek Winery",
+            "Zenith Media",
+            *unmapped,
+        ],
+        "variance": [
+            "Fjord Analytics GmbH",
+            "Jasper Creek Winery",
+            "Tidewater Engineering",
+            "Zenith Media",
+            "Northwind Traders",
+            *unmapped,
+        ],
+        "client": sorted(
+            [
+                "Northwind Traders",
+                "Fjord Analytics GmbH",
+                "Jasper Creek Winery",
+                "Tidewater Engineering",
+                "Zenith Media",
+                *unmapped,
+            ]
+        ),
+        "status": [
+            "Northwind Traders",
+            *unmapped,
+            "Fjord Analytics GmbH",
+            "Jasper Creek Winery",
+            "Tidewater Engineering",
+            "Zenith Media",
+        ],
+    }
+    for sort, expected in by.items():
+        answer = stack.http(
+            "GET", f"/snapshots/{snap}", query={"coverage": "sentinelone-control", "sort": sort}
+        )
+        assert clients(answer) == expected, sort
+
+
+def test_rows_are_searched_by_part_of_a_name_within_a_status(stack: Stack) -> None:
+    stack.sync()
+    snap = stack.http("POST", "/snapshots").body["id"]
+    query = {"coverage": "sentinelone-control", "q": "IN"}
+    found = stack.http("GET", f"/snapshots/{snap}", query=query)
+    # "in" in nortHWINd, clINic, accountINg, INternal, wINery, engINeerINg; any case.
+    assert clients(found) == [
+        "Northwind Traders",
+        "Dunmore Vet Clinic",
+        "Greenleaf Accounting",
+        "Internal IT - Lab",
+        "Jasper Creek Winery",
+        "Tidewater Engineering",
+    ]
+    narrowed = stack.http("GET", f"/snapshots/{snap}", query={**query, "status": "unmapped"})
+    assert clients(narrowed) == ["Dunmore Vet Clinic", "Greenleaf Accounting", "Internal IT - Lab"]
+    (sentinel,) = [c for c in narrowed.body["coverages"] if "rows" in c]
+    assert sentinel["rows_total"] == 3 and sentinel["summary"]["unmapped"] == 5  # the summary is the whole
+    none = stack.http("GET", f"/snapshots/{snap}", query={**query, "q": "zzz"})
+    assert clients(none) == [] and none.body["next_cursor"] is None
+
+
+def test_a_malformed_page_request_is_refused_naming_the_parameter(stack: Stack) -> None:
+    stack.sync()
+    snap = stack.http("POST", "/snapshots").body["id"]
+    for query, status, words in (
+        ({"sort": "price"}, 400, "unknown sort 'price'"),
+        ({"cursor": "abc"}, 400, "malformed cursor"),
+        ({"limit": "2001"}, 422, "query.limit: must be at most 2000"),
+        ({"limit": "0"}, 422, "query.limit: must be at least 1"),
+    ):
+        answer = stack.http("GET", f"/snapshots/{snap}", query=query)
+        assert answer.status == status and words in answer.body["message"], (query, answer.body)

@@ -7,12 +7,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from trueup.api.http import QueryParam, Request, answers
 from trueup.services import exports
-from trueup.services.snapshots import parse_statuses
+from trueup.services.snapshots import STATUS_LIST_PATTERN, parse_statuses
 
 router = APIGatewayHttpRouter()
 
 COVERAGE = QueryParam("coverage", "The coverage to export (default: the first).")
-STATUS = QueryParam("status", "Only these statuses, comma-separated.")
+STATUS = QueryParam("status", "Only these statuses, comma-separated.", pattern=STATUS_LIST_PATTERN)
 
 REQUESTS = {
     "POST /snapshots/{snapshot_id}/export": Request(query=(COVERAGE, STATUS)),
@@ -25,6 +25,7 @@ REQUESTS = {
     summary="Export one coverage of a snapshot as CSV",
     tags=["exports"],
     responses=answers(200, "ExportLink", "A link to the CSV"),
+    compress=True,
 )
 def export(snapshot_id: str) -> dict[str, Any]:
     return _export(snapshot_id)

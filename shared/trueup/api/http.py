@@ -41,6 +41,9 @@ class QueryParam:
     default: int | None = None
     minimum: int | None = None
     maximum: int | None = None
+    # The form a text parameter takes, for the description; the handler checks it itself and
+    # answers 400 naming the problem (as the shared HTTP contract has it), not 422.
+    pattern: str | None = None
 
     def read(self, query: Mapping[str, str] | None) -> Any:
         value = (query or {}).get(self.name)
@@ -60,7 +63,7 @@ class QueryParam:
 
     def schema(self) -> dict[str, Any]:
         if not self.integer:
-            return {"type": "string"}
+            return {"type": "string", **({"pattern": self.pattern} if self.pattern else {})}
         bounds = {"minimum": self.minimum, "maximum": self.maximum, "default": self.default}
         return {"type": "integer", **{k: v for k, v in bounds.items() if v is not None}}
 

@@ -21,6 +21,7 @@ REQUESTS = {"PUT /mappings/{pax8_company_id}": Request(body="MappingRequest")}
     summary="Mappings, suggestions and unmapped clients",
     tags=["mappings"],
     responses=answers(200, "MappingView", "The mappings"),
+    compress=True,
 )
 def get_mappings() -> dict[str, Any]:
     from trueup.services import mappings
@@ -33,6 +34,7 @@ def get_mappings() -> dict[str, Any]:
     summary="Map a Pax8 company to RMM organizations by hand",
     tags=["mappings"],
     responses=answers(200, "ManualMapping", "The company's mapping, as stored"),
+    compress=True,
 )
 def put_mapping(pax8_company_id: str) -> dict[str, Any]:
     event = router.current_event

@@ -141,12 +141,7 @@ def _describe_request(operation: dict[str, Any], route: str, request: Request) -
     """The operation's query parameters, Idempotency-Key and body, as trueup.api.http reads them."""
     from trueup.api.idempotency import KEY_PATTERN
     from trueup.api.resolver import MAX_PARAMETER_CHARS
-    from trueup.services.snapshots import STATUS_LIST_PATTERN
-    from trueup.store.table import CURSOR_PATTERN
 
-    # The forms the handlers check themselves (a 400 naming the problem, as the contract has it); an
-    # empty ?cursor= is the first page, as no cursor is.
-    forms = {"status": STATUS_LIST_PATTERN, "cursor": f"^(|{CURSOR_PATTERN[1:-1]})$"}
     parameters = operation.setdefault("parameters", [])
     for parameter in parameters:  # path parameters: resolver.MAX_PARAMETER_CHARS
         parameter.get("schema", {})["maxLength"] = MAX_PARAMETER_CHARS
@@ -154,8 +149,6 @@ def _describe_request(operation: dict[str, Any], route: str, request: Request) -
         schema = query.schema()
         if schema["type"] == "string":
             schema["maxLength"] = MAX_PARAMETER_CHARS
-            if query.name in forms:
-                schema["pattern"] = forms[query.name]
         parameters.append(
             {
                 "name": query.name,

@@ -18,6 +18,7 @@ router = APIGatewayHttpRouter()
     summary="How the page signs people in (public)",
     tags=["sign-in"],
     responses=answers(200, "SignInConfig", "What the page needs to sign people in"),
+    compress=True,
 )
 def sign_in_config() -> dict[str, Any]:
     settings = config()
@@ -45,6 +46,7 @@ def sign_in_config() -> dict[str, Any]:
     summary="Who is signed in, and their roles",
     tags=["sign-in"],
     responses=answers(200, "Me", "Who is signed in"),
+    compress=True,
 )
 def me() -> dict[str, Any]:
     caller = caller_of(router.current_event.raw_event)

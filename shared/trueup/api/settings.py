@@ -24,6 +24,7 @@ REQUESTS = {"PUT /settings": Request(body="SettingsDocument")}
     summary="The reconciliation settings",
     tags=["settings"],
     responses=answers(200, "SettingsOut", "The settings"),
+    compress=True,
 )
 def get_settings() -> dict[str, Any]:
     from trueup.services import reconciliation_settings
@@ -36,6 +37,7 @@ def get_settings() -> dict[str, Any]:
     summary="Replace the settings (validated whole; updated_at and updated_by are read-only)",
     tags=["settings"],
     responses=answers(200, "SettingsOut", "The settings, as saved"),
+    compress=True,
 )
 def put_settings() -> dict[str, Any]:
     # Validated whole by the settings' own model, so a rejected document gets one 400 naming every

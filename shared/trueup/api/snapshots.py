@@ -9,18 +9,45 @@ from trueup.api import idempotency
 from trueup.api.http import QueryParam, Request, answers
 from trueup.api.identity import caller_of
 from trueup.services import snapshots
+from trueup.store.table import CURSOR_PATTERN
 
 router = APIGatewayHttpRouter()
 
-COVERAGE = QueryParam("coverage", "Only this coverage (its id).")
-STATUS = QueryParam("status", "Only rows with these statuses, comma-separated: under_licensed,unmapped,...")
+COVERAGE = QueryParam("coverage", "The coverage whose rows to answer (its id; default: the first).")
+STATUS = QueryParam(
+    "status",
+    "Only rows with these statuses, comma-separated: under_licensed,unmapped,...",
+    pattern=snapshots.STATUS_LIST_PATTERN,
+)
+SORT = QueryParam(
+    "sort",
+    "Rows by client, devices, licenses, variance or status; -column: descending. Rows without a value "
+    "for the column come last either way; by default, the snapshot's order (under-licensed first).",
+    pattern=snapshots.SORT_PATTERN,
+)
+SEARCH = QueryParam("q", "Only clients whose name contains this (any case, accents ignored).")
+ROWS = QueryParam(
+    "limit",
+    "Rows per page",
+    integer=True,
+    default=snapshots.DEFAULT_PAGE_ROWS,
+    minimum=1,
+    maximum=snapshots.MAX_PAGE_ROWS,
+)
+ROWS_CURSOR = QueryParam("cursor", "next_cursor of the previous page of rows", pattern=r"^\d{0,9}$")
 LIMIT = QueryParam("limit", "How many snapshots", integer=True, default=20, minimum=1, maximum=100)
-CURSOR = QueryParam("cursor", "next_cursor of the previous page (a snapshot id)")
+# An empty ?cursor= is the first page, as no cursor is.
+CURSOR = QueryParam(
+    "cursor",
+    "next_cursor of the previous page (a snapshot id)",
+    pattern=f"^(|{CURSOR_PATTERN[1:-1]})$",
+)
+ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, ROWS, ROWS_CURSOR)
 
 REQUESTS = {
     "GET /snapshots": Request(query=(LIMIT, CURSOR)),
-    "GET /snapshots/latest": Request(query=(COVERAGE, STATUS)),
-    "GET /snapshots/{snapshot_id}": Request(query=(COVERAGE, STATUS)),
+    "GET /snapshots/latest": Request(query=ROW_QUERY),
+    "GET /snapshots/{snapshot_id}": Request(query=ROW_QUERY),
 }
 
 
@@ -29,7 +56,7 @@ REQUESTS = {
     summary="Take a snapshot of the current data",
     tags=["snapshots"],
     responses={
-        **answers(201, "SnapshotOut", "The new snapshot"),
+        **answers(201, "SnapshotSummary", "The new snapshot, without its rows (GET it for them)"),
         409: {"description": "A source was never synced"},
     },
     compress=True,
@@ -45,7 +72,7 @@ def take_snapshot() -> tuple[dict[str, Any], int]:
     taken = idempotency.once(
         event.headers, caller, "POST /snapshots", event.body, take, router.lambda_context
     )
-    return snapshots.get_snapshot(taken["snapshot_id"]), 201
+    return snapshots.summary_of(snapshots.get_snapshot(taken["snapshot_id"])), 201
 
 
 @router.get(
@@ -53,6 +80,7 @@ def take_snapshot() -> tuple[dict[str, Any], int]:
     summary="Snapshots, newest first (summaries, no rows)",
     tags=["snapshots"],
     responses=answers(200, "SnapshotPage", "A page of snapshots"),
+    compress=True,
 )
 def list_snapshots() -> dict[str, Any]:
     query = router.current_event.query_string_parameters
@@ -65,7 +93,7 @@ def list_snapshots() -> dict[str, Any]:
     summary="The newest snapshot",
     tags=["snapshots"],
     compress=True,
-    responses=answers(200, "SnapshotOut", "The newest snapshot"),
+    responses=answers(200, "SnapshotRowsPage", "The newest snapshot, with a page of one coverage's rows"),
 )
 def latest_snapshot() -> dict[str, Any]:
     return _snapshot("latest")
@@ -76,7 +104,7 @@ def latest_snapshot() -> dict[str, Any]:
     summary="One snapshot",
     tags=["snapshots"],
     compress=True,
-    responses=answers(200, "SnapshotOut", "The snapshot"),
+    responses=answers(200, "SnapshotRowsPage", "The snapshot, with a page of one coverage's rows"),
 )
 def get_snapshot(snapshot_id: str) -> dict[str, Any]:
     return _snapshot(snapshot_id)
@@ -84,5 +112,12 @@ def get_snapshot(snapshot_id: str) -> dict[str, Any]:
 
 def _snapshot(snapshot_id: str) -> dict[str, Any]:
     query = router.current_event.query_string_parameters
-    statuses = snapshots.parse_statuses(STATUS.read(query))
-    return snapshots.get_snapshot(snapshot_id, COVERAGE.read(query), statuses)
+    return snapshots.snapshot_page(
+        snapshot_id,
+        COVERAGE.read(query),
+        snapshots.parse_statuses(STATUS.read(query)),
+        sort=snapshots.parse_sort(SORT.read(query)),
+        search=SEARCH.read(query),
+        start=snapshots.parse_cursor(ROWS_CURSOR.read(query)),
+        limit=ROWS.read(query),
+    )

@@ -27,6 +27,7 @@ REQUESTS = {
     summary="Sync Pax8 and/or the RMM",
     responses=answers(202, "SyncRunOut", "The run, queued"),
     tags=["syncs"],
+    compress=True,
 )
 def start_sync() -> tuple[dict[str, Any], int]:
     event = router.current_event
@@ -52,6 +53,7 @@ def start_sync() -> tuple[dict[str, Any], int]:
     summary="Recent sync runs, newest first",
     tags=["syncs"],
     responses=answers(200, "SyncRunList", "The runs"),
+    compress=True,
 )
 def list_syncs() -> dict[str, Any]:
     limit = LIMIT.read(router.current_event.query_string_parameters)
@@ -63,13 +65,18 @@ def list_syncs() -> dict[str, Any]:
     summary="What the next snapshot will use: each source's current data",
     tags=["syncs"],
     responses=answers(200, "CurrentData", "Each source's current data"),
+    compress=True,
 )
 def current_data() -> dict[str, Any]:
     return sync_runs.current_data()
 
 
 @router.get(
-    "/syncs/<run_id>", summary="One sync run", tags=["syncs"], responses=answers(200, "SyncRunOut", "The run")
+    "/syncs/<run_id>",
+    summary="One sync run",
+    tags=["syncs"],
+    responses=answers(200, "SyncRunOut", "The run"),
+    compress=True,
 )
 def get_sync(run_id: str) -> dict[str, Any]:
     return sync_runs.get_run(run_id, datetime.now(UTC))

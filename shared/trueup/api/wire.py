@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trueup.domain.models import CoverageResult, Settings, Summary
+from trueup.domain.models import Row, Settings, Summary
 
 
 class ApiModel(BaseModel):
@@ -62,8 +62,21 @@ class SnapshotSummary(ApiModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class SnapshotOut(SnapshotSummary):
-    coverages: list[CoverageResult]  # type: ignore[assignment]
+class CoverageRows(ApiModel):
+    id: str
+    name: str
+    summary: Summary
+    rows: list[Row] | None = Field(
+        default=None, description="Only in the coverage asked for (?coverage=, else the first): one page."
+    )
+    rows_total: int | None = Field(
+        default=None, description="How many rows of that coverage match ?status= and ?q= in all."
+    )
+
+
+class SnapshotRowsPage(SnapshotSummary):
+    coverages: list[CoverageRows]  # type: ignore[assignment]
+    next_cursor: str | None = Field(description="The next page of rows (?cursor=); null on the last page.")
 
 
 class SnapshotPage(ApiModel):

@@ -6,6 +6,7 @@ DynamoDB so that listing snapshots reads only those. A snapshot never changes on
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -70,7 +71,7 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     }
     key = rows_key(snapshot_id, now)
     put_snapshot_document(key, snapshot)
-    table.put_snapshot({**_summary(snapshot), "rows_key": key})
+    table.put_snapshot({**summary_of(snapshot), "rows_key": key})
     emit_metrics({"SnapshotsTaken": (MetricUnit.Count, 1)}, trigger=trigger)
     for status in Status:  # one series per status: the gaps month after month, in one chart
         rows = sum(getattr(c.summary, status.value) for c in result.coverages)
@@ -78,7 +79,41 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     return snapshot
 
 
-def _summary(snapshot: Snapshot) -> Snapshot:
+# A snapshot never changes once written: a warm function keeps the last one it read, so that the
+# pages of a large snapshot, and each sort or search of it, read and parse it once.
+_last_read: tuple[str, Snapshot] | None = None
+
+
+def _document(snapshot_id: str) -> Snapshot:
+    """The stored snapshot ("latest": the newest), read once per warm function."""
+    global _last_read
+    table = TrueupTable()
+    if snapshot_id == "latest":
+        meta = table.latest_snapshot()
+        if meta is None:
+            raise NotFound("no snapshot yet: take one with POST /snapshots")
+    else:
+        meta = table.get_snapshot(snapshot_id)
+        if meta is None:
+            raise NotFound(f"no snapshot {snapshot_id!r}")
+    key = meta["rows_key"]
+    if _last_read is not None and _last_read[0] == key:
+        return _last_read[1]
+    document: Snapshot = read_snapshot_document(key)
+    _last_read = (key, document)
+    return document
+
+
+def _coverage(snapshot: Snapshot, coverage: str) -> dict[str, Any]:
+    for listed in snapshot["coverages"]:
+        if listed["id"] == coverage:
+            found: dict[str, Any] = listed
+            return found
+    known = ", ".join(c["id"] for c in snapshot["coverages"]) or "none"
+    raise NotFound(f"snapshot {snapshot['id']} has no coverage {coverage!r}; it has: {known}")
+
+
+def summary_of(snapshot: Snapshot) -> Snapshot:
     """The snapshot without rows: what lists and the DynamoDB item hold."""
     return {
         **{k: v for k, v in snapshot.items() if k != "coverages"},
@@ -111,23 +146,110 @@ def get_snapshot(
     snapshot_id: str, coverage: str | None = None, statuses: set[Status] | None = None
 ) -> Snapshot:
     """A whole snapshot ("latest" for the newest), optionally one coverage and some statuses only."""
-    table = TrueupTable()
-    if snapshot_id == "latest":
-        meta = table.latest_snapshot()
-        if meta is None:
-            raise NotFound("no snapshot yet: take one with POST /snapshots")
-    else:
-        meta = table.get_snapshot(snapshot_id)
-        if meta is None:
-            raise NotFound(f"no snapshot {snapshot_id!r}")
-    snapshot: Snapshot = read_snapshot_document(meta["rows_key"])
+    snapshot = _document(snapshot_id)
     coverages = snapshot["coverages"]
     if coverage is not None:
-        coverages = [c for c in coverages if c["id"] == coverage]
-        if not coverages:
-            known = ", ".join(c["id"] for c in snapshot["coverages"]) or "none"
-            raise NotFound(f"snapshot {snapshot['id']} has no coverage {coverage!r}; it has: {known}")
+        coverages = [_coverage(snapshot, coverage)]
     if statuses is not None:
         wanted = {s.value for s in statuses}
         coverages = [{**c, "rows": [r for r in c["rows"] if r["status"] in wanted]} for c in coverages]
     return {**snapshot, "coverages": coverages}
+
+
+# What ?sort= accepts: a column, "-" first for descending; no sort is the snapshot's own order.
+SORT_KEYS = ("client", "devices", "licenses", "variance", "status")
+SORT_PATTERN = rf"^-?({'|'.join(SORT_KEYS)})?$"
+DEFAULT_PAGE_ROWS = 500
+MAX_PAGE_ROWS = 2000
+_STATUS_RANK = {"under_licensed": 0, "unmapped": 1, "over_licensed": 2, "matched": 3}
+
+
+def parse_sort(value: str | None) -> tuple[str, bool] | None:
+    """(column, descending) from ?sort=, or None for the snapshot's own order."""
+    if value is None or not value.strip() or value.strip() == "-":
+        return None
+    text = value.strip()
+    key = text.removeprefix("-")
+    if key not in SORT_KEYS:
+        raise InvalidInput(
+            f"unknown sort {value!r}; use one of {', '.join(SORT_KEYS)}, with - for descending"
+        )
+    return key, text.startswith("-")
+
+
+def parse_cursor(value: str | None) -> int:
+    """Where a page of rows starts: the next_cursor of the previous page (a row offset)."""
+    if value is None or not value.strip():
+        return 0
+    if not value.strip().isdigit() or len(value.strip()) > 9:
+        raise InvalidInput(f"malformed cursor {value[:40]!r}: send the next_cursor of the previous page")
+    return int(value.strip())
+
+
+def folded(text: str) -> str:
+    """Lower case without accents: how a search matches a client's name ("Societe" finds "Société")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _sorted(rows: list[dict[str, Any]], sort: tuple[str, bool] | None) -> list[dict[str, Any]]:
+    """Rows by a column; "no data" (null) stays at the bottom either way, ties keep the stored order."""
+    if sort is None:
+        return rows
+    key, descending = sort
+
+    def value(row: dict[str, Any]) -> Any:
+        if key == "status":
+            return _STATUS_RANK.get(row["status"], len(_STATUS_RANK))
+        if key == "client":
+            return folded(row["client"])
+        return row[key]
+
+    present = [r for r in rows if value(r) is not None]
+    missing = [r for r in rows if value(r) is None]
+    return sorted(present, key=value, reverse=descending) + missing  # sorted() is stable either way
+
+
+def snapshot_page(
+    snapshot_id: str,
+    coverage: str | None = None,
+    statuses: set[Status] | None = None,
+    *,
+    sort: tuple[str, bool] | None = None,
+    search: str | None = None,
+    start: int = 0,
+    limit: int = DEFAULT_PAGE_ROWS,
+) -> Snapshot:
+    """A snapshot with one coverage's rows, a page at a time (the first coverage when none is named).
+
+    Every coverage is listed with its summary; only the one asked for carries `rows` (this page of the
+    rows that match `statuses` and `search`, in `sort` order) and `rows_total` (how many match in
+    all). `next_cursor` continues the page, null on the last one."""
+    document = _document(snapshot_id)
+    chosen = (
+        _coverage(document, coverage) if coverage is not None else next(iter(document["coverages"]), None)
+    )
+    coverages = []
+    next_cursor = None
+    for listed in document["coverages"]:
+        entry = {k: v for k, v in listed.items() if k != "rows"}
+        if chosen is not None and listed["id"] == chosen["id"]:
+            needle = folded(search.strip()) if search and search.strip() else None
+            wanted = {s.value for s in statuses} if statuses is not None else None
+            rows = [
+                row
+                for row in listed["rows"]
+                if (wanted is None or row["status"] in wanted)
+                and (needle is None or needle in folded(row["client"]))
+            ]
+            ordered = _sorted(rows, sort)
+            entry["rows"] = ordered[start : start + limit]
+            entry["rows_total"] = len(ordered)
+            if start + limit < len(ordered):
+                next_cursor = str(start + limit)
+        coverages.append(entry)
+    return {
+        **{k: v for k, v in document.items() if k != "coverages"},
+        "coverages": coverages,
+        "next_cursor": next_cursor,
+    }

@@ -27,6 +27,8 @@ const SOURCES = { pax8: "Pax8", rmm: "RMM" };
 const SYNC_POLL_MS = 1000;
 const FRESHNESS_REFRESH_MS = 30_000;
 const HISTORY_PAGE = 50;
+const ROWS_PAGE = 200; // rows asked for at a time; "Show more" asks for the next page
+const SEARCH_DELAY_MS = 250; // a search waits for a pause in typing
 
 // ------------------------------------------------------------------ small helpers
 
@@ -136,7 +138,9 @@ async function api(method, path, body, extraHeaders = {}) {
 
 const state = {
   view: "reconciliation",
-  snapshot: null, // the whole snapshot on screen
+  snapshot: null, // the snapshot on screen: every coverage with its summary, no rows
+  rows: null, // the shown coverage's rows as asked for: {items, total, next}
+  rowsRequest: 0,
   showingLatest: true,
   history: [], // snapshot summaries, newest first
   historyCursor: null,
@@ -299,10 +303,17 @@ async function loadSnapshot(id, wantedCoverage = null, push = false) {
     $("loading").textContent = "Loading the snapshot…";
   }
   try {
-    const snapshot = await api("GET", `snapshots/${encodeURIComponent(id)}`);
+    let answer;
+    try {
+      answer = await api("GET", `snapshots/${encodeURIComponent(id)}?${rowQuery(wantedCoverage)}`);
+    } catch (error) {
+      // A coverage this snapshot does not have (an older snapshot, an old link): its first one instead.
+      if (!(wantedCoverage && error instanceof ApiError && error.status === 404 && /no coverage/.test(error.message))) throw error;
+      answer = await api("GET", `snapshots/${encodeURIComponent(id)}?${rowQuery(null)}`);
+    }
     if (request !== state.snapshotRequest) return;
     state.failed.delete("Could not load the snapshot");
-    showSnapshot(snapshot, id === "latest" || snapshot.id === state.history[0]?.id, wantedCoverage, push);
+    showSnapshot(answer, id === "latest" || answer.id === state.history[0]?.id, push);
   } catch (error) {
     if (request !== state.snapshotRequest) return;
     if (error instanceof ApiError && error.status === 404 && id === "latest") {
@@ -321,6 +332,41 @@ async function loadSnapshot(id, wantedCoverage = null, push = false) {
       $("loading").hidden = false;
       $("loading").textContent = "The snapshot could not be loaded.";
     }
+  }
+}
+
+// What the table asks the API for: one coverage, the card's status, the search and the sort.
+function rowQuery(coverageId, cursor = null) {
+  const query = new URLSearchParams({ limit: String(ROWS_PAGE) });
+  if (coverageId) query.set("coverage", coverageId);
+  if (state.filter) query.set("status", state.filter);
+  const needle = state.search.trim();
+  if (needle) query.set("q", needle);
+  if (state.sort) query.set("sort", `${state.sort.direction === "descending" ? "-" : ""}${state.sort.key}`);
+  if (cursor) query.set("cursor", cursor);
+  return query;
+}
+
+// The shown coverage's rows again (a sort, a search, a card, another tab), or the next page of them.
+async function loadRows(more = false) {
+  const snapshot = state.snapshot;
+  if (!snapshot || !state.coverageId) return;
+  const request = ++state.rowsRequest;
+  const cursor = more ? state.rows?.next : null;
+  $("clients").setAttribute("aria-busy", "true");
+  try {
+    const answer = await api("GET", `snapshots/${encodeURIComponent(snapshot.id)}?${rowQuery(state.coverageId, cursor)}`);
+    if (request !== state.rowsRequest || state.snapshot !== snapshot) return;
+    state.failed.delete("Could not load the clients");
+    const shown = answer.coverages.find((c) => c.rows);
+    const items = more ? [...state.rows.items, ...shown.rows] : shown.rows;
+    state.rows = { items, total: shown.rows_total, next: answer.next_cursor };
+    renderTable(more ? state.rows.items.length - shown.rows.length : 0);
+  } catch (error) {
+    if (request !== state.rowsRequest) return;
+    showError("Could not load the clients", error, () => loadRows(more));
+  } finally {
+    if (request === state.rowsRequest) $("clients").removeAttribute("aria-busy");
   }
 }
 
@@ -390,17 +436,13 @@ async function takeSnapshot() {
     // One key per click: a retried or repeated request answers this snapshot instead of taking another.
     const snapshot = await api("POST", "snapshots", undefined, { "Idempotency-Key": crypto.randomUUID() });
     state.snapshotRequest++; // a slower load of another snapshot must not replace this one
-    const { coverages, ...rest } = snapshot;
-    state.history = [
-      { ...rest, coverages: coverages.map(({ id, name, summary }) => ({ id, name, summary })) },
-      ...state.history.filter((s) => s.id !== snapshot.id),
-    ];
+    state.history = [snapshot, ...state.history.filter((s) => s.id !== snapshot.id)];
     if (state.view !== "reconciliation") showView("reconciliation");
-    showSnapshot(snapshot, true, state.coverageId, true);
+    await loadSnapshot(snapshot.id, state.coverageId, true);
     const shown = coverage();
     notify(
       `Snapshot taken ${dateTime.format(new Date(snapshot.taken_at))}` +
-        (shown ? `: ${plural(shown.rows.length, "client", "clients")} in ${shown.name}.` : "."),
+        (shown ? `: ${plural(rowsIn(shown), "client", "clients")} in ${shown.name}.` : "."),
     );
   } catch (error) {
     notify("");
@@ -511,15 +553,25 @@ async function returnToAutomatic(mapping) {
 
 // ------------------------------------------------------------------ rendering: the snapshot
 
-function showSnapshot(snapshot, latest, wantedCoverage, push = false) {
+// A snapshot as the API answers it: every coverage's summary, and a page of one coverage's rows.
+function showSnapshot(answer, latest, push = false) {
   const previous = state.snapshot;
+  const shown = answer.coverages.find((c) => c.rows) ?? null;
+  const { next_cursor: next, ...snapshot } = answer;
+  snapshot.coverages = answer.coverages.map(({ id, name, summary }) => ({ id, name, summary }));
   state.snapshot = snapshot;
   state.showingLatest = latest;
-  const ids = snapshot.coverages.map((c) => c.id);
-  state.coverageId = ids.includes(wantedCoverage) ? wantedCoverage : ids.includes(state.coverageId) ? state.coverageId : (ids[0] ?? null);
+  state.coverageId = shown?.id ?? null;
+  state.rows = shown ? { items: shown.rows, total: shown.rows_total, next } : null;
+  state.rowsRequest++; // rows asked for the previous snapshot must not land in this one
   if (previous?.id !== snapshot.id) state.expanded.clear();
   render();
   writeAddress(push);
+}
+
+function rowsIn(shown) {
+  const summary = shown.summary;
+  return summary.under_licensed + summary.over_licensed + summary.matched + summary.unmapped;
 }
 
 function render() {
@@ -685,8 +737,10 @@ function selectCoverage(id, remember = true) {
   if (id === state.coverageId) return;
   state.coverageId = id;
   state.expanded.clear();
-  render();
+  renderTabs();
+  renderCards();
   if (remember) writeAddress();
+  loadRows();
 }
 
 function renderCards() {
@@ -707,32 +761,8 @@ function toggleFilter(status) {
   state.filter = state.filter === status ? null : status;
   state.expanded.clear();
   renderCards();
-  renderTable();
-}
-
-function visibleRows() {
-  const shown = coverage();
-  const needle = fold(state.search.trim());
-  let rows = shown.rows.filter(
-    (row) => (!state.filter || row.status === state.filter) && (!needle || fold(row.client).includes(needle)),
-  );
-  if (state.sort) {
-    const { key, direction } = state.sort;
-    const sign = direction === "ascending" ? 1 : -1;
-    const value = (row) => (key === "status" ? STATUSES[row.status].rank : row[key]);
-    rows = rows
-      .map((row, index) => ({ row, index }))
-      .sort((a, b) => {
-        const x = value(a.row);
-        const y = value(b.row);
-        // "No data" stays at the bottom whichever way a column is sorted.
-        if (x === null || y === null) return x === y ? a.index - b.index : x === null ? 1 : -1;
-        const order = key === "client" ? byName.compare(x, y) : x - y;
-        return order ? sign * order : a.index - b.index;
-      })
-      .map(({ row }) => row);
-  }
-  return rows;
+  renderToolbar();
+  loadRows();
 }
 
 function cycleSort(key) {
@@ -740,25 +770,41 @@ function cycleSort(key) {
   if (state.sort?.key !== key) state.sort = { key, direction: "ascending" };
   else if (state.sort.direction === "ascending") state.sort = { key, direction: "descending" };
   else state.sort = null;
-  renderTable();
+  state.expanded.clear();
+  renderSortHeaders();
+  loadRows();
 }
 
-function renderTable() {
-  const shown = coverage();
-  const rows = visibleRows();
+function renderSortHeaders() {
   for (const th of document.querySelectorAll("#clients th")) {
     th.setAttribute("aria-sort", state.sort?.key === th.dataset.key ? state.sort.direction : "none");
   }
+}
+
+// The rows as the API answered them (sorted, searched and filtered there): from `from` on, the rows
+// are appended ("Show more"); otherwise the table is built again.
+function renderTable(from = 0) {
+  const shown = coverage();
+  const rows = state.rows?.items ?? [];
+  renderSortHeaders();
   $("table-caption").textContent = `${shown.name}: clients, devices, licences and variance`;
   const body = $("rows");
   if (!rows.length) {
     const why = state.search.trim() ? `No client matches “${state.search.trim()}”` : "No clients";
     const filtered = state.filter ? ` among the ${FILTER_NAMES[state.filter]} clients` : "";
     body.replaceChildren(h("tr", { class: "empty-row" }, h("td", { colspan: "5" }, `${why}${filtered}.`)));
+  } else if (from > 0) {
+    body.append(...rows.slice(from).flatMap((row, index) => renderRow(row, from + index)));
   } else {
     body.replaceChildren(...rows.flatMap((row, index) => renderRow(row, index)));
   }
-  renderToolbar(rows.length);
+  const more = $("more-rows");
+  more.hidden = !state.rows?.next;
+  if (state.rows?.next) {
+    const left = state.rows.total - rows.length;
+    more.querySelector("button").textContent = `Show ${plural(Math.min(left, ROWS_PAGE), "more client", "more clients")} (of ${left})`;
+  }
+  renderToolbar();
 }
 
 function numberCell(value, label, extraClass) {
@@ -808,11 +854,19 @@ function renderRow(row, index) {
   return [tr, h("tr", { class: "detail", id: detailId }, h("td", { colspan: "5" }, renderDetail(row)))];
 }
 
+// Opens or closes one row's detail in place: the rest of the table is left as it is.
 function toggleDetail(key) {
-  if (state.expanded.has(key)) state.expanded.delete(key);
-  else state.expanded.add(key);
-  renderTable();
-  document.querySelector(`tr.row[data-key="${CSS.escape(key)}"] .client-toggle`)?.focus();
+  const tr = document.querySelector(`tr.row[data-key="${CSS.escape(key)}"]`);
+  const index = state.rows.items.findIndex((row) => rowKey(row) === key);
+  if (!tr || index < 0) return;
+  const open = !state.expanded.has(key);
+  if (open) state.expanded.add(key);
+  else state.expanded.delete(key);
+  const [row, detail] = renderRow(state.rows.items[index], index);
+  if (tr.nextElementSibling?.classList.contains("detail")) tr.nextElementSibling.remove();
+  tr.replaceWith(row);
+  if (detail) row.after(detail);
+  row.querySelector(".client-toggle").focus();
 }
 
 function renderDetail(row) {
@@ -872,13 +926,19 @@ function renderDetail(row) {
   return h("div", { class: "detail-grid" }, sections);
 }
 
-function renderToolbar(visible) {
+function renderToolbar() {
   const shown = coverage();
   if (!shown) return;
-  const count = visible ?? visibleRows().length;
-  const total = shown.rows.length;
+  const total = rowsIn(shown);
+  const matching = state.rows?.total ?? total;
+  const loaded = state.rows?.items.length ?? 0;
+  const clients = plural(total, "client", "clients");
   $("row-count").textContent =
-    count === total ? plural(total, "client", "clients") : `Showing ${count} of ${plural(total, "client", "clients")}`;
+    loaded >= matching
+      ? matching === total
+        ? clients
+        : `Showing ${loaded} of ${clients}`
+      : `Showing ${loaded} of ${matching === total ? clients : `${matching} matching (${clients} in all)`}`;
   const clear = $("clear-filter");
   clear.hidden = !state.filter;
   clear.textContent = state.filter ? `Clear filter: ${FILTER_NAMES[state.filter]}` : "Clear filter";
@@ -1049,11 +1109,14 @@ function bind() {
   for (const th of document.querySelectorAll("#clients th")) {
     th.querySelector("button").addEventListener("click", () => cycleSort(th.dataset.key));
   }
+  let typing = null;
   $("search").addEventListener("input", (event) => {
     state.search = event.target.value;
     state.expanded.clear();
-    renderTable();
+    clearTimeout(typing);
+    typing = setTimeout(loadRows, SEARCH_DELAY_MS);
   });
+  $("more-rows").querySelector("button").addEventListener("click", () => loadRows(true));
   $("snapshot-picker").addEventListener("change", (event) => {
     loadSnapshot(event.target.value, state.coverageId, true);
   });
