@@ -464,7 +464,7 @@ def _run(
             "wall_s": round(snap.wall_s, 3),
             "limit_s": snap.timeout_s,
             "coverages": len(coverages),
-            "rows": sum(len(c["rows"]) for c in coverages),
+            "rows": sum(sum(c["summary"].values()) for c in coverages),  # the answer holds summaries
             "response_bytes": response_bytes,
             "response_encoding": headers.get("content-encoding", "identity"),
         },

@@ -516,3 +516,34 @@ def test_each_click_on_take_snapshot_and_sync_now_sends_its_own_idempotency_key(
     assert len(keys["snapshots"]) == 2 and len(set(keys["snapshots"])) == 2
     assert all(re.fullmatch(r"[0-9a-f-]{36}", key) for key in keys["snapshots"] + keys["syncs"])
     assert len(keys["syncs"]) == 1
+
+
+def test_the_table_shows_a_page_of_clients_at_a_time_and_pages_through_them(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    # The page asks for 200 rows at a time; asked for 10 instead, the demo's 35 clients take 4 pages.
+    def ten_at_a_time(route: Route) -> None:
+        route.continue_(url=route.request.url.replace("limit=200", "limit=10"))
+
+    page.route(re.compile(r".*/snapshots/[^/?]+\?.*limit=200.*"), ten_at_a_time)
+    rows = snapshot["coverages"][0]["rows"]
+    assert len(rows) == 35
+    open_page(page, stack)
+    expect_table(page, rows[:10])
+    expect(page.locator("#pager-position")).to_have_text("Clients 1–10 of 35")
+    expect(page.locator("#pager-previous")).to_be_disabled()
+    page.locator("#pager-next").click()
+    expect_table(page, rows[10:20])
+    expect(page.locator("#pager-position")).to_have_text("Clients 11–20 of 35")
+    for _ in range(2):
+        page.locator("#pager-next").click()
+    expect_table(page, rows[30:])
+    expect(page.locator("#pager-next")).to_be_disabled()
+    page.locator("#pager-previous").click()
+    expect_table(page, rows[20:30])
+
+    # A sort starts again from the first page, sorted on the server over every client.
+    page.locator("#clients th[data-key=devices] button").click()
+    by_devices = sorted((r for r in rows if r["devices"] is not None), key=lambda r: r["devices"])
+    expect_table(page, (by_devices + [r for r in rows if r["devices"] is None])[:10])
+    expect(page.locator("#pager-position")).to_have_text("Clients 1–10 of 35")

@@ -27,7 +27,7 @@ const SOURCES = { pax8: "Pax8", rmm: "RMM" };
 const SYNC_POLL_MS = 1000;
 const FRESHNESS_REFRESH_MS = 30_000;
 const HISTORY_PAGE = 50;
-const ROWS_PAGE = 200; // rows asked for at a time; "Show more" asks for the next page
+const ROWS_PAGE = 200; // rows on screen at a time (the table pages, so the page stays light at any size)
 const SEARCH_DELAY_MS = 250; // a search waits for a pause in typing
 
 // ------------------------------------------------------------------ small helpers
@@ -139,8 +139,9 @@ async function api(method, path, body, extraHeaders = {}) {
 const state = {
   view: "reconciliation",
   snapshot: null, // the snapshot on screen: every coverage with its summary, no rows
-  rows: null, // the shown coverage's rows as asked for: {items, total, next}
+  rows: null, // the shown coverage's page of rows as asked for: {items, total, start, next}
   rowsRequest: 0,
+  rowsPage: ROWS_PAGE,
   showingLatest: true,
   history: [], // snapshot summaries, newest first
   historyCursor: null,
@@ -347,24 +348,27 @@ function rowQuery(coverageId, cursor = null) {
   return query;
 }
 
-// The shown coverage's rows again (a sort, a search, a card, another tab), or the next page of them.
-async function loadRows(more = false) {
+// A page of the shown coverage's rows: the first again after a sort, a search, a card or another
+// tab; `start` for the pager's Previous and Next (the API's cursor is where a page starts).
+async function loadRows(start = 0) {
   const snapshot = state.snapshot;
   if (!snapshot || !state.coverageId) return;
   const request = ++state.rowsRequest;
-  const cursor = more ? state.rows?.next : null;
   $("clients").setAttribute("aria-busy", "true");
   try {
-    const answer = await api("GET", `snapshots/${encodeURIComponent(snapshot.id)}?${rowQuery(state.coverageId, cursor)}`);
+    const query = rowQuery(state.coverageId, start ? String(start) : null);
+    const answer = await api("GET", `snapshots/${encodeURIComponent(snapshot.id)}?${query}`);
     if (request !== state.rowsRequest || state.snapshot !== snapshot) return;
     state.failed.delete("Could not load the clients");
     const shown = answer.coverages.find((c) => c.rows);
-    const items = more ? [...state.rows.items, ...shown.rows] : shown.rows;
-    state.rows = { items, total: shown.rows_total, next: answer.next_cursor };
-    renderTable(more ? state.rows.items.length - shown.rows.length : 0);
+    state.rows = { items: shown.rows, total: shown.rows_total, start, next: answer.next_cursor };
+    // The page size the API answered with (it may answer fewer than asked): Previous goes back by it.
+    if (answer.next_cursor) state.rowsPage = Number(answer.next_cursor) - start;
+    state.expanded.clear();
+    renderTable();
   } catch (error) {
     if (request !== state.rowsRequest) return;
-    showError("Could not load the clients", error, () => loadRows(more));
+    showError("Could not load the clients", error, () => loadRows(start));
   } finally {
     if (request === state.rowsRequest) $("clients").removeAttribute("aria-busy");
   }
@@ -562,7 +566,8 @@ function showSnapshot(answer, latest, push = false) {
   state.snapshot = snapshot;
   state.showingLatest = latest;
   state.coverageId = shown?.id ?? null;
-  state.rows = shown ? { items: shown.rows, total: shown.rows_total, next } : null;
+  state.rows = shown ? { items: shown.rows, total: shown.rows_total, start: 0, next } : null;
+  if (next) state.rowsPage = Number(next);
   state.rowsRequest++; // rows asked for the previous snapshot must not land in this one
   if (previous?.id !== snapshot.id) state.expanded.clear();
   render();
@@ -781,9 +786,8 @@ function renderSortHeaders() {
   }
 }
 
-// The rows as the API answered them (sorted, searched and filtered there): from `from` on, the rows
-// are appended ("Show more"); otherwise the table is built again.
-function renderTable(from = 0) {
+// The page of rows as the API answered it (sorted, searched and filtered there).
+function renderTable() {
   const shown = coverage();
   const rows = state.rows?.items ?? [];
   renderSortHeaders();
@@ -793,16 +797,16 @@ function renderTable(from = 0) {
     const why = state.search.trim() ? `No client matches “${state.search.trim()}”` : "No clients";
     const filtered = state.filter ? ` among the ${FILTER_NAMES[state.filter]} clients` : "";
     body.replaceChildren(h("tr", { class: "empty-row" }, h("td", { colspan: "5" }, `${why}${filtered}.`)));
-  } else if (from > 0) {
-    body.append(...rows.slice(from).flatMap((row, index) => renderRow(row, from + index)));
   } else {
     body.replaceChildren(...rows.flatMap((row, index) => renderRow(row, index)));
   }
-  const more = $("more-rows");
-  more.hidden = !state.rows?.next;
-  if (state.rows?.next) {
-    const left = state.rows.total - rows.length;
-    more.querySelector("button").textContent = `Show ${plural(Math.min(left, ROWS_PAGE), "more client", "more clients")} (of ${left})`;
+  const start = state.rows?.start ?? 0;
+  const pager = $("pager");
+  pager.hidden = !state.rows || (start === 0 && !state.rows.next);
+  if (!pager.hidden) {
+    $("pager-position").textContent = `Clients ${start + 1}–${start + rows.length} of ${state.rows.total}`;
+    $("pager-previous").disabled = start === 0;
+    $("pager-next").disabled = !state.rows.next;
   }
   renderToolbar();
 }
@@ -931,14 +935,8 @@ function renderToolbar() {
   if (!shown) return;
   const total = rowsIn(shown);
   const matching = state.rows?.total ?? total;
-  const loaded = state.rows?.items.length ?? 0;
   const clients = plural(total, "client", "clients");
-  $("row-count").textContent =
-    loaded >= matching
-      ? matching === total
-        ? clients
-        : `Showing ${loaded} of ${clients}`
-      : `Showing ${loaded} of ${matching === total ? clients : `${matching} matching (${clients} in all)`}`;
+  $("row-count").textContent = matching === total ? clients : `Showing ${matching} of ${clients}`;
   const clear = $("clear-filter");
   clear.hidden = !state.filter;
   clear.textContent = state.filter ? `Clear filter: ${FILTER_NAMES[state.filter]}` : "Clear filter";
@@ -1116,7 +1114,8 @@ function bind() {
     clearTimeout(typing);
     typing = setTimeout(loadRows, SEARCH_DELAY_MS);
   });
-  $("more-rows").querySelector("button").addEventListener("click", () => loadRows(true));
+  $("pager-previous").addEventListener("click", () => loadRows(Math.max(0, state.rows.start - state.rowsPage)));
+  $("pager-next").addEventListener("click", () => loadRows(Number(state.rows.next)));
   $("snapshot-picker").addEventListener("change", (event) => {
     loadSnapshot(event.target.value, state.coverageId, true);
   });
