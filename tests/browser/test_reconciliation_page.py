@@ -547,3 +547,37 @@ def test_the_table_shows_a_page_of_clients_at_a_time_and_pages_through_them(
     by_devices = sorted((r for r in rows if r["devices"] is not None), key=lambda r: r["devices"])
     expect_table(page, (by_devices + [r for r in rows if r["devices"] is None])[:10])
     expect(page.locator("#pager-position")).to_have_text("Clients 1–10 of 35")
+
+
+def test_an_unmapped_company_is_mapped_with_the_one_picker_searched_on_the_server(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    open_page(page, stack, "/#view=unmapped")
+    expect(page.get_by_role("heading", name="Unmapped clients")).to_be_visible()
+    # Nothing to choose from is built until asked for: no list of options per entry.
+    expect(page.locator("#unmapped-pax8 li").first).to_be_visible()
+    assert page.locator("#unmapped-view select, #unmapped-view .choices").count() == 0
+
+    page.get_by_label("Find a company or organization").fill("dunmore")
+    company = page.locator("#unmapped-pax8 li", has_text="Dunmore Veterinary Clinic")
+    expect(page.locator("#unmapped-pax8 li")).to_have_count(1)
+    company.get_by_role("button", name="Choose the RMM organization for Dunmore Veterinary Clinic").click()
+    choices = company.get_by_role("list", name="RMM organization for Dunmore Veterinary Clinic")
+    # Its own suggestion first, then the other unmapped organizations.
+    expect(choices.locator("li").first).to_contain_text("Dunmore Vet Clinic")
+    expect(choices.locator("li").first).to_contain_text("suggested")
+    company.get_by_label("Search: RMM organization for Dunmore Veterinary Clinic").fill("ironwood")
+    expect(choices.locator("li")).to_have_text(["Ironwood Legal"])
+    company.get_by_label("Search: RMM organization for Dunmore Veterinary Clinic").fill("")
+    choices.get_by_role("button", name=re.compile("^Dunmore Vet Clinic")).click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Saved: Dunmore Vet Clinic now counts for Dunmore Veterinary Clinic."
+    )
+    expect(page.locator("#manual-mappings li", has_text="Dunmore Veterinary Clinic")).to_contain_text(
+        "Dunmore Vet Clinic"
+    )
+    [mapping] = stack.ok("GET", "/mappings?list=manual")["manual"]
+    assert (mapping["client"], [o["name"] for o in mapping["rmm_organizations"]]) == (
+        "Dunmore Veterinary Clinic",
+        ["Dunmore Vet Clinic"],
+    )

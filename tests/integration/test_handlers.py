@@ -1102,3 +1102,51 @@ def test_a_malformed_page_request_is_refused_naming_the_parameter(stack: Stack) 
     ):
         answer = stack.http("GET", f"/snapshots/{snap}", query=query)
         assert answer.status == status and words in answer.body["message"], (query, answer.body)
+
+
+# -- the mapping view's lists, each paged and searched -------------------------------------------------
+
+
+def test_every_mapping_list_is_counted_whole_and_read_a_page_at_a_time(stack: Stack) -> None:
+    stack.sync()
+    whole = stack.http("GET", "/mappings", query={"limit": "1000"}).body
+    names = ("mappings", "manual", "suggestions", "unmapped_pax8", "unmapped_rmm", "companies")
+    assert {name: len(whole[name]) for name in names} == whole["summary"]
+    assert whole["summary"]["companies"] == 40 and whole["next"] == dict.fromkeys(names)
+    assert whole["summary"]["manual"] == 0
+    for name in names:
+        read: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            page = stack.http("GET", "/mappings", query={"list": name, "limit": "3", "cursor": cursor}).body
+            assert set(page) == {"summary", "next", name}  # only the list asked for
+            read += page[name]
+            cursor = page["next"][name]
+            if cursor is None:
+                break
+        assert read == whole[name], name
+    # Counting what is unmapped does not need the (costly) suggestions: they are left out.
+    counted = stack.http("GET", "/mappings", query={"list": "unmapped_pax8", "limit": "1"}).body
+    assert counted["summary"]["suggestions"] is None
+    assert counted["summary"]["unmapped_pax8"] == whole["summary"]["unmapped_pax8"]
+
+
+def test_the_mapping_lists_are_searched_by_name_and_suggestions_narrowed_to_one_side(stack: Stack) -> None:
+    stack.sync()
+    found = stack.http("GET", "/mappings", query={"q": "DUNMORE"}).body
+    assert [o["name"] for o in found["unmapped_rmm"]] == ["Dunmore Vet Clinic"]
+    assert [c["client"] for c in found["unmapped_pax8"]] == ["Dunmore Veterinary Clinic"]
+    assert [c["client"] for c in found["companies"]] == ["Dunmore Veterinary Clinic"]
+    assert found["mappings"] == []
+    assert {(s["client"], s["rmm_organization_name"]) for s in found["suggestions"]} == {
+        ("Dunmore Veterinary Clinic", "Dunmore Vet Clinic")
+    }
+    company = found["unmapped_pax8"][0]["pax8_company_id"]
+    organization = found["unmapped_rmm"][0]["rmm_organization_id"]
+    for query in ({"company": company}, {"organization": organization}):
+        mine = stack.http("GET", "/mappings", query={"list": "suggestions", **query}).body["suggestions"]
+        assert mine and all(
+            s["pax8_company_id"] == company or s["rmm_organization_id"] == organization for s in mine
+        )
+    bad = stack.http("GET", "/mappings", query={"list": "everything"})
+    assert bad.status == 400 and "unknown list 'everything'" in bad.body["message"]

@@ -8,12 +8,27 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api.http import InvalidRequest, Request, answers, body_of
+from trueup.api.http import InvalidRequest, QueryParam, Request, answers, body_of
 from trueup.api.identity import caller_of
 
 router = APIGatewayHttpRouter()
 
-REQUESTS = {"PUT /mappings/{pax8_company_id}": Request(body="MappingRequest")}
+LIST = QueryParam(
+    "list",
+    "Only this list (then ?cursor= pages it): mappings, manual, suggestions, unmapped_pax8, unmapped_rmm, "
+    "companies.",
+    pattern=r"^(|mappings|manual|suggestions|unmapped_pax8|unmapped_rmm|companies)$",
+)
+SEARCH = QueryParam("q", "Only entries whose client or organization name contains this (any case).")
+LIMIT = QueryParam("limit", "Entries per list", integer=True, default=100, minimum=1, maximum=1000)
+CURSOR = QueryParam("cursor", "The list's next cursor from the previous page", pattern=r"^\d{0,9}$")
+COMPANY = QueryParam("company", "Only the entries of this Pax8 company (its id).")
+ORGANIZATION = QueryParam("organization", "Only the entries of this RMM organization (its id).")
+
+REQUESTS = {
+    "GET /mappings": Request(query=(LIST, SEARCH, LIMIT, CURSOR, COMPANY, ORGANIZATION)),
+    "PUT /mappings/{pax8_company_id}": Request(body="MappingRequest"),
+}
 
 
 @router.get(
@@ -25,8 +40,17 @@ REQUESTS = {"PUT /mappings/{pax8_company_id}": Request(body="MappingRequest")}
 )
 def get_mappings() -> dict[str, Any]:
     from trueup.services import mappings
+    from trueup.services.snapshots import parse_cursor
 
-    return mappings.mapping_view()
+    query = router.current_event.query_string_parameters
+    return mappings.mapping_view(
+        mappings.parse_list(LIST.read(query)),
+        SEARCH.read(query),
+        start=parse_cursor(CURSOR.read(query)),
+        limit=LIMIT.read(query),
+        company=COMPANY.read(query),
+        organization=ORGANIZATION.read(query),
+    )
 
 
 @router.put(

@@ -169,14 +169,31 @@ class ManualMapping(ApiModel):
     updated_by: Actor | None
 
 
-class MappingView(BaseModel):
-    """GET /mappings and PUT /mappings/{id}: the current mappings, suggestions and unmapped clients."""
+class MappingSummary(ApiModel):
+    """How many entries each list holds in all (suggestions: null when this answer did not work them out)."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True)
+    mappings: int
+    manual: int
+    suggestions: int | None
+    unmapped_pax8: int
+    unmapped_rmm: int
+    companies: int
 
-    mappings: list[dict[str, Any]]
-    suggestions: list[dict[str, Any]]
-    unmapped_rmm: list[Any]
+
+class MappingView(ApiModel):
+    """GET /mappings: the current mappings, suggestions and unmapped clients, each list a page."""
+
+    summary: MappingSummary
+    next: dict[str, str | None] = Field(description="Per list answered: ?cursor= for its next page, or null.")
+    mappings: list[dict[str, Any]] | None = None
+    manual: list[dict[str, Any]] | None = Field(default=None, description="The mappings set by hand.")
+    suggestions: list[dict[str, Any]] | None = None
+    unmapped_pax8: list[dict[str, Any]] | None = None
+    unmapped_rmm: list[dict[str, Any]] | None = None
+    companies: list[dict[str, Any]] | None = Field(
+        default=None, description="Every Pax8 company, mapped or not: where an organization may go."
+    )
+    data: str | None = Field(default=None, description="Set when there is no current sync to map.")
 
 
 # --- /settings ---------------------------------------------------------------------------------------

@@ -5,24 +5,76 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from trueup.domain.mapping import map_clients
-from trueup.domain.models import Company, Organization
-from trueup.errors import Conflict, NotFound
-from trueup.services.snapshots import NoCurrentData
+from trueup.domain.mapping import map_clients, suggest
+from trueup.domain.models import Company, Organization, Suggestion
+from trueup.errors import Conflict, InvalidInput, NotFound
+from trueup.services.snapshots import NoCurrentData, folded
 from trueup.store.generations import read_pax8, read_rmm_organizations
 from trueup.store.table import TrueupTable
 
+# The lists the view holds, each paged and searched on its own (?list=, ?q=, ?cursor=).
+LISTS = ("mappings", "manual", "suggestions", "unmapped_pax8", "unmapped_rmm", "companies")
+DEFAULT_LIST_ROWS = 100
+MAX_LIST_ROWS = 1000
+
+# A warm function keeps what the last view read and worked out: the parties of the current
+# generations, and the suggestions for the organizations left unmapped (the costly part: a fuzzy
+# comparison of every such organization with every company), until either changes.
+_parties: tuple[tuple[str, str], tuple[list[Company], list[Organization]]] | None = None
+_suggested: tuple[tuple[str, str, tuple[str, ...]], list[Suggestion]] | None = None
+
 
 def _current_parties(table: TrueupTable) -> tuple[list[Company], list[Organization]] | None:
+    global _parties
     pax8_ptr, rmm_ptr = table.get_current("pax8"), table.get_current("rmm")
     if pax8_ptr is None or rmm_ptr is None:
         return None
-    companies = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"])).companies
-    return companies, read_rmm_organizations(rmm_ptr["key"])
+    keys = (pax8_ptr["key"], rmm_ptr["key"])
+    if _parties is None or _parties[0] != keys:
+        companies = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"])).companies
+        _parties = (keys, (companies, read_rmm_organizations(rmm_ptr["key"])))
+    return _parties[1]
 
 
-def mapping_view() -> dict[str, Any]:
-    """Mappings (automatic and manual), suggestions and what is left unmapped, from the current data."""
+def _suggestions(
+    keys: tuple[str, str], companies: list[Company], organizations: list[Organization], unmapped: list[str]
+) -> list[Suggestion]:
+    """Suggestions for the unmapped organizations (in `unmapped`'s order), kept while nothing changes."""
+    global _suggested
+    wanted = (keys[0], keys[1], tuple(unmapped))
+    if _suggested is None or _suggested[0] != wanted:
+        by_id = {o.id: o for o in organizations}
+        _suggested = (wanted, suggest(companies, [by_id[o] for o in unmapped]))
+    return _suggested[1]
+
+
+def parse_list(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if value.strip() not in LISTS:
+        raise InvalidInput(f"unknown list {value!r}; use one of {', '.join(LISTS)}")
+    return value.strip()
+
+
+def mapping_view(
+    only: str | None = None,
+    search: str | None = None,
+    *,
+    start: int = 0,
+    limit: int = DEFAULT_LIST_ROWS,
+    company: str | None = None,
+    organization: str | None = None,
+) -> dict[str, Any]:
+    """Mappings (automatic and manual), suggestions and what is left unmapped, from the current data.
+
+    `summary` counts each list whole. Each list answers a page (`limit` entries from `start`) of the
+    entries whose names contain `search`, and `next` says where each continues (null: its end).
+    `only` answers one list, and works out suggestions only when that list is them (or none is
+    named): counting what is unmapped is quick, suggesting is not. `company` and `organization`
+    narrow every list to the entries of one company or organization (a picker shows a client's own
+    suggestions first; saving reads the company's mapping).
+    `manual` holds the mappings set by hand; `companies` every Pax8 company, mapped or not: where an
+    organization may go."""
     table = TrueupTable()
     records = table.manual_mapping_records()
     manual = {cid: doc["rmm_organization_ids"] for cid, doc in records.items()}
@@ -32,8 +84,9 @@ def mapping_view() -> dict[str, Any]:
         return {"updated_at": doc.get("updated_at"), "updated_by": doc.get("updated_by")}
 
     parties = _current_parties(table)
+    lists: dict[str, list[dict[str, Any]]]
     if parties is None:
-        return {
+        lists = {
             "mappings": [
                 {
                     "pax8_company_id": cid,
@@ -47,32 +100,79 @@ def mapping_view() -> dict[str, Any]:
             "suggestions": [],
             "unmapped_rmm": [],
             "unmapped_pax8": [],
-            "data": "no current sync: sync first",
+            "companies": [],
         }
-    companies, organizations = parties
-    result = map_clients(companies, organizations, manual)
-    names = {c.id: c.name for c in companies}
-    org_names = {o.id: o.name for o in organizations}
-    return {
-        "mappings": [
-            {
-                **m.model_dump(mode="json"),
-                "rmm_organizations": [{"id": o, "name": org_names[o]} for o in m.rmm_organization_ids],
-                **(changed(m.pax8_company_id) if m.source == "manual" else {}),
-            }
-            for m in result.mappings
-        ],
-        "suggestions": [
-            {
-                **s.model_dump(mode="json"),
-                "client": names[s.pax8_company_id],
-                "rmm_organization_name": org_names[s.rmm_organization_id],
-            }
-            for s in result.suggestions
-        ],
-        "unmapped_rmm": [{"rmm_organization_id": o, "name": org_names[o]} for o in result.unmapped_rmm],
-        "unmapped_pax8": [{"pax8_company_id": c, "client": names[c]} for c in result.unmapped_pax8],
-    }
+        suggested = True
+        extra: dict[str, Any] = {"data": "no current sync: sync first"}
+    else:
+        companies, organizations = parties
+        result = map_clients(companies, organizations, manual, with_suggestions=False)
+        suggested = only in (None, "suggestions")
+        suggestions = (
+            _suggestions(_parties[0] if _parties else ("", ""), companies, organizations, result.unmapped_rmm)
+            if suggested
+            else []
+        )
+        names = {c.id: c.name for c in companies}
+        org_names = {o.id: o.name for o in organizations}
+        lists = {
+            "mappings": [
+                {
+                    **m.model_dump(mode="json"),
+                    "rmm_organizations": [{"id": o, "name": org_names[o]} for o in m.rmm_organization_ids],
+                    **(changed(m.pax8_company_id) if m.source == "manual" else {}),
+                }
+                for m in result.mappings
+            ],
+            "suggestions": [
+                {
+                    **s.model_dump(mode="json"),
+                    "client": names[s.pax8_company_id],
+                    "rmm_organization_name": org_names[s.rmm_organization_id],
+                }
+                for s in suggestions
+            ],
+            "unmapped_rmm": [{"rmm_organization_id": o, "name": org_names[o]} for o in result.unmapped_rmm],
+            "unmapped_pax8": [{"pax8_company_id": c, "client": names[c]} for c in result.unmapped_pax8],
+            "companies": [
+                {"pax8_company_id": c.id, "client": c.name}
+                for c in sorted(companies, key=lambda c: (c.name.casefold(), c.id))
+            ],
+        }
+        extra = {}
+    lists["manual"] = [m for m in lists["mappings"] if m["source"] == "manual"]
+    summary: dict[str, Any] = {name: len(entries) for name, entries in lists.items()}
+    if not suggested:
+        summary["suggestions"] = None  # not worked out for this answer
+    needle = folded(search.strip()) if search and search.strip() else None
+    view: dict[str, Any] = {"summary": summary}
+    following: dict[str, str | None] = {}
+    for name in LISTS if only is None else (only,):
+        entries = lists[name]
+        if needle is not None:
+            entries = [e for e in entries if any(needle in folded(text) for text in _names(e))]
+        if company is not None:
+            entries = [e for e in entries if e.get("pax8_company_id") == company]
+        if organization is not None:
+            entries = [e for e in entries if organization in _organizations(e)]
+        view[name] = entries[start : start + limit]
+        following[name] = str(start + limit) if start + limit < len(entries) else None
+    return {**view, "next": following, **extra}
+
+
+def _organizations(entry: dict[str, Any]) -> list[str]:
+    return (
+        [entry["rmm_organization_id"]]
+        if "rmm_organization_id" in entry
+        else entry.get("rmm_organization_ids", [])
+    )
+
+
+def _names(entry: dict[str, Any]) -> list[str]:
+    """What a search looks for in an entry: the client's name and any organization's."""
+    found = [entry.get("client") or "", entry.get("name") or "", entry.get("rmm_organization_name") or ""]
+    found += [o["name"] for o in entry.get("rmm_organizations") or []]
+    return [text for text in found if text]
 
 
 def set_mapping(

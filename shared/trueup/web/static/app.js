@@ -29,6 +29,8 @@ const FRESHNESS_REFRESH_MS = 30_000;
 const HISTORY_PAGE = 50;
 const ROWS_PAGE = 200; // rows on screen at a time (the table pages, so the page stays light at any size)
 const SEARCH_DELAY_MS = 250; // a search waits for a pause in typing
+const MAPPINGS_PAGE = 50; // entries of each list of the Unmapped clients view at a time
+const CHOICES = 20; // entries a picker offers at a time (its search narrows them)
 
 // ------------------------------------------------------------------ small helpers
 
@@ -151,7 +153,9 @@ const state = {
   sort: null, // {key, direction} or null for the API's order
   expanded: new Set(),
   current: null, // GET /syncs/current
-  mappings: null, // GET /mappings
+  mappings: null, // GET /mappings: a page of each list of the Unmapped clients view
+  mappingSearch: "",
+  picking: null, // the entry whose picker is open: {kind: "pax8"|"rmm", id}
   syncing: false,
   snapshotRequest: 0,
   mappingsRequest: 0,
@@ -402,19 +406,59 @@ async function loadCurrent() {
   }
 }
 
+// The count in the menu: how many companies and organizations are unmapped (no suggestions needed).
+async function loadUnmappedCount() {
+  try {
+    const answer = await api("GET", "mappings?list=unmapped_pax8&limit=1");
+    renderUnmappedCount(answer.summary);
+  } catch (error) {
+    showError("Could not count the unmapped clients", error, loadUnmappedCount);
+  }
+}
+
+function renderUnmappedCount(summary) {
+  const issues = summary.unmapped_pax8 + summary.unmapped_rmm;
+  $("unmapped-pill").textContent = String(issues);
+  $("unmapped-pill").hidden = issues === 0;
+}
+
+// The Unmapped clients view, loaded when it is opened: a page of each list, searched on the server.
 async function loadMappings() {
+  if (state.view !== "unmapped") {
+    await loadUnmappedCount();
+    return;
+  }
   // Only the newest request counts: an older answer arriving late (one started before a save)
   // must not put the old mappings back on screen.
   const request = ++state.mappingsRequest;
+  const query = new URLSearchParams({ limit: String(MAPPINGS_PAGE) });
+  if (state.mappingSearch.trim()) query.set("q", state.mappingSearch.trim());
   try {
-    const mappings = await api("GET", "mappings");
+    const mappings = await api("GET", `mappings?${query}`);
     if (request !== state.mappingsRequest) return;
+    state.failed.delete("Could not load the mappings");
     state.mappings = mappings;
     renderMappings();
   } catch (error) {
     if (request !== state.mappingsRequest) return;
     $("mappings-loading").textContent = "The mappings could not be loaded.";
     showError("Could not load the mappings", error, loadMappings);
+  }
+}
+
+// The next page of one list of the view.
+async function loadMoreMappings(list) {
+  const query = new URLSearchParams({ list, limit: String(MAPPINGS_PAGE), cursor: state.mappings.next[list] });
+  if (state.mappingSearch.trim()) query.set("q", state.mappingSearch.trim());
+  const request = state.mappingsRequest;
+  try {
+    const page = await api("GET", `mappings?${query}`);
+    if (request !== state.mappingsRequest) return;
+    state.mappings[list] = [...state.mappings[list], ...page[list]];
+    state.mappings.next[list] = page.next[list];
+    renderMappings();
+  } catch (error) {
+    showError("Could not load more", error, () => loadMoreMappings(list));
   }
 }
 
@@ -954,13 +998,9 @@ function renderMappings() {
   const data = state.mappings;
   $("mappings-loading").hidden = true;
   $("mappings-content").hidden = false;
-  const issues = data.unmapped_pax8.length + data.unmapped_rmm.length;
-  $("unmapped-pill").textContent = String(issues);
-  $("unmapped-pill").hidden = issues === 0;
-
-  const byCompany = new Map(data.mappings.map((m) => [m.pax8_company_id, m]));
-  const organizationsOf = (companyId) => byCompany.get(companyId)?.rmm_organization_ids ?? [];
-  const adding = (companyId, organizationId) => [...new Set([...organizationsOf(companyId), organizationId])];
+  renderUnmappedCount(data.summary);
+  const needle = state.mappingSearch.trim();
+  const none = (text) => [h("li", { class: "none-left" }, needle ? `Nothing matches “${needle}”.` : text)];
 
   $("suggestions").replaceChildren(
     ...(data.suggestions.length
@@ -986,57 +1026,31 @@ function renderMappings() {
                 "aria-label": `Accept: ${s.rmm_organization_name} belongs to ${s.client}`,
                 onclick: (event) => {
                   setBusy(event.currentTarget, true, "Saving…");
-                  saveMapping(s.pax8_company_id, adding(s.pax8_company_id, s.rmm_organization_id), `Saved: ${s.rmm_organization_name} now counts for ${s.client}.`);
+                  accept(s.pax8_company_id, s.rmm_organization_id, `Saved: ${s.rmm_organization_name} now counts for ${s.client}.`);
                 },
               },
               "Accept",
             )),
           ),
         )
-      : [h("li", { class: "none-left" }, "No suggestions: every similar name is mapped or dismissed.")]),
+      : none("No suggestions: every similar name is mapped or dismissed.")),
+    ...moreOf("suggestions"),
   );
-
-  const freeOrganizations = data.unmapped_rmm;
   $("unmapped-pax8").replaceChildren(
     ...(data.unmapped_pax8.length
-      ? data.unmapped_pax8.map((company) =>
-          mappingChoice({
-            name: company.client,
-            side: "Pax8",
-            label: `RMM organization for ${company.client}`,
-            placeholder: "Choose an RMM organization…",
-            options: freeOrganizations.map((o) => ({ value: o.rmm_organization_id, text: o.name })),
-            save: (organizationId, text) =>
-              saveMapping(company.pax8_company_id, adding(company.pax8_company_id, organizationId), `Saved: ${text} now counts for ${company.client}.`),
-          }),
-        )
-      : [h("li", { class: "none-left" }, "Every Pax8 company has an RMM organization.")]),
+      ? data.unmapped_pax8.map((company) => unmappedEntry({ kind: "pax8", id: company.pax8_company_id, name: company.client }))
+      : none("Every Pax8 company has an RMM organization.")),
+    ...moreOf("unmapped_pax8"),
   );
-
-  const companies = [
-    ...data.mappings.map((m) => ({ id: m.pax8_company_id, client: m.client })),
-    ...data.unmapped_pax8.map((c) => ({ id: c.pax8_company_id, client: c.client })),
-  ].sort((a, b) => byName.compare(a.client, b.client));
   $("unmapped-rmm").replaceChildren(
     ...(data.unmapped_rmm.length
-      ? data.unmapped_rmm.map((organization) =>
-          mappingChoice({
-            name: organization.name,
-            side: "RMM",
-            label: `Pax8 company for ${organization.name}`,
-            placeholder: "Choose a Pax8 company…",
-            options: companies.map((c) => ({ value: c.id, text: c.client })),
-            save: (companyId, text) =>
-              saveMapping(companyId, adding(companyId, organization.rmm_organization_id), `Saved: ${organization.name} now counts for ${text}.`),
-          }),
-        )
-      : [h("li", { class: "none-left" }, "Every RMM organization belongs to a Pax8 company.")]),
+      ? data.unmapped_rmm.map((organization) => unmappedEntry({ kind: "rmm", id: organization.rmm_organization_id, name: organization.name }))
+      : none("Every RMM organization belongs to a Pax8 company.")),
+    ...moreOf("unmapped_rmm"),
   );
-
-  const manual = data.mappings.filter((m) => m.source === "manual");
   $("manual-mappings").replaceChildren(
-    ...(manual.length
-      ? manual.map((m) =>
+    ...(data.manual.length
+      ? data.manual.map((m) =>
           h(
             "li",
             {},
@@ -1050,41 +1064,145 @@ function renderMappings() {
             adminButton(h("button", { type: "button", class: "button small quiet", onclick: () => returnToAutomatic(m) }, "Return to automatic")),
           ),
         )
-      : [h("li", { class: "none-left" }, "None yet: every mapping comes from matching names.")]),
+      : none("None yet: every mapping comes from matching names.")),
+    ...moreOf("manual"),
   );
 }
 
-function mappingChoice({ name, side, label, placeholder, options, save }) {
-  const select = h(
-    "select",
-    { "aria-label": label },
-    h("option", { value: "" }, placeholder),
-    options.map((o) => h("option", { value: o.value }, o.text)),
-  );
-  const button = adminButton(h(
-    "button",
-    {
-      type: "button",
-      class: "button small",
-      onclick: () => {
-        if (!select.value) {
-          showError("Nothing to save", new Error(`choose an entry in “${label}” first`));
-          select.focus();
-          return;
-        }
-        setBusy(button, true, "Saving…");
-        save(select.value, select.selectedOptions[0].textContent);
+function moreOf(list) {
+  if (!state.mappings.next[list]) return [];
+  const left = state.mappings.summary[list];
+  return [
+    h(
+      "li",
+      { class: "more" },
+      h("button", { type: "button", class: "button small quiet", onclick: () => loadMoreMappings(list) }, `Show more (${state.mappings[list].length} of ${left ?? "more"} shown)`),
+    ),
+  ];
+}
+
+// One unmapped company or organization, with a Choose button that opens the one picker for it.
+function unmappedEntry(entry) {
+  const open = state.picking?.kind === entry.kind && state.picking.id === entry.id;
+  const side = entry.kind === "pax8" ? "Pax8" : "RMM";
+  const choose = adminButton(
+    h(
+      "button",
+      {
+        type: "button",
+        class: "button small quiet",
+        "aria-expanded": String(open),
+        "aria-label": entry.kind === "pax8" ? `Choose the RMM organization for ${entry.name}` : `Choose the Pax8 company for ${entry.name}`,
+        onclick: () => togglePicker(entry),
       },
-    },
-    "Save",
-  ));
-  if (!state.canChange) select.disabled = true;
+      open ? "Close" : "Choose…",
+    ),
+  );
   return h(
     "li",
-    {},
-    h("div", { class: "mapping-names" }, h("span", { class: "side" }, `${side} `), h("strong", {}, name)),
-    options.length ? h("div", { class: "mapping-form" }, select, button) : h("span", { class: "none-left" }, "Nothing left to choose from."),
+    { "data-kind": entry.kind, "data-id": entry.id },
+    h("div", { class: "mapping-names" }, h("span", { class: "side" }, `${side} `), h("strong", {}, entry.name)),
+    choose,
+    open ? picker(entry) : null,
   );
+}
+
+function togglePicker(entry) {
+  const open = state.picking?.kind === entry.kind && state.picking.id === entry.id;
+  state.picking = open ? null : { ...entry, search: "" };
+  renderMappings();
+  if (!open) document.querySelector(".picker input")?.focus();
+}
+
+// The picker: a search over what the entry may be mapped to, filled from the API as it is typed,
+// with the entry's own suggestions first.
+function picker(entry) {
+  const label = entry.kind === "pax8" ? `RMM organization for ${entry.name}` : `Pax8 company for ${entry.name}`;
+  const input = h("input", {
+    type: "search",
+    "aria-label": `Search: ${label}`,
+    placeholder: entry.kind === "pax8" ? "Organization name" : "Company name",
+    autocomplete: "off",
+    value: state.picking.search,
+  });
+  const options = h("ul", { class: "choices", role: "list", "aria-label": label, "aria-busy": "true" });
+  let typing = null;
+  input.addEventListener("input", () => {
+    state.picking.search = input.value;
+    clearTimeout(typing);
+    typing = setTimeout(() => fillChoices(entry, options, input.value), SEARCH_DELAY_MS);
+  });
+  fillChoices(entry, options, state.picking.search);
+  return h("div", { class: "picker" }, input, options);
+}
+
+async function fillChoices(entry, options, search) {
+  const own = new URLSearchParams({ list: "suggestions", limit: String(CHOICES), [entry.kind === "pax8" ? "company" : "organization"]: entry.id });
+  const found = new URLSearchParams({ list: entry.kind === "pax8" ? "unmapped_rmm" : "companies", limit: String(CHOICES) });
+  if (search.trim()) found.set("q", search.trim());
+  options.setAttribute("aria-busy", "true");
+  try {
+    const [suggested, listed] = await Promise.all([
+      search.trim() ? Promise.resolve({ suggestions: [] }) : api("GET", `mappings?${own}`),
+      api("GET", `mappings?${found}`),
+    ]);
+    if (state.picking?.id !== entry.id || state.picking.search !== search) return; // a newer search
+    const choices = new Map();
+    for (const s of suggested.suggestions) {
+      const [id, text] = entry.kind === "pax8" ? [s.rmm_organization_id, s.rmm_organization_name] : [s.pax8_company_id, s.client];
+      choices.set(id, { id, text, note: `suggested, ${Math.round(s.score)}% similar` });
+    }
+    for (const item of listed[entry.kind === "pax8" ? "unmapped_rmm" : "companies"]) {
+      const [id, text] = entry.kind === "pax8" ? [item.rmm_organization_id, item.name] : [item.pax8_company_id, item.client];
+      if (!choices.has(id)) choices.set(id, { id, text, note: "" });
+    }
+    options.replaceChildren(
+      ...(choices.size
+        ? [...choices.values()].map((choice) =>
+            h(
+              "li",
+              {},
+              adminButton(
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "choice",
+                    onclick: (event) => {
+                      setBusy(event.currentTarget, true, "Saving…");
+                      if (entry.kind === "pax8") accept(entry.id, choice.id, `Saved: ${choice.text} now counts for ${entry.name}.`);
+                      else accept(choice.id, entry.id, `Saved: ${entry.name} now counts for ${choice.text}.`);
+                    },
+                  },
+                  h("span", {}, choice.text),
+                  choice.note ? h("span", { class: "note" }, choice.note) : null,
+                ),
+              ),
+            ),
+          )
+        : [h("li", { class: "none-left" }, search.trim() ? `Nothing matches “${search.trim()}”.` : "Nothing left to choose from.")]),
+      ...(listed.next[entry.kind === "pax8" ? "unmapped_rmm" : "companies"] ? [h("li", { class: "none-left" }, "Type to narrow the list.")] : []),
+    );
+  } catch (error) {
+    showError("Could not load the choices", error, () => fillChoices(entry, options, search));
+  } finally {
+    options.removeAttribute("aria-busy");
+  }
+}
+
+// Map one organization to a company, keeping the organizations the company already has.
+async function accept(companyId, organizationId, done) {
+  let current = [];
+  try {
+    const found = await api("GET", `mappings?${new URLSearchParams({ list: "mappings", company: companyId, limit: "1" })}`);
+    current = found.mappings[0]?.rmm_organization_ids ?? [];
+  } catch (error) {
+    showError("Could not read the company's mapping", error);
+    renderMappings();
+    return;
+  }
+  state.picking = null;
+  await saveMapping(companyId, [...new Set([...current, organizationId])], done);
 }
 
 // ------------------------------------------------------------------ start
@@ -1113,6 +1231,12 @@ function bind() {
     state.expanded.clear();
     clearTimeout(typing);
     typing = setTimeout(loadRows, SEARCH_DELAY_MS);
+  });
+  let searchingMappings = null;
+  $("mapping-search").addEventListener("input", (event) => {
+    state.mappingSearch = event.target.value;
+    clearTimeout(searchingMappings);
+    searchingMappings = setTimeout(loadMappings, SEARCH_DELAY_MS);
   });
   $("pager-previous").addEventListener("click", () => loadRows(Math.max(0, state.rows.start - state.rowsPage)));
   $("pager-next").addEventListener("click", () => loadRows(Number(state.rows.next)));
