@@ -181,6 +181,10 @@ def render(figures: Mapping[str, Any]) -> str:
         lines.append(f"  {label:<10} {calls['total']:>4}   {_calls(calls['by_operation'])}")
     lines.append("  (counted in each step's process at Endpoint.make_request; retries not counted)")
 
+    lines += ["", "API answers (warm functions; bytes as sent: POST asked for gzip, the reads did not)"]
+    for read in figures["api"]:
+        lines.append(f"  {read['label']:<44} {read['wall_s']:7.3f} s   {_bytes(read['bytes'])}")
+
     stored = figures["stored_bytes"]
     lines += [
         "",
@@ -190,6 +194,10 @@ def render(figures: Mapping[str, Any]) -> str:
         "Targets (printed, never asserted)",
     ]
     targets = figures["targets"]
+    lines.append(
+        f"  every API answer within Lambda's 6 MB (largest {_bytes(targets['largest_api_response_bytes'])}): "
+        f"{_met(targets['api_responses_within_6_mb'])}"
+    )
     lines.append(
         f"  upstream requests <= {REQUESTS_TARGET}x the minimum: {_met(targets['requests_within_1_05x'])}"
     )
