@@ -181,7 +181,11 @@ def render(figures: Mapping[str, Any]) -> str:
         lines.append(f"  {label:<10} {calls['total']:>4}   {_calls(calls['by_operation'])}")
     lines.append("  (counted in each step's process at Endpoint.make_request; retries not counted)")
 
-    lines += ["", "API answers (warm functions; bytes as sent: POST asked for gzip, the reads did not)"]
+    lines += [
+        "",
+        "API answers (each in a function that has read nothing yet, the call alone; bytes as sent:",
+        "POST asked for gzip, the reads did not)",
+    ]
     for read in figures["api"]:
         lines.append(f"  {read['label']:<44} {read['wall_s']:7.3f} s   {_bytes(read['bytes'])}")
 

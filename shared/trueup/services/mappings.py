@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +12,7 @@ from trueup.domain.mapping import map_clients, suggest
 from trueup.domain.models import Company, Organization, Suggestion
 from trueup.errors import Conflict, InvalidInput, NotFound
 from trueup.services.snapshots import NoCurrentData, folded
-from trueup.store.generations import read_pax8, read_rmm_organizations
+from trueup.store.generations import read_pax8_companies, read_rmm_organizations
 from trueup.store.table import TrueupTable
 
 # The lists the view holds, each paged and searched on its own (?list=, ?q=, ?cursor=).
@@ -31,8 +34,7 @@ def _current_parties(table: TrueupTable) -> tuple[list[Company], list[Organizati
         return None
     keys = (pax8_ptr["key"], rmm_ptr["key"])
     if _parties is None or _parties[0] != keys:
-        companies = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"])).companies
-        _parties = (keys, (companies, read_rmm_organizations(rmm_ptr["key"])))
+        _parties = (keys, (read_pax8_companies(pax8_ptr["key"]), read_rmm_organizations(rmm_ptr["key"])))
     return _parties[1]
 
 
@@ -84,95 +86,109 @@ def mapping_view(
         return {"updated_at": doc.get("updated_at"), "updated_by": doc.get("updated_by")}
 
     parties = _current_parties(table)
-    lists: dict[str, list[dict[str, Any]]]
+    lists: dict[str, _List]
+    extra: dict[str, Any] = {}
     if parties is None:
         lists = {
-            "mappings": [
-                {
-                    "pax8_company_id": cid,
+            "mappings": _List(
+                sorted(manual.items()),
+                render=lambda item: {
+                    "pax8_company_id": item[0],
                     "client": None,
-                    "rmm_organization_ids": orgs,
+                    "rmm_organization_ids": item[1],
                     "source": "manual",
-                    **changed(cid),
-                }
-                for cid, orgs in sorted(manual.items())
-            ],
-            "suggestions": [],
-            "unmapped_rmm": [],
-            "unmapped_pax8": [],
-            "companies": [],
+                    **changed(item[0]),
+                },
+                names=lambda item: (),
+                company=lambda item: item[0],
+                organizations=lambda item: item[1],
+            ),
+            **{name: _List([]) for name in ("suggestions", "unmapped_rmm", "unmapped_pax8", "companies")},
         }
+        lists["manual"] = lists["mappings"]
         suggested = True
-        extra: dict[str, Any] = {"data": "no current sync: sync first"}
+        extra = {"data": "no current sync: sync first"}
     else:
         companies, organizations = parties
         result = map_clients(companies, organizations, manual, with_suggestions=False)
         suggested = only in (None, "suggestions")
-        suggestions = (
-            _suggestions(_parties[0] if _parties else ("", ""), companies, organizations, result.unmapped_rmm)
-            if suggested
-            else []
-        )
+        keys = _parties[0] if _parties else ("", "")
+        suggestions = _suggestions(keys, companies, organizations, result.unmapped_rmm) if suggested else []
         names = {c.id: c.name for c in companies}
         org_names = {o.id: o.name for o in organizations}
+        mapped = _List(
+            result.mappings,
+            render=lambda m: {
+                **m.model_dump(mode="json"),
+                "rmm_organizations": [{"id": o, "name": org_names[o]} for o in m.rmm_organization_ids],
+                **(changed(m.pax8_company_id) if m.source == "manual" else {}),
+            },
+            names=lambda m: (m.client, *(org_names[o] for o in m.rmm_organization_ids)),
+            company=lambda m: m.pax8_company_id,
+            organizations=lambda m: m.rmm_organization_ids,
+        )
         lists = {
-            "mappings": [
-                {
-                    **m.model_dump(mode="json"),
-                    "rmm_organizations": [{"id": o, "name": org_names[o]} for o in m.rmm_organization_ids],
-                    **(changed(m.pax8_company_id) if m.source == "manual" else {}),
-                }
-                for m in result.mappings
-            ],
-            "suggestions": [
-                {
+            "mappings": mapped,
+            "manual": dataclasses.replace(mapped, items=[m for m in result.mappings if m.source == "manual"]),
+            "suggestions": _List(
+                suggestions,
+                render=lambda s: {
                     **s.model_dump(mode="json"),
                     "client": names[s.pax8_company_id],
                     "rmm_organization_name": org_names[s.rmm_organization_id],
-                }
-                for s in suggestions
-            ],
-            "unmapped_rmm": [{"rmm_organization_id": o, "name": org_names[o]} for o in result.unmapped_rmm],
-            "unmapped_pax8": [{"pax8_company_id": c, "client": names[c]} for c in result.unmapped_pax8],
-            "companies": [
-                {"pax8_company_id": c.id, "client": c.name}
-                for c in sorted(companies, key=lambda c: (c.name.casefold(), c.id))
-            ],
+                },
+                names=lambda s: (names[s.pax8_company_id], org_names[s.rmm_organization_id]),
+                company=lambda s: s.pax8_company_id,
+                organizations=lambda s: (s.rmm_organization_id,),
+            ),
+            "unmapped_rmm": _List(
+                result.unmapped_rmm,
+                render=lambda o: {"rmm_organization_id": o, "name": org_names[o]},
+                names=lambda o: (org_names[o],),
+                organizations=lambda o: (o,),
+            ),
+            "unmapped_pax8": _List(
+                result.unmapped_pax8,
+                render=lambda c: {"pax8_company_id": c, "client": names[c]},
+                names=lambda c: (names[c],),
+                company=lambda c: c,
+            ),
+            "companies": _List(
+                sorted(companies, key=lambda c: (c.name.casefold(), c.id)),
+                render=lambda c: {"pax8_company_id": c.id, "client": c.name},
+                names=lambda c: (c.name,),
+                company=lambda c: c.id,
+            ),
         }
-        extra = {}
-    lists["manual"] = [m for m in lists["mappings"] if m["source"] == "manual"]
-    summary: dict[str, Any] = {name: len(entries) for name, entries in lists.items()}
+    summary: dict[str, Any] = {name: len(entries.items) for name, entries in lists.items()}
     if not suggested:
         summary["suggestions"] = None  # not worked out for this answer
     needle = folded(search.strip()) if search and search.strip() else None
     view: dict[str, Any] = {"summary": summary}
     following: dict[str, str | None] = {}
     for name in LISTS if only is None else (only,):
-        entries = lists[name]
+        chosen = lists[name]
+        items = chosen.items
         if needle is not None:
-            entries = [e for e in entries if any(needle in folded(text) for text in _names(e))]
+            items = [i for i in items if any(needle in folded(text) for text in chosen.names(i))]
         if company is not None:
-            entries = [e for e in entries if e.get("pax8_company_id") == company]
+            items = [i for i in items if chosen.company(i) == company]
         if organization is not None:
-            entries = [e for e in entries if organization in _organizations(e)]
-        view[name] = entries[start : start + limit]
-        following[name] = str(start + limit) if start + limit < len(entries) else None
+            items = [i for i in items if organization in chosen.organizations(i)]
+        view[name] = [chosen.render(i) for i in items[start : start + limit]]  # only the page is built
+        following[name] = str(start + limit) if start + limit < len(items) else None
     return {**view, "next": following, **extra}
 
 
-def _organizations(entry: dict[str, Any]) -> list[str]:
-    return (
-        [entry["rmm_organization_id"]]
-        if "rmm_organization_id" in entry
-        else entry.get("rmm_organization_ids", [])
-    )
+@dataclass(frozen=True)
+class _List:
+    """One list of the view: its entries as worked out, and how to show, search and narrow one."""
 
-
-def _names(entry: dict[str, Any]) -> list[str]:
-    """What a search looks for in an entry: the client's name and any organization's."""
-    found = [entry.get("client") or "", entry.get("name") or "", entry.get("rmm_organization_name") or ""]
-    found += [o["name"] for o in entry.get("rmm_organizations") or []]
-    return [text for text in found if text]
+    items: Sequence[Any]
+    render: Callable[[Any], dict[str, Any]] = lambda item: item
+    names: Callable[[Any], Sequence[str]] = lambda item: ()
+    company: Callable[[Any], str | None] = lambda item: None
+    organizations: Callable[[Any], Sequence[str]] = lambda item: ()
 
 
 def set_mapping(

@@ -143,12 +143,14 @@ class _StoredDevice(Device):
 _DEVICE_SUFFIX = f',"{TAG}":"device"}}'.encode()
 
 
-def read_lines(key: str) -> Generator[dict[str, Any] | Device]:
+def read_lines(key: str, skip: frozenset[str] = frozenset()) -> Generator[dict[str, Any] | Device]:
     """Every record line of a stored generation (header and footer checked, not yielded).
 
     Device lines (millions in a large RMM) come back as `Device` objects validated straight from
-    their bytes; every other line as its dict.
+    their bytes; every other line as its dict. Lines of the kinds in `skip` are counted (the footer
+    still checks the whole) but neither decoded nor yielded.
     """
+    skipped_suffixes = {kind: f',"{TAG}":"{kind}"}}'.encode() for kind in skip}
     body = aws.client("s3").get_object(Bucket=config().bucket, Key=key)["Body"]
     counts: dict[str, int] = {}
     devices = 0
@@ -157,10 +159,18 @@ def read_lines(key: str) -> Generator[dict[str, Any] | Device]:
     with gzip.GzipFile(fileobj=body, mode="rb") as stream:
         try:
             for raw in io.BufferedReader(stream, buffer_size=1 << 20):
-                if header_seen is not None and footer is None and raw.rstrip().endswith(_DEVICE_SUFFIX):
-                    devices += 1
-                    yield _StoredDevice.model_validate_json(raw)
-                    continue
+                if header_seen is not None and footer is None:
+                    end = raw.rstrip()
+                    if end.endswith(_DEVICE_SUFFIX):
+                        devices += 1
+                        yield _StoredDevice.model_validate_json(raw)
+                        continue
+                    passed = next(
+                        (kind for kind, suffix in skipped_suffixes.items() if end.endswith(suffix)), None
+                    )
+                    if passed is not None:
+                        counts[passed] = counts.get(passed, 0) + 1
+                        continue
                 line = json.loads(raw)
                 kind = line.get(TAG)
                 if header_seen is None:
@@ -206,6 +216,17 @@ def read_pax8(key: str, synced_at: datetime) -> Pax8Data:
         skipped=skipped,
         synced_at=synced_at,
     )
+
+
+def read_pax8_companies(key: str) -> list[Company]:
+    """Only the companies (what mapping needs): the products and subscriptions are not validated."""
+    companies = []
+    for line in read_lines(key, skip=frozenset({"subscription", "product"})):
+        if isinstance(line, Device):
+            raise CorruptGeneration(f"{key}: a device in a Pax8 generation")
+        if line.pop(TAG) == "company":
+            companies.append(Company.model_validate(line))
+    return companies
 
 
 def read_rmm_organizations(key: str) -> list[Organization]:
