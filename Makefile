@@ -19,7 +19,7 @@ LAYER_STAMP := .venv-layer/.installed
 OIDC_DIR := infra/local/oidc
 OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
-.PHONY: run test bench bench-cold-start screenshot lint typecheck unit venv sam-venv checkov-venv layer oidc-provider clean
+.PHONY: run test bench bench-page bench-cold-start screenshot lint typecheck unit venv sam-venv checkov-venv layer oidc-provider clean
 
 # TRUEUP_AUTH=oidc make run: sign-in through the local OpenID provider (needs Node.js 20+ and npm).
 run: $(STAMP) $(LAYER_STAMP) $(if $(filter oidc,$(TRUEUP_AUTH)),$(OIDC_STAMP))  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
@@ -33,6 +33,9 @@ test: $(STAMP) $(SAM_STAMP) $(LAYER_STAMP) $(OIDC_STAMP) $(CHECKOV_STAMP)  ## ru
 
 bench: $(STAMP) $(LAYER_STAMP)  ## scale benchmark: sync + snapshot at 2,000 clients / 100,000 devices, prints figures (ARGS="--help")
 	$(BIN)/python -m infra.bench $(ARGS)
+
+bench-page: $(STAMP) $(LAYER_STAMP)  ## the page in headless Chromium at 2,000 and 10,000 clients: timings and DOM size (ARGS="--sizes 2000")
+	$(BIN)/python -m infra.bench.page $(ARGS)
 
 bench-cold-start: $(STAMP) $(SAM_STAMP)  ## each function's cold import from the `sam build` output vs `import boto3` (ARGS="--runs 21")
 	$(BIN)/python -m infra.bench.cold_start $(ARGS)

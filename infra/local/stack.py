@@ -115,6 +115,10 @@ class StackConfig:
     deliver_events: bool = True  # False: events reach the bus and no function (tests invoking by hand)
     python: Path | None = None  # the functions' interpreter; None: python3.12 if there is one
     auth: str = "off"  # TRUEUP_AUTH: "off", or "oidc" (the local OpenID provider; infra.local.sign_in)
+    # TRUEUP_DEMO_CLIENTS: the demo's size (None: its story of 40 clients; more adds generated ones
+    # with TRUEUP_DEMO_DEVICES devices each), to try the page and the API at a large MSP's size.
+    demo_clients: int | None = None
+    demo_devices_per_client: int = 10
 
     @classmethod
     def from_environment(
@@ -145,11 +149,23 @@ class StackConfig:
         if auth not in AUTH_MODES:
             raise InvalidInput(f"TRUEUP_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
         demo = force_demo or demo_requested(env)
+        sizes = {}
+        for name, low, high in (("TRUEUP_DEMO_CLIENTS", 1, 100_000), ("TRUEUP_DEMO_DEVICES", 0, 500)):
+            raw_size = env.get(name, "").strip()
+            if raw_size and (not raw_size.isdigit() or not low <= int(raw_size) <= high):
+                raise InvalidInput(f"{name} must be a whole number from {low} to {high:,}, got {raw_size!r}")
+            sizes[name] = int(raw_size) if raw_size else None
         # Checked even in demo mode: a half-configured .env is a mistake worth hearing about.
         credentials = vendor_credentials(env)
         if demo or credentials is None:
             return cls(
-                data_dir=data_dir.resolve(), port=port, demo=True, mappings_file=mappings_file, auth=auth
+                data_dir=data_dir.resolve(),
+                port=port,
+                demo=True,
+                mappings_file=mappings_file,
+                auth=auth,
+                demo_clients=sizes["TRUEUP_DEMO_CLIENTS"],
+                demo_devices_per_client=sizes["TRUEUP_DEMO_DEVICES"] or 10,
             )
         endpoints = vendor_endpoints(env)
         overrides = {
@@ -245,8 +261,17 @@ class LocalStack:
                 DemoUpstreams,
             )
 
-            # Small page caps: every list spans several pages, as a large tenant's would.
-            self.demo = DemoUpstreams(build_dataset(), pax8_max_page_size=25, ninjaone_page_cap=100).start()
+            if config.demo_clients is None:
+                # Small page caps: every list spans several pages, as a large tenant's would.
+                self.demo = DemoUpstreams(
+                    build_dataset(), pax8_max_page_size=25, ninjaone_page_cap=100
+                ).start()
+            else:  # a large MSP: the vendors' own page sizes
+                dataset = build_dataset(config.demo_clients, config.demo_devices_per_client)
+                self.demo = DemoUpstreams(dataset).start()
+                self.progress(
+                    f"demo size: {config.demo_clients:,} clients, {len(dataset.ninjaone_devices):,} devices"
+                )
             self.progress(
                 f"demo upstreams: Pax8 on {self.demo.pax8_url}, NinjaOne on {self.demo.ninjaone_url}"
             )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.bench import cold_start
+from infra.bench import cold_start, page
 from infra.bench.__main__ import main
 from infra.bench.figures import VendorList
 from infra.demo.dataset import build_dataset
@@ -100,3 +100,15 @@ def test_the_cold_start_benchmark_prints_each_functions_ratio_to_boto3(
         assert figures[name]["median_ms"] > 0, name
         # Each ratio is printed with its verdict against the target.
         assert any(line.startswith(name) and ("met" in line) for line in out.splitlines()), name
+
+
+def test_the_page_benchmark_prints_every_figure_beside_its_target(capsys: pytest.CaptureFixture[str]) -> None:
+    # A small size, so that the test takes seconds: the figures are printed, never asserted.
+    assert page.main(["--sizes", "60", "--json"]) == 0
+    out = capsys.readouterr().out
+    figures = json.loads(out.strip().splitlines()[-1])["60"]
+    assert figures["first_rows_ms"] > 0 and figures["rows"] >= 40
+    assert set(figures["actions_ms"]) >= {"sort by variance", "a card filter", "opening Unmapped clients"}
+    assert all(value > 0 for value in figures["actions_ms"].values())
+    for name in ("first rows after navigation", "sort by variance", "longest task blocking the page"):
+        assert any(line.lstrip().startswith(name) and "target" in line for line in out.splitlines()), name

@@ -521,11 +521,11 @@ def test_each_click_on_take_snapshot_and_sync_now_sends_its_own_idempotency_key(
 def test_the_table_shows_a_page_of_clients_at_a_time_and_pages_through_them(
     page: Page, stack: LocalStack, snapshot: dict[str, Any]
 ) -> None:
-    # The page asks for 200 rows at a time; asked for 10 instead, the demo's 35 clients take 4 pages.
+    # The page asks for 100 rows at a time; asked for 10 instead, the demo's 35 clients take 4 pages.
     def ten_at_a_time(route: Route) -> None:
-        route.continue_(url=route.request.url.replace("limit=200", "limit=10"))
+        route.continue_(url=route.request.url.replace("limit=100", "limit=10"))
 
-    page.route(re.compile(r".*/snapshots/[^/?]+\?.*limit=200.*"), ten_at_a_time)
+    page.route(re.compile(r".*/snapshots/[^/?]+\?.*limit=100.*"), ten_at_a_time)
     rows = snapshot["coverages"][0]["rows"]
     assert len(rows) == 35
     open_page(page, stack)

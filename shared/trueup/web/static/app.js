@@ -27,7 +27,7 @@ const SOURCES = { pax8: "Pax8", rmm: "RMM" };
 const SYNC_POLL_MS = 1000;
 const FRESHNESS_REFRESH_MS = 30_000;
 const HISTORY_PAGE = 50;
-const ROWS_PAGE = 200; // rows on screen at a time (the table pages, so the page stays light at any size)
+const ROWS_PAGE = 100; // rows on screen at a time (the table pages, so the page stays light at any size)
 const SEARCH_DELAY_MS = 250; // a search waits for a pause in typing
 const MAPPINGS_PAGE = 50; // entries of each list of the Unmapped clients view at a time
 const CHOICES = 20; // entries a picker offers at a time (its search narrows them)
@@ -422,11 +422,34 @@ function renderUnmappedCount(summary) {
   $("unmapped-pill").hidden = issues === 0;
 }
 
+// The Unmapped clients view's first page of each list, asked for once the page is idle, so that
+// opening the view shows it at once (it is built only then); opening it asks again for fresh lists.
+let prefetchedMappings = null;
+
+function prefetchMappings() {
+  const ask = () => {
+    if (prefetchedMappings || state.view === "unmapped") return;
+    prefetchedMappings = api("GET", `mappings?limit=${MAPPINGS_PAGE}`).catch(() => null);
+  };
+  if ("requestIdleCallback" in window) requestIdleCallback(ask, { timeout: 5000 });
+  else setTimeout(ask, 1000);
+}
+
 // The Unmapped clients view, loaded when it is opened: a page of each list, searched on the server.
 async function loadMappings() {
   if (state.view !== "unmapped") {
     await loadUnmappedCount();
     return;
+  }
+  const early = prefetchedMappings;
+  prefetchedMappings = null;
+  if (early && !state.mappings && !state.mappingSearch.trim()) {
+    const request = state.mappingsRequest;
+    const mappings = await early;
+    if (mappings && request === state.mappingsRequest && state.view === "unmapped") {
+      state.mappings = mappings;
+      renderMappings();
+    }
   }
   // Only the newest request counts: an older answer arriving late (one started before a save)
   // must not put the old mappings back on screen.
@@ -1287,7 +1310,10 @@ async function start() {
   }
   const wanted = readAddress();
   showView(wanted.view);
-  if (wanted.view !== "unmapped") loadMappings(); // the count of unmapped clients in the menu
+  if (wanted.view !== "unmapped") {
+    loadMappings(); // the count of unmapped clients in the menu
+    prefetchMappings();
+  }
   await Promise.all([
     loadSnapshot(wanted.snapshot ?? "latest", wanted.coverage),
     loadHistory(),

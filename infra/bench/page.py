@@ -1,0 +1,279 @@
+"""`make bench-page`: the Reconciliation page at a large MSP's size, in headless Chromium, with figures.
+
+    make bench-page                               2,000 and 10,000 clients
+    make bench-page ARGS="--sizes 2000"           one size
+    make bench-page ARGS="--devices 10"           devices per generated client (default 10)
+
+For each size it starts the local stack as `make run` does, with that many demo clients
+(TRUEUP_DEMO_CLIENTS; its first sync runs through the real handlers), takes a snapshot, then opens
+the page in Debian's Chromium (never a downloaded one) and times what a person does: the first rows
+after navigation, then sorting, a keystroke in the search (the letter on screen, and the rows once
+the search has run), a card filter, switching coverage, opening and closing a row's detail, opening
+the Unmapped clients view and going back. Each action is timed inside the page, from the click to
+the frame that shows its result. It also records the longest task that blocked the page and the
+number of DOM nodes. It prints each figure beside its target and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY_PREFIX = "trueup is ready on "
+START_TIMEOUT_S = 900.0  # a 10,000-client first sync through moto takes a while on a busy machine
+
+# Targets by size (the largest size at or below the clients): first rows, each action, longest task.
+TARGETS = {2000: {"first_rows_ms": 1000, "action_ms": 100}, 10000: {"first_rows_ms": 2000, "action_ms": 200}}
+LONGEST_TASK_MS = 200
+DOM_NODES = 5000  # "a few thousand", whatever the size
+
+# Installed before the page's own script: long tasks, and when the first rows appear.
+_INIT = """
+window.__longTasks = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+}).observe({ type: "longtask", buffered: true });
+new MutationObserver((_, observer) => {
+  if (document.querySelector("#rows tr.row")) {
+    window.__firstRows = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, { childList: true, subtree: true });
+"""
+
+# Times one action inside the page: from just before it starts to the frame after `done()` holds.
+_MEASURE = """
+async ([action, target, done]) => {
+  const settled = new Function("return (" + done + ")()");
+  const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+  const element = document.querySelector(target);
+  const started = performance.now();
+  if (action === "click") element.click();
+  if (action === "back") history.back();
+  if (action === "type") {
+    element.value += "a";
+    element.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  for (;;) {
+    await frame();
+    if (settled()) break;
+    if (performance.now() - started > 30000) throw new Error("not settled after 30 s: " + target);
+  }
+  await frame();
+  return performance.now() - started;
+}
+"""
+
+
+def _targets(clients: int) -> dict[str, int]:
+    return TARGETS[max((size for size in TARGETS if size <= clients), default=min(TARGETS))]
+
+
+def _start_stack(clients: int, devices: int, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "TRUEUP_DEMO": "1",
+        "TRUEUP_DEMO_CLIENTS": str(clients),
+        "TRUEUP_DEMO_DEVICES": str(devices),
+        "TRUEUP_DATA_DIR": str(data_dir),
+        "TRUEUP_PORT": "0",
+        "TRUEUP_AUTH": "off",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.local"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    for line in process.stdout:
+        if line.startswith(READY_PREFIX):
+            url = line[len(READY_PREFIX) :].strip()
+            # Keep reading its output in the background, so the stack never blocks on a full pipe.
+            subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
+            return process, url
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    raise SystemExit(f"the local stack with {clients:,} clients did not start (see its output above)")
+
+
+def _post(url: str) -> dict[str, Any]:
+    request = urllib.request.Request(url, method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=600) as answer:
+        parsed: dict[str, Any] = json.loads(answer.read())
+        return parsed
+
+
+def measure_page(url: str) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+            page.add_init_script(_INIT)
+            page.goto(url + "/")
+            page.wait_for_selector("#rows tr.row", timeout=60_000)
+            figures: dict[str, Any] = {
+                "first_rows_ms": page.evaluate("window.__firstRows"),
+                "dom_nodes_first": page.evaluate("document.getElementsByTagName('*').length"),
+            }
+            not_busy = "() => !document.querySelector('#clients[aria-busy]')"
+            actions = [
+                ("sort by variance", "click", "#clients th[data-key=variance] button", not_busy),
+                ("sort back", "click", "#clients th[data-key=variance] button", not_busy),
+                ("a keystroke in the search (the letter)", "type", "#search", "() => true"),
+                (
+                    "the search's rows (after the pause)",
+                    "type",
+                    "#search",
+                    "() => !document.querySelector('#clients[aria-busy]') && "
+                    "document.querySelector('#row-count').textContent.startsWith('Showing')",
+                ),
+                ("a card filter", "click", ".card.under", not_busy),
+                ("the filter off", "click", ".card.under", not_busy),
+                ("switching coverage", "click", "#coverage-tabs [role=tab]:nth-child(2)", not_busy),
+                (
+                    "opening a row's detail",
+                    "click",
+                    "#rows tr.row .client-toggle",
+                    "() => !!document.querySelector('tr.detail')",
+                ),
+                (
+                    "closing it",
+                    "click",
+                    "#rows tr.row .client-toggle",
+                    "() => !document.querySelector('tr.detail')",
+                ),
+                (
+                    "opening Unmapped clients",
+                    "click",
+                    "a[data-view=unmapped]",
+                    "() => !document.querySelector('#mappings-content').hidden",
+                ),
+                (
+                    "going back",
+                    "back",
+                    "body",
+                    "() => !document.querySelector('#reconciliation-view').hidden",
+                ),
+            ]
+            timed: dict[str, float] = {}
+            for name, action, target, done in actions:
+                if name.startswith("the search's rows"):
+                    page.evaluate("document.querySelector('#search').value = ''")
+                timed[name] = page.evaluate(_MEASURE, [action, target, done])
+                if name == "a keystroke in the search (the letter)":
+                    # Let that search run and the table settle before the next measurement.
+                    page.wait_for_function(not_busy)
+                    page.evaluate("document.querySelector('#search').value = ''")
+                    page.evaluate("document.querySelector('#search').dispatchEvent(new Event('input'))")
+                    page.wait_for_function(
+                        "() => !document.querySelector('#clients[aria-busy]') && "
+                        "!document.querySelector('#row-count').textContent.startsWith('Showing')"
+                    )
+                if name == "opening Unmapped clients":
+                    figures["dom_nodes_unmapped_view"] = page.evaluate(
+                        "document.getElementsByTagName('*').length"
+                    )
+            figures["actions_ms"] = timed
+            figures["longest_task_ms"] = max(page.evaluate("window.__longTasks"), default=0.0)
+            figures["dom_nodes"] = page.evaluate("document.getElementsByTagName('*').length")
+            return figures
+        finally:
+            browser.close()
+
+
+def render(results: dict[int, dict[str, Any]]) -> str:
+    lines = [
+        "The Reconciliation page in headless Chromium against the local stack (figures, nothing asserted)"
+    ]
+    for clients, figures in results.items():
+        target = _targets(clients)
+        lines += ["", f"{clients:,} clients ({figures['rows']:,} rows in the first coverage)"]
+
+        def line(name: str, value: float, limit: float, unit: str = "ms") -> str:
+            verdict = "met" if value <= limit else "NOT met"
+            return f"  {name:<44} {value:8.0f} {unit:<5} target <= {limit:,.0f} {unit:<5} {verdict}"
+
+        lines.append(line("first rows after navigation", figures["first_rows_ms"], target["first_rows_ms"]))
+        for name, value in figures["actions_ms"].items():
+            limit = target["action_ms"]
+            if name.startswith("the search's rows"):
+                lines.append(
+                    f"  {name:<44} {value:8.0f} ms    (waits for a pause in typing: 250 ms, then the API)"
+                )
+                continue
+            lines.append(line(name, value, limit))
+        lines.append(line("longest task blocking the page", figures["longest_task_ms"], LONGEST_TASK_MS))
+        lines.append(
+            line("DOM nodes (the first page of rows)", figures["dom_nodes_first"], DOM_NODES, "nodes")
+        )
+        lines.append(line("DOM nodes (at the end)", figures["dom_nodes"], DOM_NODES, "nodes"))
+        lines.append(
+            line("DOM nodes (Unmapped clients open)", figures["dom_nodes_unmapped_view"], DOM_NODES, "nodes")
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.bench.page", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="2000,10000", help="clients, comma-separated (default 2000,10000)")
+    parser.add_argument("--devices", type=int, default=10, help="devices per generated client (default 10)")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one line of JSON")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"--sizes must be numbers of clients, got {args.sizes!r}")
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing (Debian's chromium package)")
+    results: dict[int, dict[str, Any]] = {}
+    for clients in sizes:
+        with tempfile.TemporaryDirectory(prefix="trueup-page-") as scratch:
+            print(
+                f"starting the local stack with {clients:,} clients (its first sync runs)...", file=sys.stderr
+            )
+            process, url = _start_stack(clients, args.devices, Path(scratch))
+            try:
+                taken = _post(url + "/snapshots")
+                first = taken["coverages"][0]["summary"]
+                print(f"measuring the page at {clients:,} clients...", file=sys.stderr)
+                figures = measure_page(url)
+                figures["rows"] = sum(first.values())
+                results[clients] = figures
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+    print(render(results))
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
