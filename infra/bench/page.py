@@ -77,7 +77,7 @@ async ([action, target, done]) => {
   for (;;) {
     await frame();
     if (settled()) break;
-    if (performance.now() - started > 30000) throw new Error("not settled after 30 s: " + target);
+    if (performance.now() - started > 120000) throw new Error("not settled after 120 s: " + target);
   }
   await frame();
   return performance.now() - started;
@@ -135,9 +135,11 @@ def measure_page(url: str) -> dict[str, Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+            # Generous: on a busy machine the figures get worse, the run does not fail.
+            page.set_default_timeout(120_000)
             page.add_init_script(_INIT)
             page.goto(url + "/")
-            page.wait_for_selector("#rows tr.row", timeout=60_000)
+            page.wait_for_selector("#rows tr.row")
             figures: dict[str, Any] = {
                 "first_rows_ms": page.evaluate("window.__firstRows"),
                 "dom_nodes_first": page.evaluate("document.getElementsByTagName('*').length"),

@@ -1150,3 +1150,30 @@ def test_the_mapping_lists_are_searched_by_name_and_suggestions_narrowed_to_one_
         )
     bad = stack.http("GET", "/mappings", query={"list": "everything"})
     assert bad.status == 400 and "unknown list 'everything'" in bad.body["message"]
+
+
+def test_a_snapshot_stored_whole_before_coverages_were_stored_apart_still_reads_and_exports(
+    stack: Stack,
+) -> None:
+    from trueup.services.snapshots import summary_of
+    from trueup.store.snapshot_files import put_snapshot_document
+    from trueup.store.table import TrueupTable
+
+    stack.sync()
+    current = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    old_id = "20261101T060000000Z-0a0b0c"
+    old = {**current, "id": old_id, "taken_at": "2026-11-01T06:00:00Z"}
+    key = f"snapshots/2026/11/{old_id}.json.gz"  # the layout of a snapshot taken before
+    put_snapshot_document(key, old)
+    TrueupTable().put_snapshot({**summary_of(old), "rows_key": key})
+
+    assert stack.whole(old_id) == old
+    page = stack.http(
+        "GET", f"/snapshots/{old_id}", query={"coverage": "sentinelone-control", "sort": "client"}
+    )
+    assert page.status == 200 and "rows_key" not in page.body
+    assert clients(page) == sorted(r["client"] for r in old["coverages"][2]["rows"])
+    link = stack.http(
+        "POST", f"/snapshots/{old_id}/export", query={"coverage": "acronis-cyber-protect-cloud"}
+    )
+    assert link.status == 200 and link.body["rows"] == len(old["coverages"][1]["rows"])

@@ -33,7 +33,7 @@ from tests.template.offline_sam import (
 from trueup.api.routes import PUBLIC_ROUTES
 from trueup.events import EVENT_SOURCE, Event, SyncCompleted, SyncFailed, SyncRequested
 from trueup.store.generations import GenerationSource, generation_key
-from trueup.store.snapshot_files import rows_key
+from trueup.store.snapshot_files import coverage_key
 
 Resource = dict[str, Any]
 
@@ -387,7 +387,8 @@ def test_each_function_reads_and_writes_only_its_own_part_of_the_bucket(
         (granted,) = S3_WRITES[function_id]
         assert fnmatch(f"{BUCKET_ARN}/{generation_key(source, 'g1')}", granted), source
     (snapshots,) = S3_WRITES["SnapshotFunction"]
-    assert fnmatch(f"{BUCKET_ARN}/{rows_key('s1', datetime(2026, 11, 1, tzinfo=UTC))}", snapshots)
+    key = coverage_key("s1", datetime(2026, 11, 1, tzinfo=UTC), "huntress-managed-edr")
+    assert fnmatch(f"{BUCKET_ARN}/{key}", snapshots)
 
 
 def test_table_access_is_item_level(template: Template, transformed: Template) -> None:

@@ -72,7 +72,7 @@ def take_snapshot() -> tuple[dict[str, Any], int]:
     taken = idempotency.once(
         event.headers, caller, "POST /snapshots", event.body, take, router.lambda_context
     )
-    return snapshots.summary_of(snapshots.get_snapshot(taken["snapshot_id"])), 201
+    return snapshots.snapshot_summary(taken["snapshot_id"]), 201
 
 
 @router.get(

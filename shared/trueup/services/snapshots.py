@@ -7,13 +7,14 @@ DynamoDB so that listing snapshots reads only those. A snapshot never changes on
 from __future__ import annotations
 
 import unicodedata
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from trueup.domain.status import Status
 from trueup.errors import Conflict, InvalidInput, NotFound
 from trueup.ids import new_id
-from trueup.store.snapshot_files import put_snapshot_document, read_snapshot_document, rows_key
+from trueup.store.snapshot_files import coverage_key, put_snapshot_document, read_snapshot_document
 from trueup.store.table import TrueupTable
 
 Trigger = Literal["api", "schedule"]
@@ -69,9 +70,12 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
         "coverages": [c.model_dump(mode="json") for c in result.coverages],
         "warnings": result.warnings,
     }
-    key = rows_key(snapshot_id, now)
-    put_snapshot_document(key, snapshot)
-    table.put_snapshot({**summary_of(snapshot), "rows_key": key})
+    # Each coverage's rows apart: a page of one coverage, or its export, reads that coverage only.
+    keys = {}
+    for coverage in snapshot["coverages"]:
+        keys[coverage["id"]] = coverage_key(snapshot_id, now, coverage["id"])
+        put_snapshot_document(keys[coverage["id"]], coverage)
+    table.put_snapshot({**summary_of(snapshot), "coverage_keys": keys})
     emit_metrics({"SnapshotsTaken": (MetricUnit.Count, 1)}, trigger=trigger)
     for status in Status:  # one series per status: the gaps month after month, in one chart
         rows = sum(getattr(c.summary, status.value) for c in result.coverages)
@@ -79,14 +83,26 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     return snapshot
 
 
-# A snapshot never changes once written: a warm function keeps the last one it read, so that the
-# pages of a large snapshot, and each sort or search of it, read and parse it once.
-_last_read: tuple[str, Snapshot] | None = None
+# A snapshot never changes once written: a warm function keeps the last few coverages it read, so
+# that the pages of a large snapshot, and each sort or search of it, read and parse them once.
+_read: OrderedDict[str, Any] = OrderedDict()
+_KEPT = 4
+_STORAGE_KEYS = ("rows_key", "coverage_keys")  # where the rows are: the table's, not the API's
 
 
-def _document(snapshot_id: str) -> Snapshot:
-    """The stored snapshot ("latest": the newest), read once per warm function."""
-    global _last_read
+def _stored(key: str) -> Any:
+    if key in _read:
+        _read.move_to_end(key)
+        return _read[key]
+    document = read_snapshot_document(key)
+    _read[key] = document
+    while len(_read) > _KEPT:
+        _read.popitem(last=False)
+    return document
+
+
+def _meta(snapshot_id: str) -> Snapshot:
+    """The snapshot's item ("latest": the newest): everything but the rows, and where they are."""
     table = TrueupTable()
     if snapshot_id == "latest":
         meta = table.latest_snapshot()
@@ -96,12 +112,20 @@ def _document(snapshot_id: str) -> Snapshot:
         meta = table.get_snapshot(snapshot_id)
         if meta is None:
             raise NotFound(f"no snapshot {snapshot_id!r}")
-    key = meta["rows_key"]
-    if _last_read is not None and _last_read[0] == key:
-        return _last_read[1]
-    document: Snapshot = read_snapshot_document(key)
-    _last_read = (key, document)
-    return document
+    return meta
+
+
+def _public(meta: Snapshot) -> Snapshot:
+    return {k: v for k, v in meta.items() if k not in _STORAGE_KEYS}
+
+
+def _rows(meta: Snapshot, coverage_id: str) -> list[dict[str, Any]]:
+    """One coverage's rows: its own object, or (a snapshot stored whole, before) the whole document."""
+    if "coverage_keys" in meta:
+        rows: list[dict[str, Any]] = _stored(meta["coverage_keys"][coverage_id])["rows"]
+        return rows
+    whole = _stored(meta["rows_key"])
+    return next(c["rows"] for c in whole["coverages"] if c["id"] == coverage_id)
 
 
 def _coverage(snapshot: Snapshot, coverage: str) -> dict[str, Any]:
@@ -111,6 +135,11 @@ def _coverage(snapshot: Snapshot, coverage: str) -> dict[str, Any]:
             return found
     known = ", ".join(c["id"] for c in snapshot["coverages"]) or "none"
     raise NotFound(f"snapshot {snapshot['id']} has no coverage {coverage!r}; it has: {known}")
+
+
+def snapshot_summary(snapshot_id: str) -> Snapshot:
+    """The snapshot without its rows (every coverage's summary): what POST /snapshots answers."""
+    return _public(_meta(snapshot_id))
 
 
 def summary_of(snapshot: Snapshot) -> Snapshot:
@@ -123,7 +152,7 @@ def summary_of(snapshot: Snapshot) -> Snapshot:
 
 def list_snapshots(limit: int, cursor: str | None) -> tuple[list[Snapshot], str | None]:
     items, next_cursor = TrueupTable().list_snapshots(limit, cursor)
-    return [{k: v for k, v in item.items() if k != "rows_key"} for item in items], next_cursor
+    return [_public(item) for item in items], next_cursor
 
 
 _ONE = "(under_licensed|unmapped|over_licensed|matched)"
@@ -146,14 +175,14 @@ def get_snapshot(
     snapshot_id: str, coverage: str | None = None, statuses: set[Status] | None = None
 ) -> Snapshot:
     """A whole snapshot ("latest" for the newest), optionally one coverage and some statuses only."""
-    snapshot = _document(snapshot_id)
-    coverages = snapshot["coverages"]
-    if coverage is not None:
-        coverages = [_coverage(snapshot, coverage)]
-    if statuses is not None:
-        wanted = {s.value for s in statuses}
-        coverages = [{**c, "rows": [r for r in c["rows"] if r["status"] in wanted]} for c in coverages]
-    return {**snapshot, "coverages": coverages}
+    meta = _meta(snapshot_id)
+    chosen = [_coverage(meta, coverage)] if coverage is not None else meta["coverages"]
+    wanted = {s.value for s in statuses} if statuses is not None else None
+    coverages = [
+        {**c, "rows": [r for r in _rows(meta, c["id"]) if wanted is None or r["status"] in wanted]}
+        for c in chosen
+    ]
+    return {**_public(meta), "coverages": coverages}
 
 
 # What ?sort= accepts: a column, "-" first for descending; no sort is the snapshot's own order.
@@ -225,20 +254,18 @@ def snapshot_page(
     Every coverage is listed with its summary; only the one asked for carries `rows` (this page of the
     rows that match `statuses` and `search`, in `sort` order) and `rows_total` (how many match in
     all). `next_cursor` continues the page, null on the last one."""
-    document = _document(snapshot_id)
-    chosen = (
-        _coverage(document, coverage) if coverage is not None else next(iter(document["coverages"]), None)
-    )
+    meta = _meta(snapshot_id)
+    chosen = _coverage(meta, coverage) if coverage is not None else next(iter(meta["coverages"]), None)
     coverages = []
     next_cursor = None
-    for listed in document["coverages"]:
-        entry = {k: v for k, v in listed.items() if k != "rows"}
+    for listed in meta["coverages"]:
+        entry = dict(listed)
         if chosen is not None and listed["id"] == chosen["id"]:
             needle = folded(search.strip()) if search and search.strip() else None
             wanted = {s.value for s in statuses} if statuses is not None else None
             rows = [
                 row
-                for row in listed["rows"]
+                for row in _rows(meta, listed["id"])
                 if (wanted is None or row["status"] in wanted)
                 and (needle is None or needle in folded(row["client"]))
             ]
@@ -248,8 +275,4 @@ def snapshot_page(
             if start + limit < len(ordered):
                 next_cursor = str(start + limit)
         coverages.append(entry)
-    return {
-        **{k: v for k, v in document.items() if k != "coverages"},
-        "coverages": coverages,
-        "next_cursor": next_cursor,
-    }
+    return {**_public(meta), "coverages": coverages, "next_cursor": next_cursor}

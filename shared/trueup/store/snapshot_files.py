@@ -1,4 +1,4 @@
-"""Snapshot documents in S3: every row of every coverage, gzipped JSON, written once and never changed.
+"""Snapshot rows in S3: one gzipped JSON document per coverage, written once and never changed.
 
 A 10,000-client snapshot does not fit a DynamoDB item, so the rows live here and the table keeps only
 metadata and summaries (`trueup.store.table`).
@@ -15,8 +15,10 @@ from trueup import aws
 from trueup.config import config
 
 
-def rows_key(snapshot_id: str, taken_at: datetime) -> str:
-    return f"snapshots/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}.json.gz"
+def coverage_key(snapshot_id: str, taken_at: datetime, coverage_id: str) -> str:
+    """Where one coverage's rows of a snapshot live (a snapshot taken before kept every coverage in one
+    document, `snapshots/<year>/<month>/<id>.json.gz`, which is still read)."""
+    return f"snapshots/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}/{coverage_id}.json.gz"
 
 
 def put_snapshot_document(key: str, snapshot: dict[str, Any]) -> None:
