@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from trueup.errors import InvalidInput
-from trueup.services.snapshots import _sorted, folded, parse_cursor, parse_sort
+from trueup.services.snapshots import _sorted, folded, natural, parse_cursor, parse_sort
 
 
 def row(client: str, devices: int | None, licenses: int | None, status: str) -> dict[str, Any]:
@@ -32,6 +32,19 @@ ROWS = [
 
 def names(rows: list[dict[str, Any]]) -> list[str]:
     return [r["client"] for r in rows]
+
+
+def test_names_sort_as_a_person_reads_them() -> None:
+    names_ = ["Client 10", "client 2", "Client 1b", "Client 1a", "Ärzte 3", "Arzte 20", "10 Downing"]
+    assert sorted(names_, key=natural) == [
+        "10 Downing",
+        "Ärzte 3",
+        "Arzte 20",
+        "Client 1a",
+        "Client 1b",
+        "client 2",
+        "Client 10",
+    ]
 
 
 def test_a_search_ignores_case_and_accents() -> None:
