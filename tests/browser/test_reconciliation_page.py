@@ -581,3 +581,20 @@ def test_an_unmapped_company_is_mapped_with_the_one_picker_searched_on_the_serve
         "Dunmore Veterinary Clinic",
         ["Dunmore Vet Clinic"],
     )
+
+
+def test_the_unmapped_lists_come_a_page_at_a_time(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    # The view asks for 50 entries of each list; asked for 2, the demo's lists need "Show more".
+    def two_at_a_time(route: Route) -> None:
+        route.continue_(url=route.request.url.replace("limit=50", "limit=2"))
+
+    page.route(re.compile(r".*/mappings\?.*limit=50.*"), two_at_a_time)
+    organizations = stack.ok("GET", "/mappings?list=unmapped_rmm&limit=1000")["unmapped_rmm"]
+    assert len(organizations) > 4
+    open_page(page, stack, "/#view=unmapped")
+    listed = page.locator("#unmapped-rmm li[data-kind=rmm] .mapping-names strong")
+    expect(listed).to_have_text([o["name"] for o in organizations[:2]])
+    page.locator("#unmapped-rmm").get_by_role("button", name="Show more (2 shown so far)").click()
+    expect(listed).to_have_text([o["name"] for o in organizations[:4]])

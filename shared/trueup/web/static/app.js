@@ -1094,12 +1094,11 @@ function renderMappings() {
 
 function moreOf(list) {
   if (!state.mappings.next[list]) return [];
-  const left = state.mappings.summary[list];
   return [
     h(
       "li",
       { class: "more" },
-      h("button", { type: "button", class: "button small quiet", onclick: () => loadMoreMappings(list) }, `Show more (${state.mappings[list].length} of ${left ?? "more"} shown)`),
+      h("button", { type: "button", class: "button small quiet", onclick: () => loadMoreMappings(list) }, `Show more (${state.mappings[list].length} shown so far)`),
     ),
   ];
 }
