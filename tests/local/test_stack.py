@@ -211,6 +211,16 @@ def test_configuration_comes_from_the_environment(tmp_path):
         StackConfig.from_environment({"PAX8_CLIENT_ID": "a", "PAX8_CLIENT_SECRET": "b"})
     with pytest.raises(InvalidInput, match="TRUEUP_PORT must be a port number"):
         StackConfig.from_environment({"TRUEUP_PORT": "http"})
+    assert (none.demo_clients, none.demo_devices_per_client) == (None, 10)
+    large = StackConfig.from_environment({"TRUEUP_DEMO_CLIENTS": "2000", "TRUEUP_DEMO_DEVICES": "50"})
+    assert (large.demo_clients, large.demo_devices_per_client) == (2000, 50)
+    for name, value in (
+        ("TRUEUP_DEMO_CLIENTS", "0"),
+        ("TRUEUP_DEMO_CLIENTS", "lots"),
+        ("TRUEUP_DEMO_DEVICES", "501"),
+    ):
+        with pytest.raises(InvalidInput, match=f"{name} must be a whole number"):
+            StackConfig.from_environment({name: value})
 
 
 def test_demo_mode_refuses_a_template_that_cannot_point_handlers_at_the_demo_upstreams(tmp_path):
