@@ -422,17 +422,13 @@ function renderUnmappedCount(summary) {
   $("unmapped-pill").hidden = issues === 0;
 }
 
-// The Unmapped clients view's first page of each list, asked for once the page is idle, so that
-// opening the view shows it at once (it is built only then); opening it asks again for fresh lists.
+// The Unmapped clients view's first page of each list, asked for once the snapshot is on screen, so
+// that opening the view shows it at once (it is built only then); opening it asks again for fresh lists.
 let prefetchedMappings = null;
 
 function prefetchMappings() {
-  const ask = () => {
-    if (prefetchedMappings || state.view === "unmapped") return;
-    prefetchedMappings = api("GET", `mappings?limit=${MAPPINGS_PAGE}`).catch(() => null);
-  };
-  if ("requestIdleCallback" in window) requestIdleCallback(ask, { timeout: 5000 });
-  else setTimeout(ask, 1000);
+  if (prefetchedMappings || state.view === "unmapped") return;
+  prefetchedMappings = api("GET", `mappings?limit=${MAPPINGS_PAGE}`).catch(() => null);
 }
 
 // The Unmapped clients view, loaded when it is opened: a page of each list, searched on the server.
@@ -1309,16 +1305,14 @@ async function start() {
   }
   const wanted = readAddress();
   showView(wanted.view);
-  if (wanted.view !== "unmapped") {
-    loadMappings(); // the count of unmapped clients in the menu
-    prefetchMappings();
-  }
+  if (wanted.view !== "unmapped") loadMappings(); // the count of unmapped clients in the menu
   await Promise.all([
     loadSnapshot(wanted.snapshot ?? "latest", wanted.coverage),
     loadHistory(),
     loadCurrent(),
     resumeRunningSync(),
   ]);
+  prefetchMappings(); // after the first rows: it must not delay them
   setInterval(renderFreshness, FRESHNESS_REFRESH_MS);
 }
 
