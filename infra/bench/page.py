@@ -22,23 +22,16 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from infra.browser import CHROMIUM, CHROMIUM_ARGS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 READY_PREFIX = "trueup is ready on "
 START_TIMEOUT_S = 900.0  # a 10,000-client first sync through moto takes a while on a busy machine
 
@@ -112,13 +105,20 @@ def _start_stack(clients: int, devices: int, data_dir: Path) -> tuple[subprocess
     for line in process.stdout:
         if line.startswith(READY_PREFIX):
             url = line[len(READY_PREFIX) :].strip()
-            # Keep reading its output in the background, so the stack never blocks on a full pipe.
-            subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
+            # Keep reading its output, so that the stack never blocks on a full pipe.
+            threading.Thread(
+                target=_discard, args=(process.stdout,), name="stack-output", daemon=True
+            ).start()
             return process, url
         if time.monotonic() > deadline:
             break
     process.kill()
     raise SystemExit(f"the local stack with {clients:,} clients did not start (see its output above)")
+
+
+def _discard(lines: Iterable[str]) -> None:
+    for _ in lines:
+        pass
 
 
 def _post(url: str) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def measure_page(url: str) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             # Generous: on a busy machine the figures get worse, the run does not fail.
@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
     except ValueError:
         parser.error(f"--sizes must be numbers of clients, got {args.sizes!r}")
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is missing (Debian's chromium package)")
     results: dict[int, dict[str, Any]] = {}
     for clients in sizes:

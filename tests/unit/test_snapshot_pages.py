@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from trueup.api.http import parse_cursor
+from trueup.domain.names import folded, natural
 from trueup.errors import InvalidInput
-from trueup.services.snapshots import _sorted, folded, natural, parse_cursor, parse_sort
+from trueup.services.snapshots import _sorted, parse_sort
 
 
 def row(client: str, devices: int | None, licenses: int | None, status: str) -> dict[str, Any]:

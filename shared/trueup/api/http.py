@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from trueup.errors import Unprocessable
+from trueup.errors import InvalidInput, Unprocessable
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -75,6 +75,15 @@ class Request:
     query: tuple[QueryParam, ...] = ()
     body: str | None = None  # a model of trueup.api.wire, or "object" for any JSON object
     body_required: bool = True
+
+
+def parse_cursor(value: str | None) -> int:
+    """Where a page starts: the previous page's next cursor, an offset into the list (0: the first page)."""
+    if value is None or not value.strip():
+        return 0
+    if not value.strip().isdigit() or len(value.strip()) > 9:
+        raise InvalidInput(f"malformed cursor {value[:40]!r}: send the next_cursor of the previous page")
+    return int(value.strip())
 
 
 def answers(status: int, model: str, description: str) -> dict[int, OpenAPIResponse]:

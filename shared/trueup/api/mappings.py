@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api.http import InvalidRequest, QueryParam, Request, answers, body_of
+from trueup.api.http import InvalidRequest, QueryParam, Request, answers, body_of, parse_cursor
 from trueup.api.identity import caller_of
 
 router = APIGatewayHttpRouter()
@@ -40,7 +40,6 @@ REQUESTS = {
 )
 def get_mappings() -> dict[str, Any]:
     from trueup.services import mappings
-    from trueup.services.snapshots import parse_cursor
 
     query = router.current_event.query_string_parameters
     return mappings.mapping_view(

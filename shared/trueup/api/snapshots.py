@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from trueup.api import idempotency
-from trueup.api.http import QueryParam, Request, answers
+from trueup.api.http import QueryParam, Request, answers, parse_cursor
 from trueup.api.identity import caller_of
 from trueup.services import snapshots
 from trueup.store.table import CURSOR_PATTERN
@@ -118,6 +118,6 @@ def _snapshot(snapshot_id: str) -> dict[str, Any]:
         snapshots.parse_statuses(STATUS.read(query)),
         sort=snapshots.parse_sort(SORT.read(query)),
         search=SEARCH.read(query),
-        start=snapshots.parse_cursor(ROWS_CURSOR.read(query)),
+        start=parse_cursor(ROWS_CURSOR.read(query)),
         limit=ROWS.read(query),
     )

@@ -1,4 +1,4 @@
-"""Client-name normalization: the only basis for automatic mapping."""
+"""Client names: normalization (the only basis for automatic mapping), search and sort keys."""
 
 from __future__ import annotations
 
@@ -31,3 +31,19 @@ def normalize_name(name: str) -> str:
     True
     """
     return "".join(name_tokens(name))
+
+
+def folded(text: str) -> str:
+    """Lower case without accents: how a search matches a client's name ("Societe" finds "Société")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+_NUMBERS = re.compile(r"(\d+)")
+
+
+def natural(name: str) -> list[str | int]:
+    """A name's sort key as a person reads it: any case, no accents, "Client 2" before "Client 10".
+
+    The parts alternate text, number, text... so two keys always compare text with text."""
+    return [int(part) if index % 2 else part for index, part in enumerate(_NUMBERS.split(folded(name)))]

@@ -10,8 +10,9 @@ from typing import Any
 
 from trueup.domain.mapping import map_clients, suggest
 from trueup.domain.models import Company, Organization, Suggestion
+from trueup.domain.names import folded
 from trueup.errors import Conflict, InvalidInput, NotFound
-from trueup.services.snapshots import NoCurrentData, folded
+from trueup.services.snapshots import NoCurrentData
 from trueup.store.generations import read_pax8_companies, read_rmm_organizations
 from trueup.store.table import TrueupTable
 
@@ -24,7 +25,7 @@ MAX_LIST_ROWS = 1000
 # generations, and the suggestions for the organizations left unmapped (the costly part: a fuzzy
 # comparison of every such organization with every company), until either changes.
 _parties: tuple[tuple[str, str], tuple[list[Company], list[Organization]]] | None = None
-_suggested: tuple[tuple[str, str, tuple[str, ...]], list[Suggestion]] | None = None
+_suggested: tuple[list[Company], list[Organization], tuple[str, ...], list[Suggestion]] | None = None
 
 
 def _current_parties(table: TrueupTable) -> tuple[list[Company], list[Organization]] | None:
@@ -39,15 +40,25 @@ def _current_parties(table: TrueupTable) -> tuple[list[Company], list[Organizati
 
 
 def _suggestions(
-    keys: tuple[str, str], companies: list[Company], organizations: list[Organization], unmapped: list[str]
+    companies: list[Company], organizations: list[Organization], unmapped: list[str]
 ) -> list[Suggestion]:
-    """Suggestions for the unmapped organizations (in `unmapped`'s order), kept while nothing changes."""
+    """Suggestions for the unmapped organizations (in `unmapped`'s order), kept while nothing changes:
+    the same parties (the very lists `_current_parties` keeps) and the same organizations unmapped."""
     global _suggested
-    wanted = (keys[0], keys[1], tuple(unmapped))
-    if _suggested is None or _suggested[0] != wanted:
+    if (
+        _suggested is None
+        or _suggested[0] is not companies
+        or _suggested[1] is not organizations
+        or _suggested[2] != tuple(unmapped)
+    ):
         by_id = {o.id: o for o in organizations}
-        _suggested = (wanted, suggest(companies, [by_id[o] for o in unmapped]))
-    return _suggested[1]
+        _suggested = (
+            companies,
+            organizations,
+            tuple(unmapped),
+            suggest(companies, [by_id[o] for o in unmapped]),
+        )
+    return _suggested[3]
 
 
 def parse_list(value: str | None) -> str | None:
@@ -112,8 +123,7 @@ def mapping_view(
         companies, organizations = parties
         result = map_clients(companies, organizations, manual, with_suggestions=False)
         suggested = only in (None, "suggestions")
-        keys = _parties[0] if _parties else ("", "")
-        suggestions = _suggestions(keys, companies, organizations, result.unmapped_rmm) if suggested else []
+        suggestions = _suggestions(companies, organizations, result.unmapped_rmm) if suggested else []
         names = {c.id: c.name for c in companies}
         org_names = {o.id: o.name for o in organizations}
         mapped = _List(

@@ -6,12 +6,11 @@ DynamoDB so that listing snapshots reads only those. A snapshot never changes on
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from trueup.domain.names import folded, natural
 from trueup.domain.status import Status
 from trueup.errors import Conflict, InvalidInput, NotFound
 from trueup.ids import new_id
@@ -205,31 +204,6 @@ def parse_sort(value: str | None) -> tuple[str, bool] | None:
             f"unknown sort {value!r}; use one of {', '.join(SORT_KEYS)}, with - for descending"
         )
     return key, text.startswith("-")
-
-
-def parse_cursor(value: str | None) -> int:
-    """Where a page of rows starts: the next_cursor of the previous page (a row offset)."""
-    if value is None or not value.strip():
-        return 0
-    if not value.strip().isdigit() or len(value.strip()) > 9:
-        raise InvalidInput(f"malformed cursor {value[:40]!r}: send the next_cursor of the previous page")
-    return int(value.strip())
-
-
-def folded(text: str) -> str:
-    """Lower case without accents: how a search matches a client's name ("Societe" finds "Société")."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-_NUMBERS = re.compile(r"(\d+)")
-
-
-def natural(name: str) -> list[str | int]:
-    """A name's sort key as a person reads it: any case, no accents, "Client 2" before "Client 10".
-
-    The parts alternate text, number, text... so two keys always compare text with text."""
-    return [int(part) if index % 2 else part for index, part in enumerate(_NUMBERS.split(folded(name)))]
 
 
 def _sorted(rows: list[dict[str, Any]], sort: tuple[str, bool] | None) -> list[dict[str, Any]]:
