@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from infra.bench.benchmark import BenchmarkError, Options, run
 from infra.bench.figures import render
@@ -47,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"most devices the demo NinjaOne serves per page (default {defaults.ninjaone_page_cap}, "
         "what trueup asks for)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="write each handler invocation's cProfile statistics into DIR (<step>-<function>.prof)",
+    )
     parser.add_argument("--json-only", action="store_true", help="print only the JSON line")
     return parser
 
@@ -58,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devices_per_client=args.devices_per_client,
         latency=args.latency,
         ninjaone_page_cap=args.ninjaone_page_cap,
+        profile_dir=args.profile,
     )
 
     def progress(message: str) -> None:

@@ -65,6 +65,7 @@ class Options:
     devices_per_client: int = 50
     latency: float = 0.1
     ninjaone_page_cap: int = 1000
+    profile_dir: Path | None = None  # each invocation's cProfile statistics, by invocation
 
 
 def _default(function: Callable[..., Any], parameter: str) -> Any:
@@ -93,13 +94,20 @@ class Invocation:
 class Functions:
     """Invokes the template's functions, each call in a fresh measured process."""
 
-    def __init__(self, workdir: Path, standin: Mapping[str, Any], template: StackTemplate) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        standin: Mapping[str, Any],
+        template: StackTemplate,
+        profile_dir: Path | None = None,
+    ) -> None:
         self._workdir = workdir
         self._functions: Mapping[str, Any] = standin["functions"]
         self._endpoint_url: str = standin["endpoint_url"]
         self._credentials: tuple[str, str] = tuple(standin["credentials"])
         self._router = Router(template.routes)
         self._count = 0
+        self._profile_dir = profile_dir
         # Each handler runs as in the local stack and in Lambda: python3.12 -S, its code and its layer.
         self._python = runtime_python()
         self._paths = {
@@ -151,6 +159,8 @@ class Functions:
         ]
         for target in time_functions:
             args += ["--time", target]
+        if self._profile_dir is not None:
+            args += ["--profile", str(self._profile_dir / f"{label}.prof")]
         command = [str(self._python), "-S", "-P", str(INVOKE_SCRIPT)]
         helper = Helper(
             label, "infra.bench.invoke", args, self._workdir, env=env, cwd=code_root, command=command
@@ -212,9 +222,14 @@ def _session(standin: Mapping[str, Any]) -> Any:
 
 
 def _sync_events(
-    standin: Mapping[str, Any], run_id: str, functions: tuple[str, ...]
+    standin: Mapping[str, Any],
+    run_id: str,
+    functions: tuple[str, ...],
+    detail_type: str = "Sync Requested",
+    source: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The "Sync Requested" event of `run_id` that the rules of `functions` routed, by function."""
+    """The `detail_type` event of `run_id` (and `source`) that the rules of `functions` routed, by
+    function."""
     sqs = _session(standin).client("sqs", endpoint_url=standin["endpoint_url"])
     found: dict[str, dict[str, Any]] = {}
     queues = {entry["function"]: entry["queue_url"] for entry in standin["queues"]}
@@ -226,7 +241,7 @@ def _sync_events(
     while len(found) < len(wanted):
         if time.monotonic() > deadline:
             missing = sorted(set(wanted) - set(found))
-            raise BenchmarkError(f"no Sync Requested event for {', '.join(missing)} within {EVENT_WAIT_S} s")
+            raise BenchmarkError(f"no {detail_type} event for {', '.join(missing)} within {EVENT_WAIT_S} s")
         for function, queue_url in wanted.items():
             if function in found:
                 continue
@@ -236,7 +251,12 @@ def _sync_events(
                 # moto leaves out two envelope fields EventBridge always sends to Lambda.
                 event.setdefault("version", "0")
                 event.setdefault("account", ACCOUNT_ID)
-                if event.get("detail-type") == "Sync Requested" and event["detail"].get("run_id") == run_id:
+                detail = event["detail"]
+                if (
+                    event.get("detail-type") == detail_type
+                    and detail.get("run_id") == run_id
+                    and source in (None, detail.get("source"))
+                ):
                     found[function] = event
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return found
@@ -362,7 +382,7 @@ def _run(
     standin_helper.start()
     helpers.callback(standin_helper.stop)
     standin = standin_helper.wait_ready(STANDIN_READY_S)
-    functions = Functions(workdir, standin, template)
+    functions = Functions(workdir, standin, template, options.profile_dir)
     control = httpx.Client(base_url=demo["pax8_control_url"], timeout=30)
     helpers.callback(control.close)
 
@@ -384,6 +404,12 @@ def _run(
     if status != 200 or failed:
         problems = "; ".join(f"{s}: {v['status']} ({v['error']})" for s, v in failed.items())
         raise BenchmarkError(f"the syncs did not succeed: {problems or run}")
+
+    progress("working out the mapping suggestions (after the last sync)...")
+    completed = _sync_events(standin, run["id"], ("SuggestionsFunction",), "Sync Completed", "rmm")
+    suggested = functions.invoke("SuggestionsFunction", completed["SuggestionsFunction"])
+    if not isinstance(suggested.result, dict) or not suggested.result.get("key"):
+        raise BenchmarkError(f"the suggestions were not worked out: {suggested.result}")
 
     progress("taking the snapshot...")
     status, headers, snapshot, response_bytes, snap = functions.http(
@@ -439,7 +465,7 @@ def _run(
         + math.ceil(max(0, all_pages - len(pax8_lists)) / pax8_concurrency)
     ) * latency
     rmm_pages = sum(v["actual"] for v in requests["ninjaone"]["lists"].values())
-    steps = {"pax8_sync": pax8, "rmm_sync": rmm, "snapshot": snap}
+    steps = {"pax8_sync": pax8, "rmm_sync": rmm, "suggestions": suggested, "snapshot": snap}
     memory = {
         name: {
             "peak": fig.mb(step.max_rss_kib),
@@ -486,6 +512,11 @@ def _run(
                 "pages": rmm_pages,
                 "ideal_s": round(rmm_pages * latency, 3),
             },
+        },
+        "suggestions": {
+            "wall_s": round(suggested.wall_s, 3),
+            "limit_s": suggested.timeout_s,
+            "organizations": suggested.result["organizations"],
         },
         "memory_mb": memory,
         "snapshot": {

@@ -13,6 +13,12 @@ from typing import Any
 REQUESTS_TARGET = 1.05  # upstream requests at most this many times the minimum
 MEMORY_TARGET_MB = 512  # what one Lambda invocation can afford at 1,000,000 devices
 SNAPSHOT_CPU_TARGET_S = 2.0  # for a 2,000-client snapshot
+STEPS = (
+    ("pax8_sync", "Pax8 sync"),
+    ("rmm_sync", "RMM sync"),
+    ("suggestions", "Suggestions"),
+    ("snapshot", "Snapshot"),
+)
 DEFAULT_SIZE = (2000, 50)  # clients, devices per client: the 2,000 clients and ~100,000 devices
 
 
@@ -152,12 +158,18 @@ def render(figures: Mapping[str, Any]) -> str:
         f"  RMM sync    {rmm['wall_s']:7.2f} s   pages one after another: {rmm['pages']} x latency = "
         f"{rmm['ideal_s']:.2f} s"
     )
-    for label, step in (("Pax8 sync", pax8), ("RMM sync", rmm)):
+    suggestions = figures["suggestions"]
+    lines.append(
+        f"  Suggestions {suggestions['wall_s']:7.2f} s   after the sync: "
+        f"{_n(suggestions['organizations'] or 0)} organizations no company's name matches, each "
+        "compared with every company"
+    )
+    for label, step in (("Pax8 sync", pax8), ("RMM sync", rmm), ("Suggestions", suggestions)):
         if step["wall_s"] > step["limit_s"]:
             lines.append(f"  {label} took longer than its function's Timeout ({step['limit_s']} s)")
 
     lines += ["", "Peak memory (RSS of the process)      peak   after import   function memory"]
-    for step, label in (("pax8_sync", "Pax8 sync"), ("rmm_sync", "RMM sync"), ("snapshot", "Snapshot")):
+    for step, label in STEPS:
         memory = figures["memory_mb"][step]
         lines.append(
             f"  {label:<30} {memory['peak']:7.1f} MB   {memory['after_import']:7.1f} MB   "
@@ -176,7 +188,7 @@ def render(figures: Mapping[str, Any]) -> str:
         "",
         "AWS requests (API calls, by operation)",
     ]
-    for step, label in (("pax8_sync", "Pax8 sync"), ("rmm_sync", "RMM sync"), ("snapshot", "Snapshot")):
+    for step, label in STEPS:
         calls = figures["aws_requests"][step]
         lines.append(f"  {label:<10} {calls['total']:>4}   {_calls(calls['by_operation'])}")
     lines.append("  (counted in each step's process at Endpoint.make_request; retries not counted)")

@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--event", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--time", action="append", default=[], help="module:Qualified.name to time")
+    parser.add_argument("--profile", type=Path, help="also write the call's cProfile statistics here")
     args = parser.parse_args(argv)
 
     event = json.loads(args.event.read_text())
@@ -132,12 +133,21 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     error = None
     result = None
+    profiler = None
+    if args.profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         result = handler(event, context)
     except Exception as exc:
         error = "".join(traceback.format_exception(exc))
         print(error, file=sys.stderr)
     wall = time.perf_counter() - start
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     user1, sys1 = _cpu_seconds()
     sys.stdout.flush()
 

@@ -207,9 +207,15 @@ def _pax8_offset_time(moment: datetime) -> str:
     return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + local.strftime("%z")
 
 
+# One generated client in ten is named differently in the RMM, as at a real MSP: unmapped until a
+# person accepts the suggestion, so that large data sets have thousands of names to compare.
+RENAMED_EVERY = 10
+
+
 def _generated_client(index: int, devices_per_client: int, rng: random.Random) -> DemoClient:
     """A synthetic client for large data sets: EDR and backup near its device count, plus per-user seats."""
     name = f"Client {index:05d} Services"
+    organization = f"Client {index:05d} Svcs - Main Office" if index % RENAMED_EVERY == 3 else name
     ws = max(devices_per_client - devices_per_client // 10, 0)
     srv = devices_per_client - ws
     stale = rng.randint(0, 2)
@@ -217,7 +223,7 @@ def _generated_client(index: int, devices_per_client: int, rng: random.Random) -
     edr = max(ws + rng.randint(-2, 2), 1)
     return DemoClient(
         name,
-        {name: counts},
+        {organization: counts},
         (
             _s(EDR_WS, edr),
             _s(EDR_SRV, max(srv, 1)),

@@ -49,6 +49,15 @@ class SyncFailed(Event):
     error: str
 
 
+class SuggestionsRequested(Event):
+    """The mapping view found no suggestions stored for the current data (the function that works
+    them out after each sync is still at it, failed, or ran before they were kept)."""
+
+    detail_type: ClassVar[str] = "Suggestions Requested"
+    pax8_generation: str
+    rmm_generation: str
+
+
 E = TypeVar("E", bound=Event)
 
 

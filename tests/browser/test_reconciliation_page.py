@@ -583,6 +583,30 @@ def test_an_unmapped_company_is_mapped_with_the_one_picker_searched_on_the_serve
     )
 
 
+def test_suggestions_still_being_worked_out_are_said_so_and_appear_when_ready(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    # As right after a large MSP's sync: the view's first answer has no suggestions yet.
+    def not_yet(route: Route) -> None:
+        if "list=suggestions" in route.request.url:
+            route.continue_()
+            return
+        answer = route.fetch()
+        view = answer.json()
+        view |= {"suggestions": [], "suggestions_pending": True}
+        view["summary"]["suggestions"] = None
+        route.fulfill(response=answer, json=view)
+
+    page.route(re.compile(r".*/mappings\?.*limit=50.*"), not_yet)
+    open_page(page, stack, "/#view=unmapped")
+    expect(page.locator("#suggestions")).to_contain_text("Working out suggestions for the latest data")
+    expect(page.locator("#unmapped-rmm")).to_contain_text("Dunmore Vet Clinic")  # the rest is all there
+    # The page asks again by itself, and shows them once they are ready.
+    suggestion = page.locator("#suggestions li", has_text="Dunmore Veterinary Clinic")
+    expect(suggestion).to_contain_text("Dunmore Vet Clinic", timeout=15_000)
+    expect(page.locator("#suggestions")).not_to_contain_text("Working out suggestions")
+
+
 def test_the_unmapped_lists_come_a_page_at_a_time(
     page: Page, stack: LocalStack, snapshot: dict[str, Any]
 ) -> None:

@@ -12,7 +12,14 @@ from moto import mock_aws
 from tests.engine_builders import SYNCED, devices, org
 from trueup import aws
 from trueup.domain.models import Device, Organization, SkippedRecord
-from trueup.store.generations import CorruptGeneration, GenerationWriter, iter_rmm, read_rmm_organizations
+from trueup.store.generations import (
+    CorruptGeneration,
+    GenerationWriter,
+    StoredGeneration,
+    iter_rmm,
+    mark_superseded,
+    read_rmm_organizations,
+)
 
 
 @pytest.fixture
@@ -34,7 +41,7 @@ def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     aws.reset_clients()
 
 
-def write_rmm() -> str:
+def write_rmm_stored() -> StoredGeneration:
     writer = GenerationWriter("rmm", "g1", SYNCED, rmm_source="ninjaone")
     writer.add_all([org(1, "Acme"), org(2, "Bolt")])
     writer.add_all(devices(1, 3) + devices(2, 2, seen_days_ago=None))
@@ -43,7 +50,11 @@ def write_rmm() -> str:
             source="ninjaone", kind="device", id="ninjaone:9", reason="bad", organization_id="ninjaone:2"
         )
     )
-    return writer.upload().key
+    return writer.upload()
+
+
+def write_rmm() -> str:
+    return write_rmm_stored().key
 
 
 def test_a_generation_reads_back_exactly_what_was_written(bucket: str) -> None:
@@ -52,7 +63,33 @@ def test_a_generation_reads_back_exactly_what_was_written(bucket: str) -> None:
     kinds = [Organization] * 2 + [Device] * 5 + [SkippedRecord]
     assert all(isinstance(r, kind) for r, kind in zip(records, kinds, strict=True))
     assert records[6].last_seen is None and records[2].last_seen is not None  # type: ignore[union-attr]
-    assert [o.name for o in read_rmm_organizations(key)] == ["Acme", "Bolt"]
+    assert [o.name for o in read_rmm_organizations(key, None)] == ["Acme", "Bolt"]
+
+
+def test_the_parties_are_kept_apart_and_read_without_the_generation(bucket: str) -> None:
+    stored = write_rmm_stored()
+    assert stored.parties_key == "generations/rmm/g1.parties.json.gz"
+    assert [o.name for o in read_rmm_organizations(stored.key, stored.parties_key)] == ["Acme", "Bolt"]
+    # Only the parties are read: the generation itself may be gone (it is not, but it is not asked for).
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.delete_object(Bucket=bucket, Key=stored.key)
+    assert [o.id for o in read_rmm_organizations(stored.key, stored.parties_key)] == [
+        "ninjaone:1",
+        "ninjaone:2",
+    ]
+    s3.put_object(Bucket=bucket, Key=stored.parties_key, Body=gzip.compress(b"[1, 2]"))
+    with pytest.raises(CorruptGeneration, match="not trueup parties"):
+        read_rmm_organizations(stored.key, stored.parties_key)
+
+
+def test_a_superseded_generation_and_its_parties_are_tagged_for_expiry(bucket: str) -> None:
+    stored = write_rmm_stored()
+    mark_superseded(stored.key, stored.parties_key)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for key in (stored.key, stored.parties_key):
+        assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == [
+            {"Key": "trueup-superseded", "Value": "true"}
+        ]
 
 
 def test_a_truncated_or_altered_generation_is_refused(bucket: str) -> None:

@@ -10,7 +10,7 @@ import base64
 import gzip
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -32,7 +32,10 @@ from trueup.api import openapi, wire
 from trueup.config import config
 from trueup.store import export_files
 
-FUNCTIONS = {name: load_function(name) for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync")}
+FUNCTIONS = {
+    name: load_function(name)
+    for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync", "suggestions")
+}
 ROUTER = Router(StackTemplate.load(REPO_ROOT / "template.yaml").routes)
 # What API Gateway's JWT authorizer hands the function for a person with each role (arrays flattened).
 PEOPLE: dict[str, dict[str, str]] = {
@@ -83,6 +86,7 @@ class Stack:
         self.demo = demo
         self.env = env
         self.captured = capture_rule_events(env)
+        self.on_delivery: Callable[[str], None] = lambda name: None  # told each function delivered to
 
     def http(
         self,
@@ -175,14 +179,21 @@ class Stack:
         return {**{k: v for k, v in first.body.items() if k != "next_cursor"}, "coverages": coverages}
 
     def deliver_events(self) -> list[str]:
-        """Hand each captured "Sync Requested" event to the function whose rule matched it."""
+        """Hand each captured event to the function whose rule matched it ("Sync Requested" to the
+        source's sync, "Sync Completed" and "Suggestions Requested" to the suggestions), until no more
+        come."""
         delivered = []
-        for event in self.captured():
-            if event["detail-type"] != "Sync Requested":
-                continue
-            name = f"{event['detail']['source']}_sync"
-            FUNCTIONS[name].handler(event, LambdaContext())
-            delivered.append(name)
+        while events := self.captured():
+            for event in events:
+                if event["detail-type"] == "Sync Requested":
+                    name = f"{event['detail']['source']}_sync"
+                elif event["detail-type"] in ("Sync Completed", "Suggestions Requested"):
+                    name = "suggestions"
+                else:
+                    continue
+                self.on_delivery(name)
+                FUNCTIONS[name].handler(event, LambdaContext())
+                delivered.append(name)
         return delivered
 
     def sync(self, sources: list[str] | None = None) -> dict[str, Any]:
@@ -237,7 +248,7 @@ def test_a_sync_request_publishes_one_event_per_source_and_both_syncs_succeed(st
     assert answer.status == 202
     run = answer.body
     assert {s: v["status"] for s, v in run["sources"].items()} == {"pax8": "queued", "rmm": "queued"}
-    assert sorted(stack.deliver_events()) == ["pax8_sync", "rmm_sync"]
+    assert sorted(stack.deliver_events()) == ["pax8_sync", "rmm_sync", "suggestions", "suggestions"]
     run = stack.http("GET", f"/syncs/{run['id']}").body
     pax8, rmm = run["sources"]["pax8"], run["sources"]["rmm"]
     assert (pax8["status"], rmm["status"]) == ("succeeded", "succeeded")
@@ -245,8 +256,6 @@ def test_a_sync_request_publishes_one_event_per_source_and_both_syncs_succeed(st
     assert (pax8["records"], pax8["skipped"], rmm["records"], rmm["skipped"]) == (362, 1, 628, 1)
     assert "quantity 'ten' is not a number" in pax8["skipped_records"][0]["reason"]
     assert pax8["started_at"] <= pax8["finished_at"] and pax8["error"] is None
-    completed = [e for e in stack.captured() if e["detail-type"] == "Sync Completed"]
-    assert completed == []  # no rule routes "completed" events to a function: they are for other consumers
 
 
 def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
@@ -852,18 +861,18 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
     used: dict[str, set[tuple[str, str]]] = {}
     current = ["?"]
     record_table_use(used, current)
-    original_http, original_deliver = stack.http, stack.deliver_events
+    original_http = stack.http
 
     def http(method: str, path: str, *args: Any, **kwargs: Any) -> Answer:
         match = ROUTER.match(method, path)
         current[0] = match.route.function if match else "?"
         return original_http(method, path, *args, **kwargs)
 
-    def deliver() -> list[str]:
-        current[0] = "SyncFunctions"
-        return original_deliver()
+    def delivering(name: str) -> None:
+        current[0] = "SuggestionsFunction" if name == "suggestions" else "SyncFunctions"
 
-    stack.http, stack.deliver_events = http, deliver  # type: ignore[method-assign]
+    stack.http = http  # type: ignore[method-assign]
+    stack.on_delivery = delivering
     run = stack.sync()
     stack.http("GET", f"/syncs/{run['id']}")
     stack.http("GET", "/syncs/current")
@@ -886,7 +895,10 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
     FUNCTIONS["snapshot"].handler({"trigger": "schedule"}, LambdaContext())
 
     template = yaml_template()
-    allowed = {f: table_access(template, f) for f in ("ApiFunction", "SnapshotFunction", "ExportFunction")}
+    allowed = {
+        f: table_access(template, f)
+        for f in ("ApiFunction", "SnapshotFunction", "ExportFunction", "SuggestionsFunction")
+    }
     sync_allowed = table_access(template, "Pax8SyncFunction")
     assert sync_allowed == table_access(template, "RmmSyncFunction")
     allowed["SyncFunctions"] = sync_allowed
@@ -895,6 +907,7 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
         assert not refused, f"{function} does what its policy refuses: {refused}"
     assert ("dynamodb:PutItem", "CLAIM") in used["ApiFunction"]  # the check saw the transactions
     assert ("dynamodb:UpdateItem", "IDEMPOTENCY") in used["SnapshotFunction"]  # and the idempotency records
+    assert ("dynamodb:PutItem", "SUGGESTIONS") in used["SuggestionsFunction"]  # and the suggestions
 
 
 def yaml_template() -> dict[str, Any]:
@@ -1150,6 +1163,85 @@ def test_the_mapping_lists_are_searched_by_name_and_suggestions_narrowed_to_one_
         )
     bad = stack.http("GET", "/mappings", query={"list": "everything"})
     assert bad.status == 400 and "unknown list 'everything'" in bad.body["message"]
+
+
+def test_suggestions_are_worked_out_after_the_sync_and_the_view_only_reads_them(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trueup.domain import mapping
+    from trueup.services import mappings
+
+    stack.sync()  # each "Sync Completed" reached the suggestions function
+    before = stack.http("GET", "/mappings", query={"limit": "1000"}).body
+    assert any(s["rmm_organization_name"] == "Dunmore Vet Clinic" for s in before["suggestions"])
+
+    asked: list[list[str]] = []
+
+    def recording(companies: Any, organizations: Any) -> Any:
+        asked.append([o.name for o in organizations])
+        return mapping.suggest(companies, organizations)
+
+    monkeypatch.setattr(mappings, "suggest", recording)
+    monkeypatch.setattr(mappings, "_parties", None)  # a function that has read nothing yet
+    after = stack.http("GET", "/mappings", query={"limit": "1000"}).body
+    assert after == before and asked == []  # read, not worked out while a person waits
+
+    # An organization placed by name becomes unmapped when its company is mapped by hand to another:
+    # nobody foresaw it, so its suggestions (and only its) are worked out then.
+    companies = {m["client"]: m for m in before["mappings"]}
+    contoso = companies["Contoso Ltd"]
+    denver = next(o for o in before["unmapped_rmm"] if o["name"] == "Contoso - Denver")
+    put = stack.http(
+        "PUT",
+        f"/mappings/{contoso['pax8_company_id']}",
+        {"rmm_organization_ids": [denver["rmm_organization_id"]]},
+    )
+    assert put.status == 200
+    view = stack.http("GET", "/mappings", query={"limit": "1000"}).body
+    assert asked == [["Contoso"]]
+    assert ("Contoso Ltd", "Contoso") in {
+        (s["client"], s["rmm_organization_name"]) for s in view["suggestions"]
+    }
+
+
+def test_suggestions_too_long_to_work_out_at_once_are_asked_for_and_shown_when_ready(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trueup.services import mappings
+    from trueup.store.table import TrueupTable
+
+    answer = stack.http("POST", "/syncs")
+    for event in stack.captured():  # the syncs alone: their "Sync Completed" events are lost
+        if event["detail-type"] == "Sync Requested":
+            FUNCTIONS[f"{event['detail']['source']}_sync"].handler(event, LambdaContext())
+    stack.captured()
+    run = stack.http("GET", f"/syncs/{answer.body['id']}").body
+    assert {source["status"] for source in run["sources"].values()} == {"succeeded"}
+    # As at a large MSP: more comparisons than an answer makes itself.
+    monkeypatch.setattr(mappings, "LIVE_COMPARISONS", 0)
+    monkeypatch.setattr(mappings, "_parties", None)
+    pending = stack.http("GET", "/mappings").body
+    assert pending["suggestions_pending"] is True
+    assert pending["suggestions"] == [] and pending["summary"]["suggestions"] is None
+    assert pending["unmapped_rmm"] and pending["summary"]["unmapped_rmm"] > 0  # the rest is all there
+    # The suggestions function was asked, once however often the page asks again.
+    stack.http("GET", "/mappings")
+    assert stack.deliver_events() == ["suggestions"]
+    ready = stack.http("GET", "/mappings").body
+    assert "suggestions_pending" not in ready
+    assert any(s["rmm_organization_name"] == "Dunmore Vet Clinic" for s in ready["suggestions"])
+    assert ready["summary"]["suggestions"] == len(ready["suggestions"])
+    # One organization's own suggestions (a picker) are always worked out at once.
+    TrueupTable()._db.delete_item(  # as if they had expired
+        TableName=TrueupTable().name,
+        Key={"pk": {"S": "SUGGESTIONS"}, "sk": {"S": "/".join(mappings._parties.generations)}},  # type: ignore[union-attr]
+    )
+    monkeypatch.setattr(mappings, "_parties", None)
+    dunmore = next(o for o in ready["unmapped_rmm"] if o["name"] == "Dunmore Vet Clinic")
+    own = stack.http(
+        "GET", "/mappings", query={"list": "suggestions", "organization": dunmore["rmm_organization_id"]}
+    ).body
+    assert [s["client"] for s in own["suggestions"]][:1] == ["Dunmore Veterinary Clinic"]
 
 
 def test_a_snapshot_stored_whole_before_coverages_were_stored_apart_still_reads_and_exports(

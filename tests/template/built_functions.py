@@ -54,19 +54,23 @@ def http_event(stack: LocalStack, method: str, path: str, body: Any = None) -> t
     return match.route.function, event
 
 
-def sync_requested(run_id: str, source: str) -> dict[str, Any]:
-    """A "Sync Requested" event as EventBridge delivers it to a function."""
+def delivered(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """A trueup event as EventBridge delivers it to a function."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "Sync Requested",
+        "detail-type": detail_type,
         "source": "trueup",
         "account": ACCOUNT,
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": "us-east-1",
         "resources": [],
-        "detail": {"version": 1, "run_id": run_id, "source": source},
+        "detail": {"version": 1, **detail},
     }
+
+
+def sync_requested(run_id: str, source: str) -> dict[str, Any]:
+    return delivered("Sync Requested", {"run_id": run_id, "source": source})
 
 
 def invoke_http(stack: LocalStack, method: str, path: str, body: Any = None) -> Invocation:
@@ -99,8 +103,9 @@ def run_each_function_once(
 
     The API function describes the API, the snapshot function refuses a snapshot before any sync
     (409), the export function answers 404 for an unknown snapshot, and each sync function consumes
-    a "Sync Requested" event for a run the API function queued, against the demo upstreams. Results
-    are keyed by logical id, plus "run": that sync run as GET /syncs/{id} shows it afterwards.
+    a "Sync Requested" event for a run the API function queued, against the demo upstreams; then the
+    suggestions function consumes the "Sync Completed" that follows. Results are keyed by logical id,
+    plus "run": that sync run as GET /syncs/{id} shows it afterwards.
     """
     config = StackConfig(
         data_dir=data_dir,
@@ -122,7 +127,11 @@ def run_each_function_once(
         results[answer.function] = answer
         queued = invoke_http(stack, "POST", "/syncs", {"sources": ["pax8", "rmm"]})
         run_id = queued.body["id"] if queued.ok and isinstance(queued.body, dict) else "no-run"
-        sources = {rule.function: rule.pattern["detail"]["source"][0] for rule in stack.template.rules}
+        sources = {
+            rule.function: rule.pattern["detail"]["source"][0]
+            for rule in stack.template.rules
+            if rule.pattern["detail-type"] == ["Sync Requested"]
+        }
         for function, source in sources.items():
             results[function] = invoke_event(stack, function, sync_requested(run_id, source))
         if queued.ok:
@@ -133,6 +142,14 @@ def run_each_function_once(
                 state = run.body["sources"][source] if run.ok else {}
                 if results[function].ok and state.get("status") != "succeeded":
                     results[function] = Invocation(function, False, error=f"run {source}: {state}")
+            # What follows a sync: the suggestions for the data now current, on "Sync Completed".
+            current = invoke_http(stack, "GET", "/syncs/current")
+            rmm = current.body["rmm"] if current.ok and isinstance(current.body, dict) else None
+            (follows,) = [
+                r.function for r in stack.template.rules if "Sync Completed" in r.pattern["detail-type"]
+            ]
+            completed = {"run_id": run_id, "source": "rmm", **(rmm or {})}
+            results[follows] = invoke_event(stack, follows, delivered("Sync Completed", completed))
     # After the stack: one AWS stand-in per process at a time.
     results["PageSignInFunction"] = run_page_sign_in(build_dir, python)
     return results

@@ -60,6 +60,9 @@ def test_every_built_function_imports_and_answers_as_in_lambda(built: Path, tmp_
         state = run["sources"][source]
         assert state["status"] == "succeeded", (source, state["error"])
         assert state["records"] > 0 and state["generation"]
+    # After the sync, the suggestions for the demo's current data were worked out and stored.
+    suggestions = results["SuggestionsFunction"].body
+    assert suggestions["key"].startswith("suggestions/") and suggestions["organizations"] > 0
     # The Cognito page client got its OAuth settings, and kept the ones it had; CloudFormation heard.
     sign_in = results["PageSignInFunction"].body
     client = sign_in["client"]
@@ -130,6 +133,14 @@ NOT_LOADED = {
         "trueup.api",
         "trueup.vendors.pax8",
         "rapidfuzz",
+    ),
+    "SuggestionsFunction": (
+        "aws_lambda_powertools.event_handler",
+        "httpx",
+        "trueup.api",
+        "trueup.vendors",
+        "trueup.domain.reconcile",
+        "rapidfuzz",  # loaded only when there is something to compare
     ),
     # A custom resource: one Cognito call at deploy time, nothing of the API or the data.
     "PageSignInFunction": (

@@ -31,7 +31,7 @@ from tests.template.offline_sam import (
     transform_offline,
 )
 from trueup.api.routes import PUBLIC_ROUTES
-from trueup.events import EVENT_SOURCE, Event, SyncCompleted, SyncFailed, SyncRequested
+from trueup.events import EVENT_SOURCE, Event, SuggestionsRequested, SyncCompleted, SyncFailed, SyncRequested
 from trueup.store.generations import GenerationSource, generation_key
 from trueup.store.snapshot_files import coverage_key
 
@@ -41,12 +41,14 @@ LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON}"
 BUCKET_ARN = "${DataBucket.Arn}"
 # What each function may do with the bucket. A new function must say here what it reads and writes.
 S3_READS = {
-    "ApiFunction": {f"{BUCKET_ARN}/generations/*"},  # mappings read the current generations
+    # mappings read the current generations, and the suggestions worked out for them
+    "ApiFunction": {f"{BUCKET_ARN}/generations/*", f"{BUCKET_ARN}/suggestions/*"},
     "SnapshotFunction": {f"{BUCKET_ARN}/generations/*", f"{BUCKET_ARN}/snapshots/*"},
     "ExportFunction": {f"{BUCKET_ARN}/snapshots/*", f"{BUCKET_ARN}/exports/*"},
     "Pax8SyncFunction": set(),
     "RmmSyncFunction": set(),
     "PageSignInFunction": set(),
+    "SuggestionsFunction": {f"{BUCKET_ARN}/generations/*"},
 }
 S3_WRITES = {
     "ApiFunction": set(),
@@ -55,6 +57,7 @@ S3_WRITES = {
     "Pax8SyncFunction": {f"{BUCKET_ARN}/generations/pax8/*"},
     "RmmSyncFunction": {f"{BUCKET_ARN}/generations/rmm/*"},
     "PageSignInFunction": set(),
+    "SuggestionsFunction": {f"{BUCKET_ARN}/suggestions/*"},
 }
 SECRET_READS = {
     "ApiFunction": set(),
@@ -63,6 +66,7 @@ SECRET_READS = {
     "Pax8SyncFunction": {"${Pax8Secret}"},
     "RmmSyncFunction": {"${NinjaOneSecret}"},
     "PageSignInFunction": set(),
+    "SuggestionsFunction": set(),
 }
 # Item-level calls only: no Scan (snapshots read a few items, never the table), no table administration.
 DYNAMODB_ITEM_ACTIONS = {
@@ -488,12 +492,14 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
 
     assert delivered_to(SyncRequested(run_id="r1", source="pax8")) == {"Pax8SyncFunction"}
     assert delivered_to(SyncRequested(run_id="r1", source="rmm")) == {"RmmSyncFunction"}
-    # A sync's own announcements must not start another sync.
+    # A sync's own announcements never start another sync; one that succeeded brings the suggestions.
     finished = datetime(2026, 11, 1, tzinfo=UTC)
     completed = SyncCompleted(
         run_id="r1", source="pax8", generation="g", synced_at=finished, records=1, skipped=0
     )
-    assert delivered_to(completed) == set()
+    assert delivered_to(completed) == {"SuggestionsFunction"}
+    asked = SuggestionsRequested(pax8_generation="g1", rmm_generation="g2")
+    assert delivered_to(asked) == {"SuggestionsFunction"}
     assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == set()
 
 
@@ -590,8 +596,8 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
 # Which kinds of items (partition keys, trueup/store/table.py) each function may read and write.
 TABLE_ACCESS = {
     "ApiFunction": {
-        "dynamodb:GetItem": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY"},
-        "dynamodb:Query": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY"},
+        "dynamodb:GetItem": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "SUGGESTIONS"},
+        "dynamodb:Query": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "SUGGESTIONS"},
         "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY"},
         "dynamodb:DeleteItem": {"MAPPING", "CLAIM", "IDEMPOTENCY"},
         "dynamodb:UpdateItem": {"IDEMPOTENCY"},
@@ -617,6 +623,11 @@ TABLE_ACCESS = {
         "dynamodb:DeleteItem": {"LEASE"},
     },
     "PageSignInFunction": {},
+    # Reads the current pointers; records where the suggestions it stored are.
+    "SuggestionsFunction": {
+        "dynamodb:GetItem": {"CURRENT", "SUGGESTIONS"},
+        "dynamodb:PutItem": {"SUGGESTIONS"},
+    },
 }
 
 

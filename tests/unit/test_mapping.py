@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine_builders import EDR, company, devices, org, pax8, rmm, sub
-from trueup.domain.mapping import map_clients
+from trueup.domain.mapping import map_clients, organizations_to_suggest
 from trueup.domain.models import MappingSource, Settings
 from trueup.domain.names import normalize_name
 from trueup.domain.reconcile import reconcile
@@ -72,6 +72,29 @@ def test_a_name_shared_by_two_companies_is_suggested_not_mapped() -> None:
     result = map_clients(companies, [org(1, "Fabrikam")], {})
     assert result.mappings == []
     assert {(s.pax8_company_id, s.score) for s in result.suggestions} == {("c1", 100.0), ("c2", 100.0)}
+
+
+def test_suggestions_are_worked_out_ahead_for_every_organization_no_name_places() -> None:
+    companies = [
+        company("c1", "Acme Inc"),
+        company("c2", "Fabrikam Inc"),
+        company("c3", "Fabrikam LLC"),
+        company("c4", "Globex"),
+    ]
+    organizations = [
+        org(1, "ACME"),  # one company of that name: placed by name
+        org(2, "Acme - Denver"),  # no company of that name
+        org(3, "Fabrikam"),  # two companies of that name: a person chooses
+        org(4, "Globex Corporation"),  # "corporation" is a legal form: the same name as Globex
+        org(5, "Initech"),  # nobody's: asked all the same (it may come close to someone)
+    ]
+    ahead = organizations_to_suggest(companies, organizations)
+    assert [o.name for o in ahead] == ["Acme - Denver", "Fabrikam", "Initech"]
+    # Exactly the organizations automatic mapping leaves unmapped when nothing is mapped by hand.
+    unmapped = map_clients(companies, organizations, {}, with_suggestions=False).unmapped_rmm
+    assert sorted(o.id for o in ahead) == sorted(unmapped)
+    assert organizations_to_suggest([], organizations) == organizations
+    assert organizations_to_suggest(companies, []) == []
 
 
 def test_two_sites_with_the_same_normalized_name_both_map_to_the_one_company() -> None:

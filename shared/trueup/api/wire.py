@@ -194,6 +194,11 @@ class MappingView(ApiModel):
         default=None, description="Every Pax8 company, mapped or not: where an organization may go."
     )
     data: str | None = Field(default=None, description="Set when there is no current sync to map.")
+    suggestions_pending: bool | None = Field(
+        default=None,
+        description="True while the suggestions for the current data are being worked out (after a sync): "
+        "`suggestions` is empty and its count null until then; ask again in a few seconds.",
+    )
 
 
 # --- /settings ---------------------------------------------------------------------------------------

@@ -100,6 +100,19 @@ def map_clients(
     )
 
 
+def organizations_to_suggest(
+    companies: Sequence[Company], organizations: Sequence[Organization]
+) -> list[Organization]:
+    """The organizations that automatic mapping cannot place by name: their normalized name is no
+    company's, or several companies'. Those are the ones left unmapped unless a person maps them
+    (an organization placed by name is unmapped only when its company is mapped by hand elsewhere),
+    so their suggestions are the ones worth working out ahead."""
+    owners: dict[str, int] = defaultdict(int)
+    for company in companies:
+        owners[normalize_name(company.name)] += 1
+    return [o for o in organizations if owners.get(normalize_name(o.name), 0) != 1]
+
+
 def suggest(companies: Sequence[Company], organizations: Sequence[Organization]) -> list[Suggestion]:
     """Scored candidates for organizations that map to no company (best first per organization).
 

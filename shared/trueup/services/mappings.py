@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from trueup.domain.mapping import map_clients, suggest
-from trueup.domain.models import Company, Organization, Suggestion
+from trueup.domain.models import Company, MappingResult, Organization, Suggestion
 from trueup.domain.names import folded
 from trueup.errors import Conflict, InvalidInput, NotFound
 from trueup.services.snapshots import NoCurrentData
 from trueup.store.generations import read_pax8_companies, read_rmm_organizations
+from trueup.store.suggestion_files import read_suggestions
 from trueup.store.table import TrueupTable
 
 # The lists the view holds, each paged and searched on its own (?list=, ?q=, ?cursor=).
@@ -21,44 +23,95 @@ LISTS = ("mappings", "manual", "suggestions", "unmapped_pax8", "unmapped_rmm", "
 DEFAULT_LIST_ROWS = 100
 MAX_LIST_ROWS = 1000
 
+
 # A warm function keeps what the last view read and worked out: the parties of the current
-# generations, and the suggestions for the organizations left unmapped (the costly part: a fuzzy
-# comparison of every such organization with every company), until either changes.
-_parties: tuple[tuple[str, str], tuple[list[Company], list[Organization]]] | None = None
-_suggested: tuple[list[Company], list[Organization], tuple[str, ...], list[Suggestion]] | None = None
+# generations, the suggestions stored for them after the sync (`trueup.services.suggestions`), and
+# those it had to work out itself (the costly part: a fuzzy comparison of each organization with
+# every company), until any of them changes.
+@dataclass
+class _Parties:
+    generations: tuple[str, str]  # (Pax8, RMM)
+    companies: list[Company]
+    organizations: list[Organization]
+    stored: dict[str, list[Suggestion]] | None = None  # by organization, as worked out after the sync
+    worked_out: tuple[tuple[str, ...], dict[str, list[Suggestion]]] | None = None  # (for, by organization)
+    mapped: tuple[dict[str, list[str]], MappingResult] | None = None  # (the manual mappings, the result)
+    requested_at: float | None = None  # when this function last asked for them (time.monotonic)
+
+    def mapping(self, manual: dict[str, list[str]]) -> MappingResult:
+        """The mapping of these parties with these manual mappings, worked out again when they change."""
+        if self.mapped is None or self.mapped[0] != manual:
+            result = map_clients(self.companies, self.organizations, manual, with_suggestions=False)
+            self.mapped = (manual, result)
+        return self.mapped[1]
 
 
-def _current_parties(table: TrueupTable) -> tuple[list[Company], list[Organization]] | None:
+_parties: _Parties | None = None
+
+
+def _current_parties(table: TrueupTable) -> _Parties | None:
     global _parties
     pax8_ptr, rmm_ptr = table.get_current("pax8"), table.get_current("rmm")
     if pax8_ptr is None or rmm_ptr is None:
         return None
-    keys = (pax8_ptr["key"], rmm_ptr["key"])
-    if _parties is None or _parties[0] != keys:
-        _parties = (keys, (read_pax8_companies(pax8_ptr["key"]), read_rmm_organizations(rmm_ptr["key"])))
-    return _parties[1]
+    generations = (pax8_ptr["generation"], rmm_ptr["generation"])
+    if _parties is None or _parties.generations != generations:
+        _parties = _Parties(
+            generations,
+            read_pax8_companies(pax8_ptr["key"], pax8_ptr.get("parties_key")),
+            read_rmm_organizations(rmm_ptr["key"], rmm_ptr.get("parties_key")),
+        )
+    return _parties
 
 
 def _suggestions(
-    companies: list[Company], organizations: list[Organization], unmapped: list[str]
-) -> list[Suggestion]:
-    """Suggestions for the unmapped organizations (in `unmapped`'s order), kept while nothing changes:
-    the same parties (the very lists `_current_parties` keeps) and the same organizations unmapped."""
-    global _suggested
-    if (
-        _suggested is None
-        or _suggested[0] is not companies
-        or _suggested[1] is not organizations
-        or _suggested[2] != tuple(unmapped)
-    ):
-        by_id = {o.id: o for o in organizations}
-        _suggested = (
-            companies,
-            organizations,
-            tuple(unmapped),
-            suggest(companies, [by_id[o] for o in unmapped]),
-        )
-    return _suggested[3]
+    table: TrueupTable, parties: _Parties, unmapped: list[str], organization: str | None
+) -> list[Suggestion] | None:
+    """Suggestions for the unmapped organizations (only `organization`'s, when named), in `unmapped`'s
+    order: those stored after the sync, and those of any organization it did not foresee (mapped by
+    name until its company was mapped by hand elsewhere) worked out here. None while they are being
+    worked out: more than a moment's work is never done while a person waits, but asked of the
+    suggestions function (they are after every sync; this covers the time it takes, a failure, and
+    data older than them)."""
+    if parties.stored is None:  # not stored yet, or not read yet: it may have been since
+        key = table.suggestions_of(*parties.generations)
+        parties.stored = read_suggestions(key) if key else None
+    stored = parties.stored or {}
+    wanted = unmapped if organization is None else [o for o in unmapped if o == organization]
+    missing = tuple(o for o in wanted if o not in stored)
+    if organization is None and len(missing) * len(parties.companies) > LIVE_COMPARISONS:
+        _request_suggestions(parties)
+        return None
+    if missing and (parties.worked_out is None or not set(missing) <= parties.worked_out[1].keys()):
+        by_id = {o.id: o for o in parties.organizations}
+        found: dict[str, list[Suggestion]] = {o: [] for o in missing}
+        for suggestion in suggest(parties.companies, [by_id[o] for o in missing]):
+            found[suggestion.rmm_organization_id].append(suggestion)
+        parties.worked_out = (missing, found)
+    worked_out = parties.worked_out[1] if missing and parties.worked_out else {}
+    return [s for o in wanted for s in (stored[o] if o in stored else worked_out[o])]
+
+
+# The most name comparisons an answer makes itself (each about a microsecond): 400 organizations
+# against 1,000 companies, 40 against 10,000. Beyond, the suggestions function is asked.
+LIVE_COMPARISONS = 400_000
+REQUEST_AGAIN_S = 60.0  # a request lost (or a function that failed) is asked again after this
+
+
+def _request_suggestions(parties: _Parties) -> None:
+    now = time.monotonic()
+    if parties.requested_at is not None and now - parties.requested_at < REQUEST_AGAIN_S:
+        return
+    from trueup import events
+
+    events.publish(
+        [
+            events.SuggestionsRequested(
+                pax8_generation=parties.generations[0], rmm_generation=parties.generations[1]
+            )
+        ]
+    )
+    parties.requested_at = now
 
 
 def parse_list(value: str | None) -> str | None:
@@ -120,10 +173,14 @@ def mapping_view(
         suggested = True
         extra = {"data": "no current sync: sync first"}
     else:
-        companies, organizations = parties
-        result = map_clients(companies, organizations, manual, with_suggestions=False)
+        companies, organizations = parties.companies, parties.organizations
+        result = parties.mapping(manual)
         suggested = only in (None, "suggestions")
-        suggestions = _suggestions(companies, organizations, result.unmapped_rmm) if suggested else []
+        worked_out = _suggestions(table, parties, result.unmapped_rmm, organization) if suggested else []
+        if worked_out is None:  # being worked out: none yet, and the summary cannot count them
+            extra["suggestions_pending"] = True
+            suggested = False
+        suggestions = worked_out or []
         names = {c.id: c.name for c in companies}
         org_names = {o.id: o.name for o in organizations}
         mapped = _List(
@@ -209,7 +266,7 @@ def set_mapping(
     parties = _current_parties(table)
     if parties is None:
         raise NoCurrentData("no current sync to check the ids against: sync first (POST /syncs)")
-    companies, organizations = parties
+    companies, organizations = parties.companies, parties.organizations
     names = {c.id: c.name for c in companies}
     if company_id not in names:
         raise NotFound(f"no Pax8 company {company_id!r} in the current sync")

@@ -147,21 +147,22 @@ def _make_current(
         "started_at": iso(started),
         "run_id": run_id,
         "counts": stored.counts,
+        "parties_key": stored.parties_key,
         "rmm_source": rmm_source if stored.source == "rmm" else None,
     }
     done, replaced = table.set_current(stored.source, pointer)
     if not done:
-        _mark_superseded(stored.key)  # never current: nothing will ever read it
+        _mark_superseded(stored.key, stored.parties_key)  # never current: nothing will ever read it
         raise TrueupError(
             f"a newer {stored.source} sync already finished; this run's data was not made current"
         )
     if replaced and replaced["key"] != stored.key:
-        _mark_superseded(replaced["key"])
+        _mark_superseded(replaced["key"], replaced.get("parties_key"))
 
 
-def _mark_superseded(key: str) -> None:
+def _mark_superseded(key: str, parties: str | None) -> None:
     """Tag a generation for deletion after the retention; a failure only delays that, so it is logged."""
     try:
-        mark_superseded(key)
+        mark_superseded(key, parties)
     except Exception:
         logger.warning("could not tag superseded generation %s for expiry", key, exc_info=True)

@@ -54,9 +54,13 @@ _KIND_OF = {model: kind for kind, model in _KINDS.items()}
 SUPERSEDED_TAG = {"Key": "trueup-superseded", "Value": "true"}
 
 
-def mark_superseded(key: str) -> None:
-    """Tag a generation that is not (or no longer) current, for the lifecycle rule to delete."""
-    aws.client("s3").put_object_tagging(Bucket=config().bucket, Key=key, Tagging={"TagSet": [SUPERSEDED_TAG]})
+def mark_superseded(key: str, parties: str | None) -> None:
+    """Tag a generation that is not (or no longer) current, and its parties if it has them, for the
+    lifecycle rule to delete."""
+    for each in (key, parties) if parties else (key,):
+        aws.client("s3").put_object_tagging(
+            Bucket=config().bucket, Key=each, Tagging={"TagSet": [SUPERSEDED_TAG]}
+        )
 
 
 class CorruptGeneration(RuntimeError):
@@ -67,6 +71,17 @@ def generation_key(source: GenerationSource, generation: str) -> str:
     return f"generations/{source}/{generation}.jsonl.gz"
 
 
+def parties_key(key: str) -> str:
+    """Where a generation's parties (its Pax8 companies or RMM organizations) are kept apart: mapping
+    needs only them, and reading them from the generation means reading past every subscription.
+    The current pointer names them (a generation written before has none, and is read whole)."""
+    return key.removesuffix(".jsonl.gz") + ".parties.json.gz"
+
+
+# The record kinds that are a generation's parties: who is billed, and where devices belong.
+_PARTY_KINDS = {"company": Company, "organization": Organization}
+
+
 @dataclass(frozen=True)
 class StoredGeneration:
     source: GenerationSource
@@ -74,6 +89,7 @@ class StoredGeneration:
     key: str
     synced_at: datetime
     counts: dict[str, int]  # records per kind, "skipped" included
+    parties_key: str  # its companies or organizations, apart (`parties_key`)
 
 
 class GenerationWriter:
@@ -87,6 +103,7 @@ class GenerationWriter:
         self.synced_at = synced_at
         self.counts: dict[str, int] = {}
         self.skipped: list[dict[str, Any]] = []  # the first skipped records, for the run's report
+        self.parties: list[dict[str, Any]] = []  # companies or organizations (a few thousand, small)
         # Spills to disk past 8 MB: a million devices never sit in memory.
         self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
         self._gzip = gzip.GzipFile(fileobj=self._spool, mode="wb", compresslevel=5)
@@ -108,7 +125,10 @@ class GenerationWriter:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if isinstance(record, SkippedRecord) and len(self.skipped) < 100:
             self.skipped.append({"kind": record.kind, "id": record.id, "reason": record.reason})
-        self._line({**record.model_dump(mode="json"), TAG: kind})
+        line = {**record.model_dump(mode="json"), TAG: kind}
+        if kind in _PARTY_KINDS:
+            self.parties.append(line)
+        self._line(line)
 
     def add_all(self, records: Iterable[BaseModel]) -> None:
         for record in records:
@@ -120,6 +140,14 @@ class GenerationWriter:
         self._gzip.close()
         self._spool.seek(0)
         key = generation_key(self.source, self.generation)
+        # The parties first: whoever finds the generation finds them (nothing is current before both).
+        aws.client("s3").put_object(
+            Bucket=config().bucket,
+            Key=parties_key(key),
+            Body=gzip.compress(json.dumps({"format": FORMAT, "parties": self.parties}).encode(), 5),
+            ContentType="application/json",
+            ContentEncoding="gzip",
+        )
         aws.client("s3").upload_fileobj(
             self._spool,
             config().bucket,
@@ -128,7 +156,9 @@ class GenerationWriter:
             Config=_UPLOAD,
         )
         self._spool.close()
-        return StoredGeneration(self.source, self.generation, key, self.synced_at, dict(self.counts))
+        return StoredGeneration(
+            self.source, self.generation, key, self.synced_at, dict(self.counts), parties_key(key)
+        )
 
     def discard(self) -> None:
         self._gzip.close()
@@ -218,9 +248,12 @@ def read_pax8(key: str, synced_at: datetime) -> Pax8Data:
     )
 
 
-def read_pax8_companies(key: str) -> list[Company]:
-    """Only the companies (what mapping needs): the products and subscriptions are not validated."""
-    companies = []
+def read_pax8_companies(key: str, parties: str | None) -> list[Company]:
+    """Only the companies (what mapping needs), from the generation's `parties` when it has them."""
+    stored = _read_parties(parties) if parties else None
+    if stored is not None:
+        return [Company.model_validate(line) for line in stored if line.pop(TAG) == "company"]
+    companies = []  # a generation written before parties were kept apart: read past the rest
     for line in read_lines(key, skip=frozenset({"subscription", "product"})):
         if isinstance(line, Device):
             raise CorruptGeneration(f"{key}: a device in a Pax8 generation")
@@ -229,13 +262,30 @@ def read_pax8_companies(key: str) -> list[Company]:
     return companies
 
 
-def read_rmm_organizations(key: str) -> list[Organization]:
-    """Only the organizations (written before the devices): enough for mapping, without reading devices."""
-    organizations = []
+def read_rmm_organizations(key: str, parties: str | None) -> list[Organization]:
+    """Only the organizations: enough for mapping, without reading devices (nor, with `parties`, the
+    generation at all)."""
+    stored = _read_parties(parties) if parties else None
+    if stored is not None:
+        return [Organization.model_validate(line) for line in stored if line.pop(TAG) == "organization"]
+    organizations = []  # written before parties were kept apart: they come before the devices
     for line in read_lines_until_devices(key):
         if line.pop(TAG) == "organization":
             organizations.append(Organization.model_validate(line))
     return organizations
+
+
+def _read_parties(key: str) -> list[dict[str, Any]]:
+    """A generation's parties as stored beside it (the current pointer names them)."""
+    body = aws.client("s3").get_object(Bucket=config().bucket, Key=key)["Body"].read()
+    try:
+        document = json.loads(gzip.decompress(body))
+    except (OSError, EOFError, ValueError) as exc:
+        raise CorruptGeneration(f"{key}: unreadable ({exc})") from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise CorruptGeneration(f"{key}: not trueup parties of format {FORMAT}")
+    parties: list[dict[str, Any]] = document["parties"]
+    return parties
 
 
 def read_lines_until_devices(key: str) -> Generator[dict[str, Any]]:

@@ -15,6 +15,8 @@ condition expression.
   SNAPSHOT  <snapshot id>          snapshot metadata and summaries (rows live in S3)
   LEASE     pax8 | rmm             the run whose sync of that source is running (one at a time)
   IDEMPOTENCY <key hash>           Powertools Idempotency records (trueup.api.idempotency; TTL)
+  SUGGESTIONS <pax8 gen>/<rmm gen> where the mapping suggestions worked out for that pair of
+                                   generations are (trueup.store.suggestion_files; TTL)
 """
 
 from __future__ import annotations
@@ -116,6 +118,28 @@ class TrueupTable:
                 return False
             raise
         return True
+
+    # -- mapping suggestions worked out ahead ------------------------------------------------------
+
+    def suggestions_of(self, pax8_generation: str, rmm_generation: str) -> str | None:
+        """The S3 key of the suggestions stored for this pair of generations, if any (asking S3 for an
+        object that is not there answers 403 to a function that may not list the bucket)."""
+        item = self._get("SUGGESTIONS", f"{pax8_generation}/{rmm_generation}")
+        return item["key"]["S"] if item else None
+
+    def record_suggestions(
+        self, pax8_generation: str, rmm_generation: str, key: str, expiration: int
+    ) -> None:
+        """Say where they are once stored, until `expiration` (epoch seconds: the table's TTL)."""
+        self._db.put_item(
+            TableName=self.name,
+            Item={
+                "pk": _s("SUGGESTIONS"),
+                "sk": _s(f"{pax8_generation}/{rmm_generation}"),
+                "key": _s(key),
+                "expiration": {"N": str(expiration)},
+            },
+        )
 
     # -- current generations --------------------------------------------------------------------
 

@@ -465,6 +465,36 @@ async function loadMappings() {
   }
 }
 
+// Suggestions are worked out after each sync; until they are ready the view says so and asks again.
+const SUGGESTIONS_AGAIN_MS = 3000;
+let suggestionsTimer = null;
+
+function followSuggestions() {
+  if (suggestionsTimer !== null) return;
+  suggestionsTimer = setTimeout(async () => {
+    suggestionsTimer = null;
+    if (state.view !== "unmapped" || !state.mappings?.suggestions_pending) return;
+    const request = state.mappingsRequest;
+    const query = new URLSearchParams({ list: "suggestions", limit: String(MAPPINGS_PAGE) });
+    if (state.mappingSearch.trim()) query.set("q", state.mappingSearch.trim());
+    try {
+      const page = await api("GET", `mappings?${query}`);
+      if (request !== state.mappingsRequest || !state.mappings) return;
+      if (page.suggestions_pending) {
+        followSuggestions();
+        return;
+      }
+      state.mappings.suggestions = page.suggestions;
+      state.mappings.next.suggestions = page.next.suggestions;
+      state.mappings.summary.suggestions = page.summary.suggestions;
+      state.mappings.suggestions_pending = false;
+      renderMappings();
+    } catch (error) {
+      showError("Could not load the suggestions", error, followSuggestions);
+    }
+  }, SUGGESTIONS_AGAIN_MS);
+}
+
 // The next page of one list of the view.
 async function loadMoreMappings(list) {
   const query = new URLSearchParams({ list, limit: String(MAPPINGS_PAGE), cursor: state.mappings.next[list] });
@@ -1021,8 +1051,11 @@ function renderMappings() {
   const needle = state.mappingSearch.trim();
   const none = (text) => [h("li", { class: "none-left" }, needle ? `Nothing matches “${needle}”.` : text)];
 
+  if (data.suggestions_pending) followSuggestions();
   $("suggestions").replaceChildren(
-    ...(data.suggestions.length
+    ...(data.suggestions_pending
+      ? [h("li", { class: "none-left", role: "status" }, "Working out suggestions for the latest data… They appear here by themselves in a moment.")]
+      : data.suggestions.length
       ? data.suggestions.map((s) =>
           h(
             "li",
