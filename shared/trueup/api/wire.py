@@ -11,7 +11,7 @@ answer to it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -180,17 +180,58 @@ class MappingSummary(ApiModel):
     companies: int
 
 
+class NamedOrganization(ApiModel):
+    id: str
+    name: str
+
+
+class MappingEntry(ApiModel):
+    """A Pax8 company and the RMM organizations counted for it."""
+
+    pax8_company_id: str
+    client: str | None = Field(description="The company's name (null: not in the current sync)")
+    rmm_organization_ids: list[str]
+    source: Literal["auto", "manual"] = Field(description="auto: the names match; manual: set by hand")
+    rmm_organizations: list[NamedOrganization] | None = Field(
+        default=None, description="The organizations with their names (absent before any sync)"
+    )
+    updated_at: datetime | None = Field(default=None, description="A manual mapping: when it was set")
+    updated_by: Actor | None = Field(default=None, description="A manual mapping: who set it")
+
+
+class SuggestionEntry(ApiModel):
+    """An unmapped RMM organization whose name is close to a Pax8 company's: a person accepts or not."""
+
+    pax8_company_id: str
+    client: str
+    rmm_organization_id: str
+    rmm_organization_name: str
+    score: float = Field(ge=0, le=100, description="How similar the names are (100: the same)")
+
+
+class CompanyEntry(ApiModel):
+    """A Pax8 company (a client), by id and name."""
+
+    pax8_company_id: str
+    client: str
+
+
+class UnmappedOrganization(ApiModel):
+    rmm_organization_id: str
+    name: str
+
+
 class MappingView(ApiModel):
     """GET /mappings: the current mappings, suggestions and unmapped clients, each list a page."""
 
     summary: MappingSummary
     next: dict[str, str | None] = Field(description="Per list answered: ?cursor= for its next page, or null.")
-    mappings: list[dict[str, Any]] | None = None
-    manual: list[dict[str, Any]] | None = Field(default=None, description="The mappings set by hand.")
-    suggestions: list[dict[str, Any]] | None = None
-    unmapped_pax8: list[dict[str, Any]] | None = None
-    unmapped_rmm: list[dict[str, Any]] | None = None
-    companies: list[dict[str, Any]] | None = Field(
+    mappings: list[MappingEntry] | None = None
+    manual: list[MappingEntry] | None = Field(default=None, description="The mappings set by hand.")
+    suggestions: list[SuggestionEntry] | None = None
+    unmapped_pax8: list[CompanyEntry] | None = None
+    unmapped_rmm: list[UnmappedOrganization] | None = None
+    companies: list[CompanyEntry] | None = Field(
         default=None, description="Every Pax8 company, mapped or not: where an organization may go."
     )
     data: str | None = Field(default=None, description="Set when there is no current sync to map.")
