@@ -1177,17 +1177,35 @@ function picker(entry) {
     value: state.picking.search,
   });
   const options = h("ul", { class: "choices", role: "list", "aria-label": label, "aria-busy": "true" });
+  const told = h("p", { class: "visually-hidden picker-count", "aria-live": "polite" });
   let typing = null;
   input.addEventListener("input", () => {
     state.picking.search = input.value;
     clearTimeout(typing);
-    typing = setTimeout(() => fillChoices(entry, options, input.value), SEARCH_DELAY_MS);
+    typing = setTimeout(() => fillChoices(entry, options, input.value, told), SEARCH_DELAY_MS);
   });
-  fillChoices(entry, options, state.picking.search);
-  return h("div", { class: "picker" }, input, options);
+  fillChoices(entry, options, state.picking.search, told);
+  const box = h("div", { class: "picker" }, input, told, options);
+  // Keyboard: the arrows move from the search to the choices and between them; Escape closes.
+  box.addEventListener("keydown", (event) => {
+    const buttons = [...options.querySelectorAll("button.choice:not([disabled])")];
+    const at = buttons.indexOf(document.activeElement);
+    if (event.key === "Escape") {
+      event.preventDefault();
+      togglePicker(entry);
+      document.querySelector(`li[data-kind="${entry.kind}"][data-id="${CSS.escape(entry.id)}"] button[aria-expanded]`)?.focus();
+    } else if (event.key === "ArrowDown" && buttons.length) {
+      event.preventDefault();
+      buttons[Math.min(at + 1, buttons.length - 1)].focus();
+    } else if (event.key === "ArrowUp" && at >= 0) {
+      event.preventDefault();
+      (at === 0 ? input : buttons[at - 1]).focus();
+    }
+  });
+  return box;
 }
 
-async function fillChoices(entry, options, search) {
+async function fillChoices(entry, options, search, told) {
   const own = new URLSearchParams({ list: "suggestions", limit: String(CHOICES), [entry.kind === "pax8" ? "company" : "organization"]: entry.id });
   const found = new URLSearchParams({ list: entry.kind === "pax8" ? "unmapped_rmm" : "companies", limit: String(CHOICES) });
   if (search.trim()) found.set("q", search.trim());
@@ -1234,8 +1252,9 @@ async function fillChoices(entry, options, search) {
         : [h("li", { class: "none-left" }, search.trim() ? `Nothing matches “${search.trim()}”.` : "Nothing left to choose from.")]),
       ...(listed.next[entry.kind === "pax8" ? "unmapped_rmm" : "companies"] ? [h("li", { class: "none-left" }, "Type to narrow the list.")] : []),
     );
+    told.textContent = choices.size ? `${plural(choices.size, "choice", "choices")}; the down arrow moves to them.` : "No choices.";
   } catch (error) {
-    showError("Could not load the choices", error, () => fillChoices(entry, options, search));
+    showError("Could not load the choices", error, () => fillChoices(entry, options, search, told));
   } finally {
     options.removeAttribute("aria-busy");
   }
