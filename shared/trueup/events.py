@@ -42,6 +42,17 @@ class SyncCompleted(Event):
     skipped: int
 
 
+class SyncHeld(Event):
+    """A sync's data was too short to replace the current data: kept, not current, until a person
+    accepts or discards it."""
+
+    detail_type: ClassVar[str] = "Sync Held"
+    run_id: str
+    source: SyncSource
+    generation: str
+    reason: str
+
+
 class SyncFailed(Event):
     detail_type: ClassVar[str] = "Sync Failed"
     run_id: str

@@ -13,8 +13,10 @@ from typing import Any
 
 from playwright.sync_api import Page, Route, expect
 
+from infra.demo.dataset import build_dataset
 from tests.browser.browser import PHONE
 from tests.browser.stack import LocalStack
+from tests.stack_process import http_json
 
 STATUS_LABELS = {
     "under_licensed": "Under-licensed",
@@ -488,6 +490,49 @@ def test_at_390_px_wide_the_page_has_no_horizontal_scroll(
     page.get_by_role("link", name="Unmapped clients").click()
     expect(page.locator("#suggestions li").first).to_be_visible()
     no_horizontal_scroll(page)
+
+
+def test_a_held_sync_is_shown_with_its_reason_and_an_admin_uses_its_data(
+    page: Page, stack: LocalStack
+) -> None:
+    before = stack.ok("GET", "/syncs/current")
+    # NinjaOne ends its device list after two pages of 100 (its third page is empty, as a last one is).
+    ids = sorted(d["id"] for d in build_dataset().ninjaone_devices)
+    fault = {"server": "ninjaone", "path": "/v2/devices", "after": ids[199], "malformed": True, "body": []}
+    assert http_json(stack.stack_file()["demo"]["control"] + "/faults", "POST", fault)[0] == 201
+    open_page(page, stack)
+    page.get_by_role("button", name="Sync now").click()
+    reason = "NinjaOne returned 200 devices; the current data has 588"
+    expect(page.get_by_role("status").filter(has_text="Sync held")).to_have_text(
+        f"Sync held: RMM: {reason}. The current data stays in use.", timeout=60_000
+    )
+    held = page.get_by_role("region", name="Sync held: its data looks too short to use")
+    expect(held).to_contain_text(f"{reason}.")
+    assert stack.ok("GET", "/syncs/current")["rmm"] == before["rmm"]
+
+    held.get_by_role("button", name=re.compile("^Use the new data: the RMM sync of")).click()
+    expect(page.get_by_role("status")).to_have_text(
+        "The new RMM data is now current. Take a snapshot to reconcile it."
+    )
+    expect(held).to_be_hidden()
+    assert stack.ok("GET", "/syncs/current")["rmm"]["records"] == 240
+
+
+def test_a_snapshot_of_old_data_says_so_under_its_date(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    warning = (
+        "The RMM data was 3 days old when this snapshot was taken (synced 28 Nov 2026 06:00 UTC, "
+        "more than 26 hours before): sync, then take a snapshot before relying on it."
+    )
+
+    def old(route: Route) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "warnings": [warning]})
+
+    page.route(re.compile(r".*/snapshots/latest(\?.*)?$"), old)
+    open_page(page, stack)
+    expect(page.get_by_role("list", name="About this snapshot")).to_have_text(warning)
 
 
 def test_each_click_on_take_snapshot_and_sync_now_sends_its_own_idempotency_key(

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -277,7 +278,7 @@ def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack
 
 
 def test_current_data_says_when_each_source_was_last_synced(stack: Stack) -> None:
-    assert stack.http("GET", "/syncs/current").body == {"pax8": None, "rmm": None}
+    assert stack.http("GET", "/syncs/current").body == {"pax8": None, "rmm": None, "held": []}
     run = stack.sync(["pax8"])
     current = stack.http("GET", "/syncs/current").body
     assert current["rmm"] is None
@@ -394,6 +395,129 @@ def test_a_sync_failing_halfway_leaves_the_previous_data_current(stack: Stack) -
     assert after["coverages"] == before["coverages"] and after["data_as_of"] == before["data_as_of"]
 
 
+def test_a_device_list_ended_early_is_held_not_made_current_until_an_admin_accepts_it(stack: Stack) -> None:
+    stack.sync()
+    before = stack.http("POST", "/snapshots").body
+    current = stack.http("GET", "/syncs/current").body
+    assert current["held"] == []
+    # NinjaOne ends its device list after two pages of 100: its third page is empty, as a last one is.
+    ids = sorted(d["id"] for d in build_dataset().ninjaone_devices)
+    stack.demo.faults.add(
+        Fault(server="ninjaone", path="/v2/devices", after=ids[199], malformed=True, body=[])
+    )
+    run = stack.sync(["rmm"])
+    state = run["sources"]["rmm"]
+    assert state["status"] == "held" and state["generation"] and state["records"] == 240
+    assert state["held_reason"] == "NinjaOne returned 200 devices; the current data has 588"
+    assert "held_pointer" not in state  # the table's business
+    # Nothing changed: the current data and the next snapshot are as before.
+    now = stack.http("GET", "/syncs/current").body
+    assert now["rmm"] == current["rmm"]
+    assert now["held"] == [
+        {
+            "run_id": run["id"],
+            "source": "rmm",
+            "finished_at": state["finished_at"],
+            "records": 240,
+            "reason": state["held_reason"],
+        }
+    ]
+    again = stack.http("POST", "/snapshots").body
+    assert again["coverages"] == before["coverages"] and again["data_as_of"] == before["data_as_of"]
+
+    # Only an admin decides; a viewer is refused, and nothing else can be accepted.
+    viewer = stack.http("POST", f"/syncs/{run['id']}/rmm/accept", as_="viewer")
+    assert viewer.status == 403 and "Accepting a held sync" in viewer.body["message"]
+    assert stack.http("POST", f"/syncs/{run['id']}/pax8/accept").status == 404  # not synced by this run
+    accepted = stack.http("POST", f"/syncs/{run['id']}/rmm/accept")
+    assert accepted.status == 200, accepted.body
+    decided = accepted.body["sources"]["rmm"]
+    assert decided["status"] == "succeeded" and decided["held_reason"] == state["held_reason"]
+    assert decided["decided_by"] == {"subject": "u-admin", "name": "Ada Admin"} and decided["decided_at"]
+    assert stack.http("GET", "/syncs/current").body["rmm"]["generation"] == state["generation"]
+    assert stack.http("GET", "/syncs/current").body["held"] == []
+    twice = stack.http("POST", f"/syncs/{run['id']}/rmm/discard")
+    assert twice.status == 409 and "succeeded, not held: nothing to discard" in twice.body["message"]
+    assert stack.deliver_events() == ["suggestions"]  # accepted data is announced as synced
+
+
+def test_companies_answered_empty_are_held_and_discarding_keeps_the_current_data(stack: Stack) -> None:
+    stack.sync()
+    current = stack.http("GET", "/syncs/current").body
+    empty = {"content": [], "page": {"size": 25, "totalElements": 0, "totalPages": 0, "number": 0}}
+    stack.demo.faults.add(Fault(server="pax8", path="/v1/companies", page=0, malformed=True, body=empty))
+    run = stack.sync(["pax8"])
+    state = run["sources"]["pax8"]
+    assert state["status"] == "held"
+    assert state["held_reason"].startswith("Pax8 returned 0 companies; the current data has 40")
+    discarded = stack.http("POST", f"/syncs/{run['id']}/pax8/discard")
+    assert discarded.status == 200 and discarded.body["sources"]["pax8"]["status"] == "discarded"
+    after = stack.http("GET", "/syncs/current").body
+    assert after["pax8"] == current["pax8"] and after["held"] == []
+    # The discarded data is tagged to expire; the current data is not.
+    s3 = boto3.client("s3", region_name=REGION)
+    from trueup.store.generations import generation_key
+
+    key = generation_key("pax8", state["generation"])
+    assert s3.get_object_tagging(Bucket=stack.env["TRUEUP_BUCKET"], Key=key)["TagSet"] == [
+        {"Key": "trueup-superseded", "Value": "true"}
+    ]
+    assert stack.http("POST", f"/syncs/{run['id']}/pax8/accept").status == 409
+
+
+def test_held_data_older_than_the_current_data_cannot_be_accepted(stack: Stack) -> None:
+    stack.sync()
+    ids = sorted(d["id"] for d in build_dataset().ninjaone_devices)
+    stack.demo.faults.add(
+        Fault(server="ninjaone", path="/v2/devices", after=ids[99], malformed=True, body=[], times=1)
+    )
+    held = stack.sync(["rmm"])
+    assert held["sources"]["rmm"]["status"] == "held"
+    assert stack.sync(["rmm"])["sources"]["rmm"]["status"] == "succeeded"  # the vendor is right again
+    late = stack.http("POST", f"/syncs/{held['id']}/rmm/accept")
+    assert late.status == 409 and "a newer rmm sync has made its data current" in late.body["message"]
+    # A setting decides how much may go: with 100 %, only an empty list is held.
+    settings = stack.http("GET", "/settings").body
+    assert stack.http("PUT", "/settings", {**settings, "hold_shrink_percent": 100}).status == 200
+    stack.demo.faults.add(
+        Fault(server="ninjaone", path="/v2/devices", after=ids[99], malformed=True, body=[], times=1)
+    )
+    assert stack.sync(["rmm"])["sources"]["rmm"]["status"] == "succeeded"
+
+
+def test_a_snapshot_of_data_older_than_the_settings_allow_says_so(stack: Stack) -> None:
+    from trueup.store.table import TrueupTable
+
+    stack.sync()
+    fresh = stack.http("POST", "/snapshots").body
+    assert not any("data was" in w for w in fresh["warnings"])
+    # The RMM data as if synced three days ago (the table's pointer, as a sync three days ago left it).
+    table = TrueupTable()
+    pointer = table.get_current("rmm")
+    assert pointer is not None
+    synced = datetime.now(UTC) - timedelta(days=3, minutes=5)
+    pointer["synced_at"] = synced.isoformat().replace("+00:00", "Z")
+    table._db.put_item(
+        TableName=table.name,
+        Item={
+            "pk": {"S": "CURRENT"},
+            "sk": {"S": "rmm"},
+            "doc": {"S": json.dumps(pointer)},
+            "started_at": {"S": pointer["started_at"]},
+        },
+    )
+    old = stack.http("POST", "/snapshots").body
+    (warning,) = [w for w in old["warnings"] if "data was" in w]
+    assert warning == (
+        f"The RMM data was 3 days old when this snapshot was taken (synced {synced:%d %b %Y %H:%M} UTC, "
+        "more than 26 hours before): sync, then take a snapshot before relying on it."
+    )
+    assert stack.http("GET", f"/snapshots/{old['id']}").body["warnings"] == old["warnings"]
+    settings = stack.http("GET", "/settings").body
+    assert stack.http("PUT", "/settings", {**settings, "stale_data_hours": 100}).status == 200
+    assert not any("data was" in w for w in stack.http("POST", "/snapshots").body["warnings"])
+
+
 def test_wrong_credentials_fail_the_sync_without_revealing_the_secret(stack: Stack) -> None:
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
         SecretId=stack.env["PAX8_SECRET_ID"],
@@ -470,6 +594,9 @@ def test_settings_are_validated_whole_and_later_snapshots_use_them(stack: Stack)
         "counted_statuses": ["Active", "Activated", "PendingCancel"],
         "stale_after_days": 30,
         "tolerance": 0,
+        "hold_shrink_percent": 20,
+        "hold_shrink_records": 10,
+        "stale_data_hours": 26,
         "updated_at": None,
         "updated_by": None,
     }
@@ -499,6 +626,8 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/syncs",
         "/syncs/{run_id}",
         "/syncs/current",
+        "/syncs/{run_id}/{source}/accept",
+        "/syncs/{run_id}/{source}/discard",
         "/snapshots",
         "/snapshots/latest",
         "/snapshots/{snapshot_id}",

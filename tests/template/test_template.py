@@ -31,7 +31,15 @@ from tests.template.offline_sam import (
     transform_offline,
 )
 from trueup.api.routes import PUBLIC_ROUTES
-from trueup.events import EVENT_SOURCE, Event, SuggestionsRequested, SyncCompleted, SyncFailed, SyncRequested
+from trueup.events import (
+    EVENT_SOURCE,
+    Event,
+    SuggestionsRequested,
+    SyncCompleted,
+    SyncFailed,
+    SyncHeld,
+    SyncRequested,
+)
 from trueup.store.generations import GenerationSource, generation_key
 from trueup.store.snapshot_files import coverage_key
 
@@ -58,6 +66,11 @@ S3_WRITES = {
     "RmmSyncFunction": {f"{BUCKET_ARN}/generations/rmm/*"},
     "PageSignInFunction": set(),
     "SuggestionsFunction": {f"{BUCKET_ARN}/suggestions/*"},
+}
+S3_TAGGING = {
+    "Pax8SyncFunction": S3_WRITES["Pax8SyncFunction"],
+    "RmmSyncFunction": S3_WRITES["RmmSyncFunction"],
+    "ApiFunction": {f"{BUCKET_ARN}/generations/*"},
 }
 SECRET_READS = {
     "ApiFunction": set(),
@@ -381,10 +394,9 @@ def test_each_function_reads_and_writes_only_its_own_part_of_the_bucket(
         assert s3.get("s3:GetObject", set()) == S3_READS[function_id], function_id
         assert s3.get("s3:PutObject", set()) == S3_WRITES[function_id], function_id
         assert s3.get("s3:AbortMultipartUpload", set()) <= S3_WRITES[function_id], function_id
-        # Tagging marks a superseded generation for expiry: only a sync, only its own generations.
-        assert s3.get("s3:PutObjectTagging", set()) == (
-            S3_WRITES[function_id] if function_id.endswith("SyncFunction") else set()
-        ), function_id
+        # Tagging marks a superseded generation for expiry: a sync its own generations, and the API
+        # function those an admin's decision on a held sync leaves behind.
+        assert s3.get("s3:PutObjectTagging", set()) == S3_TAGGING.get(function_id, set()), function_id
     # The keys the code writes fall under the prefixes the policies grant.
     sources: dict[GenerationSource, str] = {"pax8": "Pax8SyncFunction", "rmm": "RmmSyncFunction"}
     for source, function_id in sources.items():
@@ -501,6 +513,8 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
     asked = SuggestionsRequested(pax8_generation="g1", rmm_generation="g2")
     assert delivered_to(asked) == {"SuggestionsFunction"}
     assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == set()
+    # Held data is not current: nothing follows it until an admin accepts it (then "Sync Completed").
+    assert delivered_to(SyncHeld(run_id="r1", source="rmm", generation="g", reason="short")) == set()
 
 
 # ----------------------------------------------------------------------------- code, layer, build
@@ -598,7 +612,8 @@ TABLE_ACCESS = {
     "ApiFunction": {
         "dynamodb:GetItem": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "SUGGESTIONS"},
         "dynamodb:Query": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "SUGGESTIONS"},
-        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY"},
+        # CURRENT: an admin accepting a held sync's data
+        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "CURRENT"},
         "dynamodb:DeleteItem": {"MAPPING", "CLAIM", "IDEMPOTENCY"},
         "dynamodb:UpdateItem": {"IDEMPOTENCY"},
     },
@@ -611,15 +626,13 @@ TABLE_ACCESS = {
     },
     "ExportFunction": {"dynamodb:GetItem": {"SNAPSHOT"}, "dynamodb:Query": {"SNAPSHOT"}},
     "Pax8SyncFunction": {
-        **{
-            a: {"RUN", "CURRENT", "LEASE"} for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
-        },
+        **{a: {"RUN", "CURRENT", "LEASE"} for a in ("dynamodb:Query", "dynamodb:PutItem")},
+        "dynamodb:GetItem": {"RUN", "CURRENT", "LEASE", "SETTINGS"},  # the settings: when to hold a sync
         "dynamodb:DeleteItem": {"LEASE"},
     },
     "RmmSyncFunction": {
-        **{
-            a: {"RUN", "CURRENT", "LEASE"} for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
-        },
+        **{a: {"RUN", "CURRENT", "LEASE"} for a in ("dynamodb:Query", "dynamodb:PutItem")},
+        "dynamodb:GetItem": {"RUN", "CURRENT", "LEASE", "SETTINGS"},
         "dynamodb:DeleteItem": {"LEASE"},
     },
     "PageSignInFunction": {},
@@ -655,8 +668,9 @@ def test_each_function_reads_and_writes_only_its_own_kinds_of_items(template: Te
     assert set(TABLE_ACCESS) == set(of_type(template, "AWS::Serverless::Function"))
     for function_id, expected in TABLE_ACCESS.items():
         assert table_access(template, function_id) == expected, function_id
-    # The API function never moves a current-generation pointer; no sync writes mappings or settings.
-    assert "CURRENT" not in TABLE_ACCESS["ApiFunction"]["dynamodb:PutItem"]
+    # The API function moves a current-generation pointer only as an admin accepts a held sync (it
+    # never deletes one); no sync writes mappings or settings.
+    assert "CURRENT" not in TABLE_ACCESS["ApiFunction"]["dynamodb:DeleteItem"]
 
 
 def test_the_export_function_reads_only_snapshot_items_of_the_table() -> None:

@@ -33,6 +33,8 @@ ROUTER_MODULES: dict[str, tuple[str, ...]] = {
 PUBLIC_ROUTES: frozenset[str] = frozenset({"GET /", "GET /static/{asset}", "GET /auth/config"})
 ADMIN_ROUTES: dict[str, str] = {  # route -> what it does, as a 403 says it
     "POST /syncs": "Starting a sync",
+    "POST /syncs/{run_id}/{source}/accept": "Accepting a held sync",
+    "POST /syncs/{run_id}/{source}/discard": "Discarding a held sync",
     "PUT /mappings/{pax8_company_id}": "Changing a mapping",
     "DELETE /mappings/{pax8_company_id}": "Changing a mapping",
     "PUT /settings": "Changing the settings",

@@ -19,6 +19,8 @@ LIMIT = QueryParam("limit", "How many runs", integer=True, default=20, minimum=1
 REQUESTS = {
     "POST /syncs": Request(body="SyncRequest", body_required=False),
     "GET /syncs": Request(query=(LIMIT,)),
+    "POST /syncs/{run_id}/{source}/accept": Request(),
+    "POST /syncs/{run_id}/{source}/discard": Request(),
 }
 
 
@@ -80,3 +82,32 @@ def current_data() -> dict[str, Any]:
 )
 def get_sync(run_id: str) -> dict[str, Any]:
     return sync_runs.get_run(run_id, datetime.now(UTC))
+
+
+@router.post(
+    "/syncs/<run_id>/<source>/accept",
+    summary="Make a held sync's data current after all",
+    description="A sync whose data was too short to replace the current data (a list shrank by more "
+    "than the settings allow) is held. Accept it once you have checked that the vendor's answer was "
+    "right: its data becomes current. 409 when it is not held, or a newer sync's data is current.",
+    responses=answers(200, "SyncRunOut", "The run, its source now succeeded"),
+    tags=["syncs"],
+    compress=True,
+)
+def accept_held(run_id: str, source: str) -> dict[str, Any]:
+    caller = caller_of(router.current_event.raw_event)
+    return sync_runs.accept_held(run_id, source, caller.actor(), datetime.now(UTC))
+
+
+@router.post(
+    "/syncs/<run_id>/<source>/discard",
+    summary="Discard a held sync's data",
+    description="The current data stays in use; the held data expires with superseded generations. "
+    "409 when it is not held.",
+    responses=answers(200, "SyncRunOut", "The run, its source now discarded"),
+    tags=["syncs"],
+    compress=True,
+)
+def discard_held(run_id: str, source: str) -> dict[str, Any]:
+    caller = caller_of(router.current_event.raw_event)
+    return sync_runs.discard_held(run_id, source, caller.actor(), datetime.now(UTC))

@@ -97,7 +97,7 @@ class ExportLink(ApiModel):
 
 # --- /syncs ------------------------------------------------------------------------------------------
 
-SourceStatus = Literal["queued", "running", "succeeded", "failed"]
+SourceStatus = Literal["queued", "running", "succeeded", "failed", "held", "discarded"]
 
 
 class SyncRequest(ApiModel):
@@ -125,6 +125,13 @@ class SourceRunOut(ApiModel):
         default=None,
         description="Another run whose sync of this source was already running: this one follows it.",
     )
+    held_reason: str | None = Field(
+        default=None,
+        description="Why its data was held rather than made current (a list shrank too much); it stays "
+        "after an admin accepted (succeeded) or discarded it.",
+    )
+    decided_by: Actor | None = Field(default=None, description="Who accepted or discarded the held data")
+    decided_at: datetime | None = Field(default=None, description="When it was accepted or discarded")
 
 
 class SyncRunOut(ApiModel):
@@ -146,9 +153,22 @@ class CurrentSource(ApiModel):
     skipped: int
 
 
+class HeldSync(ApiModel):
+    """A sync whose data is kept but not current, until an admin accepts or discards it."""
+
+    run_id: str
+    source: Literal["pax8", "rmm"]
+    finished_at: datetime
+    records: int
+    reason: str = Field(
+        description='In words, e.g. "NinjaOne returned 240 devices; the current data has 628"'
+    )
+
+
 class CurrentData(ApiModel):
     pax8: CurrentSource | None = Field(description="null: Pax8 was never synced successfully")
     rmm: CurrentSource | None = Field(description="null: the RMM was never synced successfully")
+    held: list[HeldSync] = Field(description="Syncs waiting for an admin to accept or discard their data")
 
 
 # --- /mappings ---------------------------------------------------------------------------------------

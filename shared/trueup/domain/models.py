@@ -168,6 +168,12 @@ class Settings(DomainModel):
     counted_statuses: list[str] = Field(default_factory=lambda: list(DEFAULT_COUNTED_STATUSES), min_length=1)
     stale_after_days: int = Field(default=30, ge=1, le=3650)
     tolerance: int = Field(default=0, ge=0)
+    # A sync whose companies, subscriptions, organizations or devices shrank by more than this share
+    # and this many records (or to none) is held, not made current (trueup.domain.holds).
+    hold_shrink_percent: int = Field(default=20, ge=0, le=100)
+    hold_shrink_records: int = Field(default=10, ge=0)
+    # A snapshot of data synced longer ago than this carries a warning (trueup.domain.freshness).
+    stale_data_hours: int = Field(default=26, ge=1, le=8760)
 
 
 # --- Results ---------------------------------------------------------------------------------------

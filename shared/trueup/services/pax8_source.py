@@ -23,4 +23,4 @@ def write_pax8(writer: GenerationWriter) -> None:
 
 
 def pax8_fetch() -> Fetch:
-    return Fetch(write_pax8)
+    return Fetch(write_pax8, vendor="Pax8")

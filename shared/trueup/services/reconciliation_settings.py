@@ -27,6 +27,7 @@ MAX_TOLERANCE = 1000
 MAX_STALE_DAYS = 3650
 MAX_COVERAGES = 50
 MAX_COUNTED_STATUSES = 20
+MAX_HOLD_RECORDS = 1_000_000
 MAX_LIST = 200  # product ids, vendor names, name fragments per coverage
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"  # printable, not blank
 Text = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, pattern=_NO_CONTROL)]
@@ -47,6 +48,9 @@ WholeNumber = Annotated[int, BeforeValidator(_number_not_text_or_boolean)]
 RULES = {
     "tolerance": f"a whole number of devices from 0 to {MAX_TOLERANCE}",
     "stale_after_days": f"a whole number of days from 1 to {MAX_STALE_DAYS}",
+    "hold_shrink_percent": "a whole percentage from 0 to 100",
+    "hold_shrink_records": f"a whole number of records from 0 to {MAX_HOLD_RECORDS:,}",
+    "stale_data_hours": "a whole number of hours from 1 to 8760",
     "counted_statuses": f"1 to {MAX_COUNTED_STATUSES} Pax8 statuses, each 1 to 64 printable characters",
     "coverages": f"null (use the proposal) or a list of at most {MAX_COVERAGES} coverages",
     "id": "a slug (lower-case letters, digits and single hyphens), at most 64 characters",
@@ -86,6 +90,9 @@ class SettingsDocument(Settings):
     )
     stale_after_days: WholeNumber = Field(default=30, ge=1, le=MAX_STALE_DAYS)
     tolerance: WholeNumber = Field(default=0, ge=0, le=MAX_TOLERANCE)
+    hold_shrink_percent: WholeNumber = Field(default=20, ge=0, le=100)
+    hold_shrink_records: WholeNumber = Field(default=10, ge=0, le=MAX_HOLD_RECORDS)
+    stale_data_hours: WholeNumber = Field(default=26, ge=1, le=8760)
 
 
 def load_settings(table: TrueupTable | None = None) -> tuple[Settings, int]:

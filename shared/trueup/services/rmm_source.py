@@ -8,7 +8,7 @@ from trueup.config import config
 from trueup.services.syncs import Fetch
 from trueup.store.generations import GenerationWriter
 from trueup.vendors.credentials import credentials_from_secret
-from trueup.vendors.rmm import RmmConnection, create_adapter
+from trueup.vendors.rmm import NAMES, RmmConnection, create_adapter
 
 
 def write_rmm(writer: GenerationWriter) -> None:
@@ -23,4 +23,5 @@ def write_rmm(writer: GenerationWriter) -> None:
 
 
 def rmm_fetch() -> Fetch:
-    return Fetch(write_rmm, rmm_source=config().rmm_source)
+    source = config().rmm_source
+    return Fetch(write_rmm, vendor=NAMES.get(source, source), rmm_source=source)

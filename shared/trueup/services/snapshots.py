@@ -35,6 +35,7 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     `by`: who took it (None for the schedule)."""
     # Only taking a snapshot runs the engine and reads generations; reading snapshots (the export
     # function, GET /snapshots) never loads either.
+    from trueup.domain.freshness import data_age_warnings
     from trueup.domain.reconcile import reconcile, tally_rmm
     from trueup.observability import MetricUnit, emit_metrics
     from trueup.services.reconciliation_settings import load_settings
@@ -68,7 +69,15 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
         "generations": {"pax8": pax8_ptr["generation"], "rmm": rmm_ptr["generation"]},
         "settings": settings.model_dump(mode="json"),  # coverages null: the proposal was used
         "coverages": [c.model_dump(mode="json") for c in result.coverages],
-        "warnings": result.warnings,
+        # Snapshot-wide: data older than the settings allow (each row's own warnings are on the row).
+        "warnings": [
+            *result.warnings,
+            *data_age_warnings(
+                now,
+                {"pax8": pax8.synced_at, "rmm": rmm_synced},
+                settings.stale_data_hours,
+            ),
+        ],
     }
     # Each coverage's rows apart: a page of one coverage, or its export, reads that coverage only.
     keys = {}

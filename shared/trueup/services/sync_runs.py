@@ -1,7 +1,9 @@
-"""Sync runs: requested, read and recovered (the API function); running one is trueup.services.syncs.
+"""Sync runs: requested, read, recovered and decided (the API function); running one is
+trueup.services.syncs.
 
-A run records, per source, whether its sync is queued, running, succeeded or failed, with times,
-record counts, skipped records and the error.
+A run records, per source, whether its sync is queued, running, succeeded, failed or held (data too
+short to replace the current data: kept until a person accepts or discards it), with times, record
+counts, skipped records, the error or the reason it was held, and who decided.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from trueup.errors import InvalidInput, NotFound, TrueupError
+from trueup.errors import Conflict, InvalidInput, NotFound, TrueupError
 from trueup.ids import new_id
+from trueup.observability import logger
 from trueup.store.table import TrueupTable
 
 Source = Literal["pax8", "rmm"]
@@ -87,13 +90,17 @@ def list_runs(limit: int, now: datetime) -> list[Run]:
 
 def _presented(run: Run, now: datetime, table: TrueupTable | None = None) -> Run:
     """A run as the API shows it: a source that joined another run's sync shows that sync's state;
-    a source that never finished long after any function could still run shows as failed."""
+    a source that never finished long after any function could still run shows as failed. What a
+    held sync would make current is the table's business, not the answer's."""
+    for state in run["sources"].values():
+        state.pop("held_pointer", None)
     for source, state in run["sources"].items():
         joined = state.get("joined")
         if joined:
             other = (table or TrueupTable()).get_run(joined)
             followed = (other or {}).get("sources", {}).get(source)
             if followed is not None and not followed.get("joined"):
+                followed.pop("held_pointer", None)
                 run["sources"][source] = {**followed, "joined": joined}
     requested = datetime.fromisoformat(run["requested_at"])
     if now - requested > ABANDONED_AFTER:
@@ -123,6 +130,102 @@ def update_source(
     raise TrueupError(f"could not update run {run_id}: too many concurrent changes")
 
 
+def held_syncs(table: TrueupTable) -> list[dict[str, Any]]:
+    """The held syncs of the recent runs, newest first, each with why it was held."""
+    held = []
+    for run in table.list_runs(HELD_SEARCHED):
+        for source, state in run["sources"].items():
+            if state["status"] == "held" and not state.get("joined"):
+                held.append(
+                    {
+                        "run_id": run["id"],
+                        "source": source,
+                        "finished_at": state["finished_at"],
+                        "records": state["records"],
+                        "reason": state["held_reason"],
+                    }
+                )
+    return held
+
+
+def accept_held(run_id: str, source: str, by: dict[str, Any] | None, now: datetime) -> Run:
+    """Make a held sync's data current after all (`by` decided): a person has checked that the
+    vendor's answer was right. Refused if a newer sync's data is current by now."""
+    table = TrueupTable()
+    state = _held_state(table, run_id, source, "accept")
+    pointer = state["held_pointer"]
+    # Decided first (a discard at the same moment cannot both win), then made current.
+    if not update_source(
+        table, run_id, source, only_if="held", status="succeeded", decided_by=by, decided_at=iso(now)
+    ):
+        raise Conflict(f"the {source} sync of run {run_id} was decided meanwhile; reload")
+    done, replaced = table.set_current(source, pointer)
+    if not done and (table.get_current(source) or {}).get("key") != pointer["key"]:  # not a repeat
+        update_source(table, run_id, source, status="held", decided_by=None, decided_at=None)
+        raise Conflict(
+            f"a newer {source} sync has made its data current since run {run_id} was held: "
+            "discard this one, or sync again"
+        )
+    if replaced and replaced["key"] != pointer["key"]:
+        _tag_superseded(replaced["key"], replaced.get("parties_key"))
+    from trueup import events
+
+    try:
+        events.publish(
+            [
+                events.SyncCompleted(
+                    run_id=run_id,
+                    source=source,
+                    generation=pointer["generation"],
+                    synced_at=datetime.fromisoformat(pointer["synced_at"]),
+                    records=state["records"],
+                    skipped=state["skipped"],
+                )
+            ]
+        )
+    except TrueupError:  # the data is current; only what follows a sync (the suggestions) waits
+        logger.exception("could not announce the accepted sync")
+    return get_run(run_id, now)
+
+
+def discard_held(run_id: str, source: str, by: dict[str, Any] | None, now: datetime) -> Run:
+    """Drop a held sync's data (`by` decided): the current data stays; the held data expires."""
+    table = TrueupTable()
+    state = _held_state(table, run_id, source, "discard")
+    if not update_source(
+        table, run_id, source, only_if="held", status="discarded", decided_by=by, decided_at=iso(now)
+    ):
+        raise Conflict(f"the {source} sync of run {run_id} was decided meanwhile; reload")
+    pointer = state["held_pointer"]
+    _tag_superseded(pointer["key"], pointer.get("parties_key"))
+    return get_run(run_id, now)
+
+
+def _held_state(table: TrueupTable, run_id: str, source: str, action: str) -> dict[str, Any]:
+    run = table.get_run(run_id)
+    if run is None:
+        raise NotFound(f"no sync run {run_id!r}")
+    state = run["sources"].get(source)
+    if state is None:
+        raise NotFound(f"run {run_id} did not sync {source!r} (it synced {', '.join(run['sources'])})")
+    if state["status"] != "held":
+        raise Conflict(
+            f"the {source} sync of run {run_id} is {state['status']}, not held: nothing to {action}"
+        )
+    held: dict[str, Any] = state
+    return held
+
+
+def _tag_superseded(key: str, parties: str | None) -> None:
+    """Tag data no longer needed for expiry; a failure only delays that, so it is logged."""
+    from trueup.store.generations import mark_superseded
+
+    try:
+        mark_superseded(key, parties)
+    except Exception:
+        logger.warning("could not tag generation %s for expiry", key, exc_info=True)
+
+
 def recover_interrupted_runs(now: datetime | None = None) -> int:
     """Mark runs left queued or running by a stopped local stack as failed. Returns how many sources."""
     now = now or datetime.now(UTC)
@@ -145,10 +248,15 @@ def recover_interrupted_runs(now: datetime | None = None) -> int:
     return count
 
 
+# How many recent runs are searched for syncs still held (a held sync older than that is not offered).
+HELD_SEARCHED = 50
+
+
 def current_data() -> dict[str, Any]:
-    """Per source, the generation snapshots are taken from now: when it was synced and how big it is."""
+    """Per source, the generation snapshots are taken from now: when it was synced and how big it is;
+    and under `held` the syncs waiting for a person to accept or discard their data, newest first."""
     table = TrueupTable()
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"held": held_syncs(table)}
     for source in SOURCES:
         pointer = table.get_current(source)
         out[source] = (

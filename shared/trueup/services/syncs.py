@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from trueup import events
+from trueup.domain.holds import shrinkage
 from trueup.errors import TrueupError, UpstreamError
 from trueup.ids import new_id
 from trueup.observability import MetricUnit, emit_metrics, logger
@@ -33,6 +35,7 @@ class Fetch:
     """A source's vendor side: what it writes into a generation, and the RMM it reads (None for Pax8)."""
 
     write: Callable[[GenerationWriter], None]
+    vendor: str  # its name as people write it: "Pax8", "NinjaOne"
     rmm_source: str | None = None
 
 
@@ -80,7 +83,10 @@ def _run_leased_sync(
     try:
         fetch.write(writer)
         stored = writer.upload()
-        _make_current(table, stored, run_id, started, fetch.rmm_source)
+        pointer = _pointer(stored, run_id, started, fetch.rmm_source)
+        held = _too_short(table, stored, fetch.vendor)
+        if held is None:
+            _make_current(table, stored, pointer)
     except Exception as exc:
         writer.discard()
         if isinstance(exc, TrueupError):
@@ -99,6 +105,20 @@ def _run_leased_sync(
         return
     records = sum(n for kind, n in stored.counts.items() if kind != "skipped")
     skipped = stored.counts.get("skipped", 0)
+    outcome: dict[str, Any] = {
+        "finished_at": iso(clock()),
+        "records": records,
+        "skipped": skipped,
+        "skipped_records": writer.skipped[:SKIPPED_KEPT],
+        "generation": generation,
+    }
+    if held is not None:
+        # Kept, not made current: a person decides (POST /syncs/{run}/{source}/accept or /discard).
+        logger.warning("sync held", extra={"run_id": run_id, "source": source, "reason": held})
+        update_source(table, run_id, source, status="held", held_reason=held, held_pointer=pointer, **outcome)
+        emit_metrics({"SyncsHeld": (MetricUnit.Count, 1)}, source=source)
+        _announce(events.SyncHeld(run_id=run_id, source=source, generation=generation, reason=held))
+        return
     emit_metrics(
         {
             "RecordsSynced": (MetricUnit.Count, records),
@@ -107,17 +127,7 @@ def _run_leased_sync(
         },
         source=source,
     )
-    update_source(
-        table,
-        run_id,
-        source,
-        status="succeeded",
-        finished_at=iso(clock()),
-        records=records,
-        skipped=skipped,
-        skipped_records=writer.skipped[:SKIPPED_KEPT],
-        generation=generation,
-    )
+    update_source(table, run_id, source, status="succeeded", **outcome)
     _announce(
         events.SyncCompleted(
             run_id=run_id,
@@ -137,10 +147,11 @@ def _announce(event: events.Event) -> None:
         logger.exception("could not publish %s", event.detail_type)
 
 
-def _make_current(
-    table: TrueupTable, stored: StoredGeneration, run_id: str, started: datetime, rmm_source: str | None
-) -> None:
-    pointer = {
+def _pointer(
+    stored: StoredGeneration, run_id: str, started: datetime, rmm_source: str | None
+) -> dict[str, Any]:
+    """What the table keeps of a current generation (and a held run, of the one it holds)."""
+    return {
         "generation": stored.generation,
         "key": stored.key,
         "synced_at": iso(stored.synced_at),
@@ -150,6 +161,26 @@ def _make_current(
         "parties_key": stored.parties_key,
         "rmm_source": rmm_source if stored.source == "rmm" else None,
     }
+
+
+def _too_short(table: TrueupTable, stored: StoredGeneration, vendor: str) -> str | None:
+    """Why the new generation may not replace the current one (trueup.domain.holds); None: it may."""
+    current = table.get_current(stored.source)
+    if current is None:
+        return None  # a first sync replaces nothing
+    from trueup.services.reconciliation_settings import load_settings
+
+    settings, _ = load_settings(table)
+    return shrinkage(
+        vendor,
+        current["counts"],
+        stored.counts,
+        percent=settings.hold_shrink_percent,
+        records=settings.hold_shrink_records,
+    )
+
+
+def _make_current(table: TrueupTable, stored: StoredGeneration, pointer: dict[str, Any]) -> None:
     done, replaced = table.set_current(stored.source, pointer)
     if not done:
         _mark_superseded(stored.key, stored.parties_key)  # never current: nothing will ever read it

@@ -47,6 +47,10 @@ class RmmAdapter(Protocol):
 ADAPTERS: dict[str, str] = {
     "ninjaone": "trueup.vendors.ninjaone:NinjaOneAdapter",
 }
+# source name -> the vendor's name as people write it (in messages such as a held sync's reason)
+NAMES: dict[str, str] = {
+    "ninjaone": "NinjaOne",
+}
 
 
 def create_adapter(source: str, connection: RmmConnection) -> RmmAdapter:

@@ -550,7 +550,7 @@ async function takeSnapshot() {
 }
 
 function runFinished(run) {
-  return Object.values(run.sources).every((s) => s.status === "succeeded" || s.status === "failed");
+  return Object.values(run.sources).every((s) => s.status !== "queued" && s.status !== "running");
 }
 
 async function syncNow() {
@@ -585,6 +585,11 @@ async function followRun(run) {
   }
   await loadCurrent();
   if (state.view === "unmapped" || state.mappings) loadMappings();
+  const held = Object.entries(run.sources).filter(([, s]) => s.status === "held");
+  if (held.length) {
+    notify(`Sync held: ${held.map(([source, s]) => `${SOURCES[source] ?? source}: ${s.held_reason}`).join("; ")}. The current data stays in use.`);
+    return;
+  }
   const failed = Object.entries(run.sources).filter(([, s]) => s.status === "failed");
   if (failed.length) {
     notify("");
@@ -706,6 +711,8 @@ function renderEmptyState() {
 function renderSnapshotChoice() {
   const snapshot = state.snapshot;
   $("snapshot-choice").hidden = snapshot === null;
+  $("snapshot-warnings").hidden = !snapshot?.warnings?.length;
+  $("snapshot-warnings").replaceChildren(...(snapshot?.warnings ?? []).map((w) => h("li", {}, w)));
   if (!snapshot) {
     $("snapshot-meta").textContent = "";
     return;
@@ -778,7 +785,55 @@ function renderFreshness() {
     if (newer) parts.push(" · ", h("span", { class: "stale-hint" }, "Newer data than this snapshot: take a snapshot to use it."));
   }
   status.replaceChildren(...parts);
+  renderHeld(current.held ?? []);
   if (!state.snapshot) renderEmptyState();
+}
+
+// Syncs whose data was too short to replace the current data: an admin uses it anyway or discards it.
+function renderHeld(held) {
+  $("held-syncs").hidden = held.length === 0;
+  $("held-list").replaceChildren(
+    ...held.map((sync) => {
+      const name = SOURCES[sync.source] ?? sync.source;
+      const decide = (action, label, busy) =>
+        adminButton(
+          h(
+            "button",
+            {
+              type: "button",
+              class: action === "accept" ? "button small" : "button small quiet",
+              "aria-label": `${label}: the ${name} sync of ${dateTime.format(new Date(sync.finished_at))}`,
+              onclick: (event) => decideHeld(sync, action, event.currentTarget, busy),
+            },
+            label,
+          ),
+        );
+      return h(
+        "li",
+        { "data-run": sync.run_id, "data-source": sync.source },
+        h("p", {}, h("strong", {}, `${name} sync of `, timeElement(sync.finished_at, dateTime.format(new Date(sync.finished_at)))), `: ${sync.reason}.`),
+        h("span", { class: "warning-actions" }, decide("accept", "Use the new data", "Using it…"), decide("discard", "Discard it", "Discarding…")),
+      );
+    }),
+  );
+}
+
+async function decideHeld(sync, action, button, busy) {
+  setBusy(button, true, busy);
+  const name = SOURCES[sync.source] ?? sync.source;
+  try {
+    await api("POST", `syncs/${encodeURIComponent(sync.run_id)}/${encodeURIComponent(sync.source)}/${action}`);
+    notify(
+      action === "accept"
+        ? `The new ${name} data is now current. Take a snapshot to reconcile it.`
+        : `The held ${name} data was discarded; the current data stays.`,
+    );
+  } catch (error) {
+    showError(action === "accept" ? "Could not use the held data" : "Could not discard the held data", error);
+  } finally {
+    await loadCurrent();
+    if (state.view === "unmapped" || state.mappings) loadMappings();
+  }
 }
 
 function renderSyncProgress(run) {
