@@ -31,11 +31,14 @@ def create_resources(secrets: dict[str, dict[str, str]]) -> dict[str, str]:
     boto3.client("s3", region_name=REGION).create_bucket(Bucket="trueup-test-data")
     events = boto3.client("events", region_name=REGION)
     events.create_event_bus(Name="trueup-test-events")
+    assert RESOURCES["NotificationTopic"]["Type"] == "AWS::SNS::Topic"
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name="trueup-test-notifications")
     sm = boto3.client("secretsmanager", region_name=REGION)
     env = {
         "TRUEUP_TABLE": "trueup-test",
         "TRUEUP_BUCKET": "trueup-test-data",
         "TRUEUP_EVENT_BUS": "trueup-test-events",
+        "TRUEUP_TOPIC_ARN": topic["TopicArn"],
     }
     for logical_id, env_var in (("Pax8Secret", "PAX8_SECRET_ID"), ("NinjaOneSecret", "NINJAONE_SECRET_ID")):
         assert RESOURCES[logical_id]["Type"] == "AWS::SecretsManager::Secret"
@@ -96,3 +99,23 @@ def load_function(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def capture_notifications(topic_arn: str) -> Callable[[], list[dict[str, Any]]]:
+    """Subscribe a queue to the notification topic; returns a reader of what arrived since the last
+    read: [{"subject", "text"}] in order."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="captured-notifications")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns", region_name=REGION).subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+
+    def read() -> list[dict[str, Any]]:
+        out = []
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                out.append({"subject": envelope.get("Subject"), "text": envelope["Message"]})
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return out
+
+    return read

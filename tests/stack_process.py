@@ -118,7 +118,13 @@ class StackProcess:
             if line.startswith(READY_PREFIX):
                 self.url = line.removeprefix(READY_PREFIX).strip().rstrip("/")
                 self.port = int(self.url.rsplit(":", 1)[1])
+                # What it prints once ready (a notification) keeps coming into `lines`.
+                threading.Thread(target=self._keep_lines, args=(lines,), daemon=True).start()
                 return
+
+    def _keep_lines(self, lines: queue.Queue[str | None]) -> None:
+        while (line := lines.get()) is not None:
+            self.lines.append(line)
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8")[-5000:] if self.log_path.exists() else ""

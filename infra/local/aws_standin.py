@@ -41,7 +41,17 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from infra.local.template import BUCKET, EVENT_BUS, SECRET, TABLE, Resolver, StackTemplate, TemplateError
+from infra.local.template import (
+    BUCKET,
+    EVENT_BUS,
+    HTTP_API,
+    SECRET,
+    TABLE,
+    TOPIC,
+    Resolver,
+    StackTemplate,
+    TemplateError,
+)
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -390,6 +400,7 @@ class LocalResources:
     buckets: dict[str, str] = field(default_factory=dict)
     buses: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    topics: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -487,6 +498,17 @@ def create_resources(
         answer = standin.client("secretsmanager").create_secret(Name=name, SecretString=value)
         out.secrets[resource.logical_id] = out.refs[resource.logical_id] = answer["ARN"]
         out.attributes[(resource.logical_id, "Id")] = answer["ARN"]
+
+    for resource in template.of_type(TOPIC):
+        name = f"{STACK_NAME}-{resource.logical_id}"
+        arn = standin.client("sns").create_topic(Name=name)["TopicArn"]
+        out.topics[resource.logical_id] = out.refs[resource.logical_id] = arn
+        out.attributes[(resource.logical_id, "TopicArn")] = arn
+        out.attributes[(resource.logical_id, "TopicName")] = name
+
+    # An HTTP API's id (what `!Ref` gives, e.g. in a URL the stack overrides with its own address).
+    for resource in template.of_type(HTTP_API):
+        out.refs[resource.logical_id] = "local"
     return out
 
 

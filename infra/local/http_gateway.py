@@ -10,6 +10,7 @@ Local-only control endpoints live under `/_local/` (API Gateway reserves no such
 trueup's API uses none):
 
     GET  /_local/schedules                          the template's schedules
+    GET  /_local/notifications                      what the notification topics said, newest first
     POST /_local/schedules/<FunctionId>/<EventName> fire one now; answers the function's result
 """
 
@@ -248,6 +249,8 @@ class Gateway:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # None: no authorizer (sign-in off). Otherwise every route but the public ones needs a good token.
     authorizer: JwtAuthorizer | None = None
+    # What the stack's notification topics received (infra.local.notifications), newest first.
+    notifications: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
 
     def handle(self, request: GatewayRequest) -> HttpResponse:
         raw_path, _ = split_target(request.target)
@@ -282,6 +285,8 @@ class Gateway:
 
     def _local(self, request: GatewayRequest, raw_path: str) -> HttpResponse:
         parts = [unquote(p) for p in raw_path.strip("/").split("/")]
+        if parts == ["_local", "notifications"] and request.method == "GET":
+            return json_response(200, {"notifications": self.notifications()})
         if parts[:2] != ["_local", "schedules"]:
             return NOT_FOUND
         if len(parts) == 2 and request.method == "GET":

@@ -53,6 +53,7 @@ from infra.local.credentials import (
 from infra.local.eventbridge import EventDelivery
 from infra.local.http_gateway import Gateway, GatewayServer
 from infra.local.layer import layer_paths, python_version, runtime_python
+from infra.local.notifications import NotificationInbox
 from infra.local.persistence import AwsState, StateDirectory, write_atomically
 from infra.local.runtime import (
     MAX_SYNC_RESPONSE_BYTES,
@@ -203,6 +204,7 @@ class LocalStack:
         self.runtime: FunctionRuntime | None = None
         self.state: AwsState | None = None
         self.events: EventDelivery | None = None
+        self.notifications: NotificationInbox | None = None
         self.server: GatewayServer | None = None
         self.environments: dict[str, dict[str, str]] = {}
         self.import_paths: dict[str, tuple[Path, ...]] = {}
@@ -230,6 +232,7 @@ class LocalStack:
             hint = " (is trueup already running? TRUEUP_PORT picks another port)" if config.port else ""
             raise StackError(f"{exc}{hint}") from exc
         overrides = dict(config.endpoint_overrides)
+        overrides["TRUEUP_PAGE_URL"] = self.server.url + "/"  # what notifications point people to
         if config.auth == "oidc":
             try:
                 self.sign_in = LocalProvider(config.data_dir, self.server.url, config.host).start()
@@ -341,6 +344,10 @@ class LocalStack:
         self.events.create()
         if config.deliver_events:
             self.events.start()
+        assert self.resources is not None
+        self.notifications = NotificationInbox(self.standin.client, self.resources.topics, self.progress)
+        self.notifications.start()
+        gateway.notifications = self.notifications.listed
 
         gateway.schedules = [
             dataclasses.replace(x, expression=resolver.resolve(x.expression, f"{x.function}.{x.event}"))
@@ -366,6 +373,9 @@ class LocalStack:
         if self.events is not None:
             self.events.stop()
             self.events = None
+        if self.notifications is not None:
+            self.notifications.stop()
+            self.notifications = None
         if self.runtime is not None:
             self.runtime.close()
             self.runtime = None

@@ -30,6 +30,8 @@ TABLE = "AWS::DynamoDB::Table"
 BUCKET = "AWS::S3::Bucket"
 EVENT_BUS = "AWS::Events::EventBus"
 SECRET = "AWS::SecretsManager::Secret"
+TOPIC = "AWS::SNS::Topic"
+HTTP_API = "AWS::Serverless::HttpApi"
 
 DEFAULT_TIMEOUT = 3  # seconds: Lambda's and SAM's default when neither Globals nor the function set one
 DEFAULT_MEMORY = 128

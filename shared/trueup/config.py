@@ -51,6 +51,9 @@ class RuntimeConfig:
     sign_in_client_id: str | None = None
     sign_in_scope: str = "openid profile email"
     sign_in_origins: str | None = None
+    # Notifications: the SNS topic people subscribe to, and the page's address to put in them
+    topic_arn: str | None = None
+    page_url: str | None = None
 
     def rmm_secret_id(self) -> tuple[str, str | None]:
         """(the variable naming the RMM's secret, its value) for the configured RMM source."""
@@ -82,6 +85,8 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "sign_in_client_id": ("TRUEUP_SIGN_IN_CLIENT_ID",),
     "sign_in_scope": ("TRUEUP_SIGN_IN_SCOPE",),
     "sign_in_origins": ("TRUEUP_SIGN_IN_ORIGINS",),
+    "topic_arn": ("TRUEUP_TOPIC_ARN",),
+    "page_url": ("TRUEUP_PAGE_URL",),
 }
 
 

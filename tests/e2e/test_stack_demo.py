@@ -82,6 +82,23 @@ def test_a_sync_failing_halfway_leaves_the_previous_data_current(stack):
         assert http_json(control + "/faults", "DELETE")[0] == 200
     failed = finished["sources"]["pax8"]
     assert failed["status"] == "failed" and failed["error"], finished
+    # The failure is told on the notification topic, which the local stack prints and lists.
+    end = time.monotonic() + 30
+    while True:
+        status, told = stack.api("GET", "/_local/notifications")
+        assert status == 200
+        mine = [n for n in told["notifications"] if run["id"] in n["text"]]
+        if mine:
+            break
+        assert time.monotonic() < end, f"no notification of run {run['id']}: {told}"
+        time.sleep(0.1)  # the notification function runs in the stack's background: poll it
+    [notification] = mine
+    assert notification["topic"] == "NotificationTopic"
+    assert notification["subject"] == "trueup: the Pax8 sync failed"
+    assert notification["text"].endswith(f"Open trueup: {stack.url}/")
+    while "notification: trueup: the Pax8 sync failed" not in stack.lines:  # printed too
+        assert time.monotonic() < end, "the notification was not printed"
+        time.sleep(0.1)  # the stack's output is read on a thread of this test: wait for it
     _, runs = stack.api("GET", "/syncs")
     assert runs["items"][0]["id"] == run["id"]
     assert runs["items"][0]["sources"]["pax8"]["status"] == "failed"

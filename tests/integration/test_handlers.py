@@ -26,7 +26,14 @@ from infra.demo.faults import Fault
 from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDENTIALS, DemoUpstreams
 from infra.local.stack import REPO_ROOT
 from infra.local.template import Router, StackTemplate
-from tests.aws_fixtures import REGION, TEMPLATE, capture_rule_events, create_resources, load_function
+from tests.aws_fixtures import (
+    REGION,
+    TEMPLATE,
+    capture_notifications,
+    capture_rule_events,
+    create_resources,
+    load_function,
+)
 from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTINELONE
 from trueup import aws
 from trueup.api import openapi, wire
@@ -35,7 +42,7 @@ from trueup.store import export_files
 
 FUNCTIONS = {
     name: load_function(name)
-    for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync", "suggestions")
+    for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync", "suggestions", "notify")
 }
 ROUTER = Router(StackTemplate.load(REPO_ROOT / "template.yaml").routes)
 # What API Gateway's JWT authorizer hands the function for a person with each role (arrays flattened).
@@ -87,6 +94,7 @@ class Stack:
         self.demo = demo
         self.env = env
         self.captured = capture_rule_events(env)
+        self.notifications = capture_notifications(env["TRUEUP_TOPIC_ARN"])
         self.on_delivery: Callable[[str], None] = lambda name: None  # told each function delivered to
 
     def http(
@@ -181,8 +189,8 @@ class Stack:
 
     def deliver_events(self) -> list[str]:
         """Hand each captured event to the function whose rule matched it ("Sync Requested" to the
-        source's sync, "Sync Completed" and "Suggestions Requested" to the suggestions), until no more
-        come."""
+        source's sync, "Sync Completed" and "Suggestions Requested" to the suggestions, "Sync Failed"
+        and "Sync Held" to the notifications), until no more come."""
         delivered = []
         while events := self.captured():
             for event in events:
@@ -190,6 +198,8 @@ class Stack:
                     name = f"{event['detail']['source']}_sync"
                 elif event["detail-type"] in ("Sync Completed", "Suggestions Requested"):
                     name = "suggestions"
+                elif event["detail-type"] in ("Sync Failed", "Sync Held"):
+                    name = "notify"
                 else:
                     continue
                 self.on_delivery(name)
@@ -439,6 +449,55 @@ def test_a_device_list_ended_early_is_held_not_made_current_until_an_admin_accep
     twice = stack.http("POST", f"/syncs/{run['id']}/rmm/discard")
     assert twice.status == 409 and "succeeded, not held: nothing to discard" in twice.body["message"]
     assert stack.deliver_events() == ["suggestions"]  # accepted data is announced as synced
+
+
+def test_a_failed_or_held_sync_is_told_once_on_the_notification_topic(stack: Stack) -> None:
+    stack.sync()
+    assert stack.notifications() == []  # nothing to tell when all goes well
+    stack.demo.faults.add(Fault(server="pax8", path="/v1/subscriptions", page=2, status=500))
+    failed = stack.sync(["pax8"])
+    error = failed["sources"]["pax8"]["error"]
+    assert stack.notifications() == [
+        {
+            "subject": "trueup: the Pax8 sync failed",
+            "text": f"The Pax8 sync of run {failed['id']} failed: {error}\n\n"
+            "The data synced before stays in use; snapshots use it until a sync succeeds.\n\n"
+            "Open trueup's Reconciliation page.",
+        }
+    ]
+    stack.demo.faults.clear()
+    ids = sorted(d["id"] for d in build_dataset().ninjaone_devices)
+    stack.demo.faults.add(
+        Fault(server="ninjaone", path="/v2/devices", after=ids[199], malformed=True, body=[])
+    )
+    held = stack.sync(["rmm"])
+    (told,) = stack.notifications()
+    assert told["subject"] == "trueup: the RMM sync was held"
+    assert told["text"].startswith(
+        f"The RMM sync of run {held['id']} was held: NinjaOne returned 200 devices; the current data has 588."
+    )
+    assert "use the new data or discard it" in told["text"]
+    # EventBridge delivers at least once: the same event again tells nobody twice.
+    from trueup.events import SyncHeld
+
+    again = {
+        "version": "0",
+        "id": "repeat",
+        "detail-type": "Sync Held",
+        "source": "trueup",
+        "account": "123456789012",
+        "time": "2026-12-01T06:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": SyncHeld(
+            run_id=held["id"],
+            source="rmm",
+            generation=held["sources"]["rmm"]["generation"],
+            reason=held["sources"]["rmm"]["held_reason"],
+        ).model_dump(mode="json"),
+    }
+    FUNCTIONS["notify"].handler(again, LambdaContext())
+    assert stack.notifications() == []
 
 
 def test_companies_answered_empty_are_held_and_discarding_keeps_the_current_data(stack: Stack) -> None:

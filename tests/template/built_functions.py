@@ -104,7 +104,8 @@ def run_each_function_once(
     The API function describes the API, the snapshot function refuses a snapshot before any sync
     (409), the export function answers 404 for an unknown snapshot, and each sync function consumes
     a "Sync Requested" event for a run the API function queued, against the demo upstreams; then the
-    suggestions function consumes the "Sync Completed" that follows. Results are keyed by logical id,
+    suggestions function consumes the "Sync Completed" that follows, and the notification function a
+    "Sync Failed". Results are keyed by logical id,
     plus "run": that sync run as GET /syncs/{id} shows it afterwards.
     """
     config = StackConfig(
@@ -150,6 +151,10 @@ def run_each_function_once(
             ]
             completed = {"run_id": run_id, "source": "rmm", **(rmm or {})}
             results[follows] = invoke_event(stack, follows, delivered("Sync Completed", completed))
+            # What a failed sync brings: a notification.
+            (tells,) = [r.function for r in stack.template.rules if "Sync Failed" in r.pattern["detail-type"]]
+            failed = {"run_id": run_id, "source": "pax8", "error": "Pax8 answered 500"}
+            results[tells] = invoke_event(stack, tells, delivered("Sync Failed", failed))
     # After the stack: one AWS stand-in per process at a time.
     results["PageSignInFunction"] = run_page_sign_in(build_dir, python)
     return results

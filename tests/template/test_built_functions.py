@@ -60,6 +60,9 @@ def test_every_built_function_imports_and_answers_as_in_lambda(built: Path, tmp_
         state = run["sources"][source]
         assert state["status"] == "succeeded", (source, state["error"])
         assert state["records"] > 0 and state["generation"]
+    # A failed sync was told on the notification topic (the stand-in's), once.
+    notified = results["NotifyFunction"].body
+    assert notified["subject"] == "trueup: the Pax8 sync failed" and notified["message_id"]
     # After the sync, the suggestions for the demo's current data were worked out and stored.
     suggestions = results["SuggestionsFunction"].body
     assert suggestions["key"].startswith("suggestions/") and suggestions["organizations"] > 0
@@ -141,6 +144,16 @@ NOT_LOADED = {
         "trueup.vendors",
         "trueup.domain.reconcile",
         "rapidfuzz",  # loaded only when there is something to compare
+    ),
+    "NotifyFunction": (
+        "aws_lambda_powertools.event_handler",
+        "aws_lambda_powertools.utilities.idempotency",  # only when there is something to tell
+        "httpx",
+        "rapidfuzz",
+        "trueup.api",
+        "trueup.vendors",
+        "trueup.domain",
+        "trueup.store.generations",
     ),
     # A custom resource: one Cognito call at deploy time, nothing of the API or the data.
     "PageSignInFunction": (

@@ -57,6 +57,7 @@ S3_READS = {
     "RmmSyncFunction": set(),
     "PageSignInFunction": set(),
     "SuggestionsFunction": {f"{BUCKET_ARN}/generations/*"},
+    "NotifyFunction": set(),
 }
 S3_WRITES = {
     "ApiFunction": set(),
@@ -66,6 +67,7 @@ S3_WRITES = {
     "RmmSyncFunction": {f"{BUCKET_ARN}/generations/rmm/*"},
     "PageSignInFunction": set(),
     "SuggestionsFunction": {f"{BUCKET_ARN}/suggestions/*"},
+    "NotifyFunction": set(),
 }
 S3_TAGGING = {
     "Pax8SyncFunction": S3_WRITES["Pax8SyncFunction"],
@@ -80,6 +82,7 @@ SECRET_READS = {
     "RmmSyncFunction": {"${NinjaOneSecret}"},
     "PageSignInFunction": set(),
     "SuggestionsFunction": set(),
+    "NotifyFunction": set(),
 }
 # Item-level calls only: no Scan (snapshots read a few items, never the table), no table administration.
 DYNAMODB_ITEM_ACTIONS = {
@@ -512,9 +515,11 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
     assert delivered_to(completed) == {"SuggestionsFunction"}
     asked = SuggestionsRequested(pax8_generation="g1", rmm_generation="g2")
     assert delivered_to(asked) == {"SuggestionsFunction"}
-    assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == set()
-    # Held data is not current: nothing follows it until an admin accepts it (then "Sync Completed").
-    assert delivered_to(SyncHeld(run_id="r1", source="rmm", generation="g", reason="short")) == set()
+    # A failed or held sync is told; held data is not current, so nothing else follows it until an
+    # admin accepts it (then "Sync Completed").
+    assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == {"NotifyFunction"}
+    held = SyncHeld(run_id="r1", source="rmm", generation="g", reason="short")
+    assert delivered_to(held) == {"NotifyFunction"}
 
 
 # ----------------------------------------------------------------------------- code, layer, build
@@ -640,6 +645,11 @@ TABLE_ACCESS = {
     "SuggestionsFunction": {
         "dynamodb:GetItem": {"CURRENT", "SUGGESTIONS"},
         "dynamodb:PutItem": {"SUGGESTIONS"},
+    },
+    # Records what it told, so that a repeated event tells nobody twice.
+    "NotifyFunction": {
+        a: {"IDEMPOTENCY"}
+        for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
     },
 }
 

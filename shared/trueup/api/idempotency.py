@@ -13,14 +13,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from trueup import aws
 from trueup.api.identity import Caller
-from trueup.config import config
 from trueup.errors import Conflict, InvalidInput, Unprocessable
+from trueup.store.idempotency_records import persistence_layer
 
 HEADER = "idempotency-key"
 KEY_PATTERN = r"^[!-~]{1,100}$"  # printable ASCII, no spaces: a UUID fits
-PARTITION = "IDEMPOTENCY"
 EXPIRES_AFTER_SECONDS = 24 * 3600
 _KEY = re.compile(KEY_PATTERN)
 
@@ -44,23 +42,13 @@ def once(
             "Idempotency-Key must be 1 to 100 printable characters without spaces (a UUID fits)"
         )
 
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,
     )
 
-    persistence = DynamoDBPersistenceLayer(
-        table_name=config().table,
-        key_attr="pk",
-        sort_key_attr="sk",
-        static_pk_value=PARTITION,
-        boto3_client=aws.client("dynamodb"),
-    )
+    persistence = persistence_layer()
     settings = IdempotencyConfig(
         event_key_jmespath="[caller, route, key]",
         payload_validation_jmespath="body",
