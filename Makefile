@@ -19,7 +19,7 @@ LAYER_STAMP := .venv-layer/.installed
 OIDC_DIR := infra/local/oidc
 OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
-.PHONY: run test bench bench-page bench-cold-start screenshot lint typecheck unit venv sam-venv checkov-venv layer oidc-provider clean
+.PHONY: run test bench bench-page bench-cold-start event-schemas screenshot lint typecheck unit venv sam-venv checkov-venv layer oidc-provider clean
 
 # TRUEUP_AUTH=oidc make run: sign-in through the local OpenID provider (needs Node.js 20+ and npm).
 run: $(STAMP) $(LAYER_STAMP) $(if $(filter oidc,$(TRUEUP_AUTH)),$(OIDC_STAMP))  ## serve the API on http://127.0.0.1:3000 (TRUEUP_PORT) from the real handlers, demo data unless credentials are set
@@ -36,6 +36,9 @@ bench: $(STAMP) $(LAYER_STAMP)  ## scale benchmark: sync + snapshot at 2,000 cli
 
 bench-page: $(STAMP) $(LAYER_STAMP)  ## the page in headless Chromium at 2,000 and 10,000 clients: timings and DOM size (ARGS="--sizes 2000")
 	$(BIN)/python -m infra.bench.page $(ARGS)
+
+event-schemas: $(STAMP)  ## write the JSON Schema of every event to shared/events/ (after changing an event)
+	$(BIN)/python -m infra.event_schemas
 
 bench-cold-start: $(STAMP) $(SAM_STAMP)  ## each function's cold import from the `sam build` output vs `import boto3` (ARGS="--runs 21")
 	$(BIN)/python -m infra.bench.cold_start $(ARGS)

@@ -73,7 +73,29 @@ def capture_rule_events(env: dict[str, str]) -> Callable[[], list[dict[str, Any]
                 Targets=[{"Id": logical_id, "Arn": queue_arn}],
             )
 
+    # Every trueup event, whether a rule routes it or not, is held to its JSON Schema (shared/events/).
+    every_url = sqs.create_queue(QueueName="every-trueup-event")["QueueUrl"]
+    every_arn = sqs.get_queue_attributes(QueueUrl=every_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="every-trueup-event", EventBusName=env["TRUEUP_EVENT_BUS"], EventPattern='{"source": ["trueup"]}'
+    )
+    events.put_targets(
+        Rule="every-trueup-event",
+        EventBusName=env["TRUEUP_EVENT_BUS"],
+        Targets=[{"Id": "all", "Arn": every_arn}],
+    )
+
+    def check_schemas() -> None:
+        while messages := sqs.receive_message(QueueUrl=every_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                published = json.loads(message["Body"])
+                assert_matches_its_schema(published["detail-type"], published["detail"])
+                sqs.delete_message(QueueUrl=every_url, ReceiptHandle=message["ReceiptHandle"])
+
     def read() -> list[dict[str, Any]]:
+        check_schemas()
         out: list[dict[str, Any]] = []
         while True:
             answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
@@ -89,6 +111,19 @@ def capture_rule_events(env: dict[str, str]) -> Callable[[], list[dict[str, Any]
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     return read
+
+
+EVENT_SCHEMAS = ROOT / "shared" / "events"
+
+
+def assert_matches_its_schema(detail_type: str, detail: Any) -> None:
+    """An event's detail is what its JSON Schema (shared/events/<detail-type>.json) says."""
+    import jsonschema
+
+    path = EVENT_SCHEMAS / (detail_type.lower().replace(" ", "-") + ".json")
+    assert path.exists(), f"a {detail_type!r} event was published, but it has no schema in {EVENT_SCHEMAS}"
+    schema = json.loads(path.read_text())
+    jsonschema.validate(detail, schema, format_checker=jsonschema.FormatChecker())
 
 
 def load_function(name: str) -> ModuleType:

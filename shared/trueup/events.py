@@ -27,12 +27,16 @@ class Event(BaseModel):
 
 
 class SyncRequested(Event):
+    """A source's sync was asked for (POST /syncs): its sync function runs it for the run."""
+
     detail_type: ClassVar[str] = "Sync Requested"
     run_id: str
     source: SyncSource
 
 
 class SyncCompleted(Event):
+    """A sync's data became current (or an admin accepted a held sync's data)."""
+
     detail_type: ClassVar[str] = "Sync Completed"
     run_id: str
     source: SyncSource
@@ -54,6 +58,8 @@ class SyncHeld(Event):
 
 
 class SyncFailed(Event):
+    """A sync failed; the data synced before stays current."""
+
     detail_type: ClassVar[str] = "Sync Failed"
     run_id: str
     source: SyncSource
@@ -67,6 +73,32 @@ class SuggestionsRequested(Event):
     detail_type: ClassVar[str] = "Suggestions Requested"
     pax8_generation: str
     rmm_generation: str
+
+
+# Every event trueup publishes: each has a JSON Schema in shared/events/ (`make event-schemas`).
+ALL_EVENTS: tuple[type[Event], ...] = (
+    SyncRequested,
+    SyncCompleted,
+    SyncHeld,
+    SyncFailed,
+    SuggestionsRequested,
+)
+
+
+def schema_of(model: type[Event]) -> dict[str, Any]:
+    """The JSON Schema of an event's detail, as consumers outside trueup may rely on it."""
+    schema = model.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": model.detail_type,
+        "description": (model.__doc__ or f"The detail of a {model.detail_type!r} event.").strip(),
+        "x-eventbridge": {"source": EVENT_SOURCE, "detail-type": model.detail_type},
+        **{k: v for k, v in schema.items() if k not in ("title", "description")},
+    }
+
+
+def schema_file_name(model: type[Event]) -> str:
+    return model.detail_type.lower().replace(" ", "-") + ".json"
 
 
 E = TypeVar("E", bound=Event)

@@ -269,6 +269,24 @@ def test_a_sync_request_publishes_one_event_per_source_and_both_syncs_succeed(st
     assert pax8["started_at"] <= pax8["finished_at"] and pax8["error"] is None
 
 
+def test_every_event_published_is_held_to_its_schema(stack: Stack) -> None:
+    import jsonschema
+
+    stack.sync()  # every event of a sync passed (captured() checks each one)
+    boto3.client("events", region_name=REGION).put_events(
+        Entries=[
+            {
+                "EventBusName": stack.env["TRUEUP_EVENT_BUS"],
+                "Source": "trueup",
+                "DetailType": "Sync Requested",
+                "Detail": json.dumps({"version": 1, "run_id": "r1", "source": "psa"}),
+            }
+        ]
+    )
+    with pytest.raises(jsonschema.ValidationError, match="'psa' is not one of"):
+        stack.captured()
+
+
 def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
     run = stack.sync(["rmm"])
     assert list(run["sources"]) == ["rmm"] and run["sources"]["rmm"]["status"] == "succeeded"

@@ -32,6 +32,7 @@ from tests.template.offline_sam import (
 )
 from trueup.api.routes import PUBLIC_ROUTES
 from trueup.events import (
+    ALL_EVENTS,
     EVENT_SOURCE,
     Event,
     SuggestionsRequested,
@@ -520,6 +521,9 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
     assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == {"NotifyFunction"}
     held = SyncHeld(run_id="r1", source="rmm", generation="g", reason="short")
     assert delivered_to(held) == {"NotifyFunction"}
+    # Every event trueup publishes was checked above.
+    checked = {SyncRequested, SyncCompleted, SuggestionsRequested, SyncFailed, SyncHeld}
+    assert checked == set(ALL_EVENTS), f"add the rules' check of {set(ALL_EVENTS) - checked}"
 
 
 # ----------------------------------------------------------------------------- code, layer, build
