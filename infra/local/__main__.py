@@ -6,6 +6,7 @@ Environment (or a git-ignored `.env` in the checkout; the environment wins):
   TRUEUP_DEMO=1     use the demo upstreams even when credentials are set
   TRUEUP_DEMO_CLIENTS=2000  a demo that size (generated clients beyond the story's 40), with
                     TRUEUP_DEMO_DEVICES devices each (default 10): the page at a large MSP's size
+  TRUEUP_DUPLICATE_EVENTS=1  every event delivered twice, as EventBridge may (at least once)
   TRUEUP_AUTH=oidc  sign-in on, through a local OpenID provider (default: off, everyone is an admin);
                     its people and script clients are in <data dir>/stack.json
   PAX8_CLIENT_ID, PAX8_CLIENT_SECRET, NINJAONE_CLIENT_ID, NINJAONE_CLIENT_SECRET

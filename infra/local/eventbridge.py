@@ -64,7 +64,9 @@ class EventDelivery:
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         wait_seconds: int = 1,
         concurrency: int = 8,
+        duplicate: bool = False,
     ) -> None:
+        """`duplicate`: deliver every event twice, as EventBridge may (at least once), for tests."""
         self._standin = standin
         self._rules = list(rules)
         self._resolver = resolver
@@ -73,6 +75,7 @@ class EventDelivery:
         self._retry_delays = tuple(retry_delays)
         self._wait_seconds = wait_seconds
         self._concurrency = concurrency
+        self._duplicate = duplicate
         self._stopping = threading.Event()
         self._subscriptions: list[Subscription] = []
         self._threads: list[threading.Thread] = []
@@ -164,20 +167,27 @@ class EventDelivery:
             self._delete(subscription, message)
             return
         label = f"{event.get('detail-type', '?')} -> {rule.function}"
+        for copy in range(2 if self._duplicate else 1):
+            if not self._deliver_once(rule, event, f"{label} (again)" if copy else label):
+                return  # stopping: the message stays for the next start
+        self._delete(subscription, message)
+
+    def _deliver_once(self, rule: EventRule, event: dict[str, Any], label: str) -> bool:
+        """One delivery, with the retries EventBridge makes; False when the stack is stopping."""
         attempts = 1 + len(self._retry_delays)
         for attempt in range(1, attempts + 1):
             try:
                 outcome = self._invoke(rule.function, event)
             except Exception:
                 if self._stopping.is_set():
-                    return
+                    return False
                 log.exception("event %s: the local stack failed to invoke the function", label)
                 outcome = None
             if outcome is not None and outcome.ok:
                 log.info("event %s: ok %.0f ms", label, outcome.duration_ms)
-                break
+                return True
             if self._stopping.is_set():
-                return  # shutting down: the invocation was cut short, not failed
+                return False  # shutting down: the invocation was cut short, not failed
             problem = outcome.describe() if outcome is not None else "not invoked"
             if attempt < attempts:
                 delay = self._retry_delays[attempt - 1]
@@ -185,10 +195,10 @@ class EventDelivery:
                     "event %s: attempt %d failed (%s); retrying in %.0f s", label, attempt, problem, delay
                 )
                 if self._stopping.wait(delay):
-                    return
+                    return False
             else:
                 log.error("event %s: dropped after %d attempts (%s)", label, attempts, problem)
-        self._delete(subscription, message)
+        return True
 
     def _delete(self, subscription: Subscription, message: Mapping[str, Any]) -> None:
         try:

@@ -120,6 +120,8 @@ class StackConfig:
     # with TRUEUP_DEMO_DEVICES devices each), to try the page and the API at a large MSP's size.
     demo_clients: int | None = None
     demo_devices_per_client: int = 10
+    # TRUEUP_DUPLICATE_EVENTS=1: every event is delivered twice, as EventBridge may (for tests).
+    duplicate_events: bool = False
 
     @classmethod
     def from_environment(
@@ -150,6 +152,12 @@ class StackConfig:
         if auth not in AUTH_MODES:
             raise InvalidInput(f"TRUEUP_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
         demo = force_demo or demo_requested(env)
+        raw_duplicate = env.get("TRUEUP_DUPLICATE_EVENTS", "").strip()
+        if raw_duplicate not in ("", "0", "1"):
+            raise InvalidInput(
+                f"TRUEUP_DUPLICATE_EVENTS must be 1 (deliver every event twice) or 0, got {raw_duplicate!r}"
+            )
+        duplicate_events = raw_duplicate == "1"
         sizes = {}
         for name, low, high in (("TRUEUP_DEMO_CLIENTS", 1, 100_000), ("TRUEUP_DEMO_DEVICES", 0, 500)):
             raw_size = env.get(name, "").strip()
@@ -167,6 +175,7 @@ class StackConfig:
                 auth=auth,
                 demo_clients=sizes["TRUEUP_DEMO_CLIENTS"],
                 demo_devices_per_client=sizes["TRUEUP_DEMO_DEVICES"] or 10,
+                duplicate_events=duplicate_events,
             )
         endpoints = vendor_endpoints(env)
         overrides = {
@@ -186,6 +195,7 @@ class StackConfig:
             endpoint_overrides=overrides,
             mappings_file=mappings_file,
             auth=auth,
+            duplicate_events=duplicate_events,
         )
 
 
@@ -340,6 +350,7 @@ class LocalStack:
             self._invoke_event,
             timeouts={f.logical_id: f.timeout for f in self.template.functions.values()},
             retry_delays=config.retry_delays,
+            duplicate=config.duplicate_events,
         )
         self.events.create()
         if config.deliver_events:

@@ -221,6 +221,10 @@ def test_configuration_comes_from_the_environment(tmp_path):
     ):
         with pytest.raises(InvalidInput, match=f"{name} must be a whole number"):
             StackConfig.from_environment({name: value})
+    assert none.duplicate_events is False
+    assert StackConfig.from_environment({"TRUEUP_DUPLICATE_EVENTS": "1"}).duplicate_events is True
+    with pytest.raises(InvalidInput, match="TRUEUP_DUPLICATE_EVENTS must be 1"):
+        StackConfig.from_environment({"TRUEUP_DUPLICATE_EVENTS": "twice"})
 
 
 def test_demo_mode_refuses_a_template_that_cannot_point_handlers_at_the_demo_upstreams(tmp_path):
