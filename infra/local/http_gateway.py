@@ -311,8 +311,10 @@ class Gateway:
         if schedule is None:
             known = ", ".join(f"{s.function}/{s.event}" for s in self.schedules) or "none"
             return json_response(404, {"message": f"no schedule {parts[2]}/{parts[3]} (known: {known})"})
-        # EventBridge Scheduler hands the schedule's Input to the function as the event, unchanged.
-        outcome = self.invoke(schedule.function, json.loads(json.dumps(schedule.input)), True)
+        # EventBridge Scheduler hands the schedule's Input to the function as the event, with its
+        # context attributes filled in (this firing's time stands for the scheduled time).
+        event = scheduler_input(schedule, self.clock())
+        outcome = self.invoke(schedule.function, event, True)
         if outcome.ok:
             return json_response(200, outcome.result)
         error = outcome.error or {}
@@ -324,6 +326,23 @@ class Gateway:
                 "errorMessage": error.get("errorMessage"),
             },
         )
+
+
+def scheduler_input(schedule: Schedule, now: datetime) -> Any:
+    """A schedule's Input as EventBridge Scheduler delivers it: each `<aws.scheduler.*>` context
+    attribute replaced by its value for this firing."""
+    values = {
+        "<aws.scheduler.scheduled-time>": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": "1",
+        "<aws.scheduler.schedule-arn>": (
+            f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{schedule.function}-{schedule.event}"
+        ),
+    }
+    text = json.dumps(schedule.input)
+    for attribute, value in values.items():
+        text = text.replace(attribute, value)
+    return json.loads(text)
 
 
 class _GatewayHTTPServer(ThreadingHTTPServer):

@@ -60,6 +60,17 @@ def test_a_429_from_pax8_is_retried_and_the_sync_succeeds(stack):
     assert stack.demo_stats()["pax8"]["by_status"].get("429", 0) == before + 1
 
 
+def test_the_daily_sync_schedule_fires_on_request_and_syncs_every_source(stack):
+    status, fired = stack.api("POST", "/_local/schedules/CycleFunction/DailySync")
+    assert status == 200 and fired["started"] is True, fired
+    finished = stack.wait_for_run(fired["run_id"])
+    assert {s: v["status"] for s, v in finished["sources"].items()} == {
+        "pax8": "succeeded",
+        "rmm": "succeeded",
+    }
+    assert finished["requested_by"] is None  # the schedule
+
+
 def test_post_snapshots_answers_201_with_every_status(stack):
     status, taken = stack.api("POST", "/snapshots")
     assert status == 201, taken

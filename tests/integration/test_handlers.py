@@ -38,11 +38,12 @@ from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTIN
 from trueup import aws
 from trueup.api import openapi, wire
 from trueup.config import config
+from trueup.errors import InvalidInput
 from trueup.store import export_files
 
 FUNCTIONS = {
     name: load_function(name)
-    for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync", "suggestions", "notify")
+    for name in ("api", "snapshot", "export", "pax8_sync", "rmm_sync", "suggestions", "notify", "cycle")
 }
 ROUTER = Router(StackTemplate.load(REPO_ROOT / "template.yaml").routes)
 # What API Gateway's JWT authorizer hands the function for a person with each role (arrays flattened).
@@ -285,6 +286,28 @@ def test_every_event_published_is_held_to_its_schema(stack: Stack) -> None:
     )
     with pytest.raises(jsonschema.ValidationError, match="'psa' is not one of"):
         stack.captured()
+
+
+def test_the_daily_schedule_syncs_every_source_once_per_firing(stack: Stack) -> None:
+    firing = {"trigger": "daily-sync", "scheduled_time": "2026-12-02T05:00:00Z"}
+    first = FUNCTIONS["cycle"].handler(firing, LambdaContext())
+    assert first["started"] is True and first["scheduled_time"] == "2026-12-02T05:00:00Z"
+    # Scheduler delivers at least once: the same firing again starts nothing.
+    again = FUNCTIONS["cycle"].handler(firing, LambdaContext())
+    assert again == {**first, "started": False}
+    assert sorted(stack.deliver_events()) == ["pax8_sync", "rmm_sync", "suggestions", "suggestions"]
+    [run] = stack.http("GET", "/syncs").body["items"]
+    assert run["id"] == first["run_id"] and run["requested_by"] is None  # the schedule, not a person
+    assert {s: v["status"] for s, v in run["sources"].items()} == {"pax8": "succeeded", "rmm": "succeeded"}
+    # The next day's firing is another run.
+    tomorrow = FUNCTIONS["cycle"].handler(
+        {**firing, "scheduled_time": "2026-12-03T05:00:00Z"}, LambdaContext()
+    )
+    assert tomorrow["started"] is True and tomorrow["run_id"] != first["run_id"]
+    with pytest.raises(InvalidInput, match="scheduled_time must be an ISO 8601 time"):
+        FUNCTIONS["cycle"].handler({**firing, "scheduled_time": "tomorrow"}, LambdaContext())
+    with pytest.raises(ValueError, match="unrecognised event"):
+        FUNCTIONS["cycle"].handler({"trigger": "weekly"}, LambdaContext())
 
 
 def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
@@ -1099,11 +1122,15 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
     stack.http("GET", "/settings")
     current[0] = "SnapshotFunction"
     FUNCTIONS["snapshot"].handler({"trigger": "schedule"}, LambdaContext())
+    current[0] = "CycleFunction"
+    FUNCTIONS["cycle"].handler(
+        {"trigger": "daily-sync", "scheduled_time": "2026-12-02T05:00:00Z"}, LambdaContext()
+    )
 
     template = yaml_template()
     allowed = {
         f: table_access(template, f)
-        for f in ("ApiFunction", "SnapshotFunction", "ExportFunction", "SuggestionsFunction")
+        for f in ("ApiFunction", "SnapshotFunction", "ExportFunction", "SuggestionsFunction", "CycleFunction")
     }
     sync_allowed = table_access(template, "Pax8SyncFunction")
     assert sync_allowed == table_access(template, "RmmSyncFunction")

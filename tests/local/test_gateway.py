@@ -309,3 +309,30 @@ def test_schedules_fire_on_request(served):
     missing = connection.getresponse()
     assert missing.status == 404
     assert "SnapshotFunction/Monthly" in json.loads(missing.read())["message"]
+
+
+def test_a_schedule_input_gets_the_scheduler_context_attributes_filled_in():
+    from datetime import UTC, datetime
+
+    from infra.local.http_gateway import scheduler_input
+    from infra.local.template import Schedule
+
+    daily = Schedule(
+        "CycleFunction",
+        "DailySync",
+        "cron(0 5 * * ? *)",
+        {
+            "trigger": "daily-sync",
+            "scheduled_time": "<aws.scheduler.scheduled-time>",
+            "attempt": "<aws.scheduler.attempt-number>",
+            "nested": ["<aws.scheduler.scheduled-time>"],
+        },
+    )
+    event = scheduler_input(daily, datetime(2026, 12, 2, 5, 0, 7, 123, tzinfo=UTC))
+    assert event == {
+        "trigger": "daily-sync",
+        "scheduled_time": "2026-12-02T05:00:07Z",
+        "attempt": "1",
+        "nested": ["2026-12-02T05:00:07Z"],
+    }
+    assert daily.input["scheduled_time"] == "<aws.scheduler.scheduled-time>"  # the template's, untouched

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.aws_standin import AwsStandIn, function_name
-from infra.local.http_gateway import GatewayRequest, build_event, map_response
+from infra.local.http_gateway import GatewayRequest, build_event, map_response, scheduler_input
 from infra.local.layer import layer_paths
 from infra.local.runtime import Worker, WorkerSpec, lambda_environment
 from infra.local.stack import LocalStack, StackConfig
@@ -155,6 +155,11 @@ def run_each_function_once(
             (tells,) = [r.function for r in stack.template.rules if "Sync Failed" in r.pattern["detail-type"]]
             failed = {"run_id": run_id, "source": "pax8", "error": "Pax8 answered 500"}
             results[tells] = invoke_event(stack, tells, delivered("Sync Failed", failed))
+        # What a schedule starts: its Input, as Scheduler fills it in.
+        (daily,) = [s for s in stack.template.schedules if s.event == "DailySync"]
+        results[daily.function] = invoke_event(
+            stack, daily.function, scheduler_input(daily, datetime.now(UTC))
+        )
     # After the stack: one AWS stand-in per process at a time.
     results["PageSignInFunction"] = run_page_sign_in(build_dir, python)
     return results

@@ -59,6 +59,7 @@ S3_READS = {
     "PageSignInFunction": set(),
     "SuggestionsFunction": {f"{BUCKET_ARN}/generations/*"},
     "NotifyFunction": set(),
+    "CycleFunction": set(),
 }
 S3_WRITES = {
     "ApiFunction": set(),
@@ -69,6 +70,7 @@ S3_WRITES = {
     "PageSignInFunction": set(),
     "SuggestionsFunction": {f"{BUCKET_ARN}/suggestions/*"},
     "NotifyFunction": set(),
+    "CycleFunction": set(),
 }
 S3_TAGGING = {
     "Pax8SyncFunction": S3_WRITES["Pax8SyncFunction"],
@@ -84,6 +86,7 @@ SECRET_READS = {
     "PageSignInFunction": set(),
     "SuggestionsFunction": set(),
     "NotifyFunction": set(),
+    "CycleFunction": set(),
 }
 # Item-level calls only: no Scan (snapshots read a few items, never the table), no table administration.
 DYNAMODB_ITEM_ACTIONS = {
@@ -452,23 +455,38 @@ def test_credentials_never_reach_a_functions_environment(template: Template) -> 
 # ------------------------------------------------------------------------- events and the schedule
 
 
-def test_schedule_takes_the_monthly_snapshot_with_the_schedule_trigger(
+def test_schedules_take_the_monthly_snapshot_and_the_daily_sync(
     template: Template, transformed: Template
 ) -> None:
-    scheduled = [(f, p) for f, _, p in events_of(template, "ScheduleV2")]
-    assert [f for f, _ in scheduled] == ["SnapshotFunction"]
-    ((_, properties),) = scheduled
-    assert json.loads(properties["Input"]) == {"trigger": "schedule"}
-    assert properties["ScheduleExpressionTimezone"] == "UTC"
-    expression = template["Parameters"][properties["ScheduleExpression"]["Ref"]]["Default"]
-    assert re.fullmatch(r"cron\(\d+ \d+ 1 \* \? \*\)", expression), f"not monthly: {expression}"
+    scheduled = {f"{f}.{name}": p for f, name, p in events_of(template, "ScheduleV2")}
+    assert set(scheduled) == {"SnapshotFunction.Monthly", "CycleFunction.DailySync"}
+    monthly, daily = scheduled["SnapshotFunction.Monthly"], scheduled["CycleFunction.DailySync"]
+    assert json.loads(monthly["Input"]) == {"trigger": "schedule"}
+    # The daily firing is named by its scheduled time, which Scheduler fills in: a repeat is the same.
+    assert json.loads(daily["Input"]) == {
+        "trigger": "daily-sync",
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+    }
+    for properties, pattern in (
+        (monthly, r"cron\(\d+ \d+ 1 \* \? \*\)"),
+        (daily, r"cron\(\d+ \d+ \* \* \? \*\)"),
+    ):
+        assert properties["ScheduleExpressionTimezone"] == "UTC"
+        expression = template["Parameters"][properties["ScheduleExpression"]["Ref"]]["Default"]
+        assert re.fullmatch(pattern, expression), expression
+    # The daily sync is on unless the DailySync parameter turns it off.
+    assert template["Parameters"]["DailySync"]["Default"] == "Enabled"
+    assert daily["State"] == {"Fn::If": ["SyncsDaily", "ENABLED", "DISABLED"]}
 
-    (schedule,) = of_type(transformed, "AWS::Scheduler::Schedule").values()
-    target = schedule["Properties"]["Target"]
-    assert target["Arn"] == {"Fn::GetAtt": ["SnapshotFunction", "Arn"]}
-    assert json.loads(target["Input"]) == {"trigger": "schedule"}
+    targets = {
+        rendered(s["Properties"]["Name"]): s["Properties"]["Target"]
+        for s in of_type(transformed, "AWS::Scheduler::Schedule").values()
+    }
+    assert {name: t["Arn"]["Fn::GetAtt"][0] for name, t in targets.items()} == {
+        "${AWS::StackName}-monthly-snapshot": "SnapshotFunction",
+        "${AWS::StackName}-daily-sync": "CycleFunction",
+    }
     # Schedule names are unique per account and region: a fixed one stops a second stack deploying.
-    assert "${AWS::StackName}" in rendered(schedule["Properties"]["Name"])
 
 
 @mock_aws
@@ -649,6 +667,12 @@ TABLE_ACCESS = {
     "SuggestionsFunction": {
         "dynamodb:GetItem": {"CURRENT", "SUGGESTIONS"},
         "dynamodb:PutItem": {"SUGGESTIONS"},
+    },
+    # Claims each schedule firing once, and records the run it starts.
+    "CycleFunction": {
+        "dynamodb:GetItem": {"FIRING", "RUN"},
+        "dynamodb:PutItem": {"FIRING", "RUN"},
+        "dynamodb:DeleteItem": {"FIRING"},
     },
     # Records what it told, so that a repeated event tells nobody twice.
     "NotifyFunction": {

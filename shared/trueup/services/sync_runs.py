@@ -30,8 +30,15 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def request_sync(sources: Sequence[str] | None, now: datetime, by: dict[str, Any] | None = None) -> Run:
-    """Record a run (and who asked for it) and publish one "sync requested" event per source."""
+def request_sync(
+    sources: Sequence[str] | None,
+    now: datetime,
+    by: dict[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+) -> Run:
+    """Record a run (and who asked for it: None for a schedule) and publish one "sync requested"
+    event per source. `run_id`: the run's id when the caller made it (a schedule's claim names it)."""
     chosen = (
         list(dict.fromkeys(sources)) if sources is not None else list(SOURCES)
     )  # a source named twice: once
@@ -39,7 +46,7 @@ def request_sync(sources: Sequence[str] | None, now: datetime, by: dict[str, Any
     if unknown or not chosen:
         raise InvalidInput(f"sources must be a non-empty list of values from {list(SOURCES)}, got {chosen}")
     run: Run = {
-        "id": new_id(now),
+        "id": run_id or new_id(now),
         "requested_at": iso(now),
         "requested_by": by,
         "sources": {s: _source_state("queued") for s in chosen},

@@ -15,6 +15,8 @@ condition expression.
   SNAPSHOT  <snapshot id>          snapshot metadata and summaries (rows live in S3)
   LEASE     pax8 | rmm             the run whose sync of that source is running (one at a time)
   IDEMPOTENCY <key hash>           Powertools Idempotency records (trueup.api.idempotency; TTL)
+  FIRING    <schedule>/<time>      one firing of a schedule, claimed once (Scheduler delivers at least
+                                   once); what it started (TTL)
   SUGGESTIONS <pax8 gen>/<rmm gen> where the mapping suggestions worked out for that pair of
                                    generations are (trueup.store.suggestion_files; TTL)
 """
@@ -118,6 +120,33 @@ class TrueupTable:
                 return False
             raise
         return True
+
+    # -- schedule firings ---------------------------------------------------------------------------
+
+    def claim_firing(self, firing: str, started: str, expiration: int) -> str | None:
+        """Claim one firing of a schedule for what it starts (`started`, e.g. a run id); None when
+        claimed now, else what the first delivery of this firing started."""
+        try:
+            self._db.put_item(
+                TableName=self.name,
+                Item={
+                    "pk": _s("FIRING"),
+                    "sk": _s(firing),
+                    "started": _s(started),
+                    "expiration": {"N": str(expiration)},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+            item = self._get("FIRING", firing)
+            return item["started"]["S"] if item else started
+        return None
+
+    def release_firing(self, firing: str) -> None:
+        """Give a claimed firing back (what it was to start could not be), for Scheduler's retry."""
+        self._db.delete_item(TableName=self.name, Key={"pk": _s("FIRING"), "sk": _s(firing)})
 
     # -- mapping suggestions worked out ahead ------------------------------------------------------
 
