@@ -45,6 +45,7 @@ from infra.local.template import (
     BUCKET,
     EVENT_BUS,
     HTTP_API,
+    QUEUE,
     SECRET,
     TABLE,
     TOPIC,
@@ -401,6 +402,7 @@ class LocalResources:
     buses: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     topics: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    queues: dict[str, str] = field(default_factory=dict)  # ARN -> URL
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -505,6 +507,16 @@ def create_resources(
         out.topics[resource.logical_id] = out.refs[resource.logical_id] = arn
         out.attributes[(resource.logical_id, "TopicArn")] = arn
         out.attributes[(resource.logical_id, "TopicName")] = name
+
+    for resource in template.of_type(QUEUE):
+        name = f"{STACK_NAME}-{resource.logical_id}"
+        sqs = standin.client("sqs")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        out.refs[resource.logical_id] = out.queues[arn] = url
+        out.attributes[(resource.logical_id, "Arn")] = arn
+        out.attributes[(resource.logical_id, "QueueName")] = name
+        out.attributes[(resource.logical_id, "QueueUrl")] = url
 
     # An HTTP API's id (what `!Ref` gives, e.g. in a URL the stack overrides with its own address).
     for resource in template.of_type(HTTP_API):

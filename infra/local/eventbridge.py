@@ -14,12 +14,14 @@ import contextlib
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from infra.local.aws_standin import ACCOUNT_ID, STACK_NAME, AwsStandIn
+from infra.local.aws_standin import ACCOUNT_ID, STACK_NAME, AwsStandIn, function_name
 from infra.local.runtime import Outcome
 from infra.local.template import EventRule, Resolver
 
@@ -65,8 +67,12 @@ class EventDelivery:
         wait_seconds: int = 1,
         concurrency: int = 8,
         duplicate: bool = False,
+        max_retries: Mapping[str, int] | None = None,
+        on_failure: Mapping[str, str] | None = None,
     ) -> None:
-        """`duplicate`: deliver every event twice, as EventBridge may (at least once), for tests."""
+        """`duplicate`: deliver every event twice, as EventBridge may (at least once), for tests.
+        `max_retries`: a function's EventInvokeConfig retries (at most as many as `retry_delays`);
+        `on_failure`: the queue URL a function's invocations that failed after them go to."""
         self._standin = standin
         self._rules = list(rules)
         self._resolver = resolver
@@ -76,6 +82,8 @@ class EventDelivery:
         self._wait_seconds = wait_seconds
         self._concurrency = concurrency
         self._duplicate = duplicate
+        self._max_retries = dict(max_retries or {})
+        self._on_failure = dict(on_failure or {})
         self._stopping = threading.Event()
         self._subscriptions: list[Subscription] = []
         self._threads: list[threading.Thread] = []
@@ -173,8 +181,10 @@ class EventDelivery:
         self._delete(subscription, message)
 
     def _deliver_once(self, rule: EventRule, event: dict[str, Any], label: str) -> bool:
-        """One delivery, with the retries EventBridge makes; False when the stack is stopping."""
-        attempts = 1 + len(self._retry_delays)
+        """One delivery, with the retries Lambda makes of an asynchronous invocation; False when the
+        stack is stopping. One that failed after them goes to the function's on-failure destination."""
+        retries = min(self._max_retries.get(rule.function, len(self._retry_delays)), len(self._retry_delays))
+        attempts = 1 + retries
         for attempt in range(1, attempts + 1):
             try:
                 outcome = self._invoke(rule.function, event)
@@ -197,8 +207,45 @@ class EventDelivery:
                 if self._stopping.wait(delay):
                     return False
             else:
-                log.error("event %s: dropped after %d attempts (%s)", label, attempts, problem)
+                destination = self._on_failure.get(rule.function)
+                if destination is None:
+                    log.error("event %s: dropped after %d attempts (%s)", label, attempts, problem)
+                else:
+                    log.error(
+                        "event %s: failed %d times (%s); recorded in its on-failure destination",
+                        label,
+                        attempts,
+                        problem,
+                    )
+                    self._record_failure(destination, rule.function, event, attempts, outcome)
         return True
+
+    def _record_failure(
+        self, queue_url: str, function: str, event: dict[str, Any], attempts: int, outcome: Any
+    ) -> None:
+        """What Lambda sends an on-failure destination: the event, and how the function failed."""
+        error = (outcome.error if outcome is not None else None) or {"errorMessage": "not invoked"}
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{function_name(function)}",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": error,
+        }
+        try:
+            self._standin.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+        except Exception as exc:
+            log.error("cannot record a failed invocation of %s: %s", function, exc)
 
     def _delete(self, subscription: Subscription, message: Mapping[str, Any]) -> None:
         try:

@@ -74,7 +74,7 @@ from infra.local.sign_in import (
     get_script_token,
 )
 from infra.local.sign_in import SCOPE as SIGN_IN_SCOPE
-from infra.local.template import FunctionSpec, Router, StackTemplate, resolve_environment
+from infra.local.template import FunctionSpec, Resolver, Router, StackTemplate, resolve_environment
 from trueup.errors import InvalidInput
 from trueup.vendors.credentials import ClientCredentials
 
@@ -351,6 +351,12 @@ class LocalStack:
             timeouts={f.logical_id: f.timeout for f in self.template.functions.values()},
             retry_delays=config.retry_delays,
             duplicate=config.duplicate_events,
+            max_retries={
+                f.logical_id: f.max_retries
+                for f in self.template.functions.values()
+                if f.max_retries is not None
+            },
+            on_failure=self._failure_destinations(resolver),
         )
         self.events.create()
         if config.deliver_events:
@@ -372,6 +378,22 @@ class LocalStack:
             self._seed_mappings(config.mappings_file)
         self._write_stack_file()
         self.progress(f"trueup is ready on {self.url}")
+
+    def _failure_destinations(self, resolver: Resolver) -> dict[str, str]:
+        """Each function's on-failure destination (EventInvokeConfig), as a stand-in queue's URL."""
+        assert self.resources is not None
+        destinations = {}
+        for function in self.template.functions.values():
+            if function.on_failure is None:
+                continue
+            where = f"{function.logical_id}.EventInvokeConfig.DestinationConfig.OnFailure.Destination"
+            arn = resolver.resolve_string(function.on_failure, where)
+            if arn not in self.resources.queues:
+                raise StackError(
+                    f"{where}: {arn} is not a queue of the template (the local stack sends to queues)"
+                )
+            destinations[function.logical_id] = self.resources.queues[arn]
+        return destinations
 
     def stop(self) -> None:
         """Stop everything that started, newest first; safe to call more than once."""

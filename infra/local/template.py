@@ -31,6 +31,7 @@ BUCKET = "AWS::S3::Bucket"
 EVENT_BUS = "AWS::Events::EventBus"
 SECRET = "AWS::SecretsManager::Secret"
 TOPIC = "AWS::SNS::Topic"
+QUEUE = "AWS::SQS::Queue"
 HTTP_API = "AWS::Serverless::HttpApi"
 
 DEFAULT_TIMEOUT = 3  # seconds: Lambda's and SAM's default when neither Globals nor the function set one
@@ -57,6 +58,10 @@ class FunctionSpec:
     environment: Mapping[str, Any]
     # The ContentUri folders of its layers (Globals' first, as SAM merges them), in the template's order.
     layers: tuple[Path, ...] = ()
+    # EventInvokeConfig: how often an asynchronous invocation is retried (None: Lambda's default, 2),
+    # and where one that failed after them goes (its OnFailure destination, unresolved).
+    max_retries: int | None = None
+    on_failure: Any = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +285,15 @@ def _function(
         raise TemplateError(f"{where}: Timeout must be a whole number of seconds (got {timeout!r})")
     if not isinstance(memory, int) or isinstance(memory, bool):
         raise TemplateError(f"{where}: MemorySize must be a number of MB (got {memory!r})")
+    invoke_config = props.get("EventInvokeConfig") or {}
+    retries = invoke_config.get("MaximumRetryAttempts")
+    if retries is not None and (
+        not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 2
+    ):
+        raise TemplateError(
+            f"{where}: EventInvokeConfig.MaximumRetryAttempts must be 0, 1 or 2 (got {retries!r})"
+        )
+    on_failure = ((invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     return FunctionSpec(
         resource.logical_id,
         (root / code_uri).resolve(),
@@ -288,6 +302,8 @@ def _function(
         memory,
         environment,
         _layers(resource, globals_, root, where, resources),
+        retries,
+        on_failure,
     )
 
 

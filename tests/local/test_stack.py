@@ -161,7 +161,7 @@ def test_events_reach_the_function_whose_rule_matches_as_eventbridge_delivers_th
     assert item(stack, "attempts", "wrong-type") is None
 
 
-def test_a_failed_event_is_retried_twice_more_then_dropped(stack):
+def test_a_failed_event_is_retried_twice_more_then_recorded_in_the_on_failure_destination(stack):
     entries = [
         {"Source": "test", "DetailType": "Ping", "Detail": {"id": "flaky", "fail_times": 2}},
         {"Source": "test", "DetailType": "Ping", "Detail": {"id": "broken", "fail_times": 99}},
@@ -172,6 +172,15 @@ def test_a_failed_event_is_retried_twice_more_then_dropped(stack):
     assert (item(stack, "attempts", "flaky") or {})["n"] == {"N": "3"}
     assert (item(stack, "attempts", "broken") or {})["n"] == {"N": "3"}
     assert item(stack, "event", "broken") is None
+    # As Lambda does: the event and the function's error, in its on-failure destination (a real queue).
+    sqs = stack.standin.client("sqs")
+    url = sqs.get_queue_url(QueueName="trueup-local-FailedInvocations")["QueueUrl"]
+    (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestPayload"]["detail"] == {"id": "broken", "fail_times": 99}
+    assert record["responsePayload"]["errorMessage"] == "failing attempt 3 on purpose"
 
 
 def test_one_data_dir_serves_one_stack_at_a_time(stack, tmp_path):

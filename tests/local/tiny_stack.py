@@ -86,11 +86,19 @@ Resources:
         Publish: {Type: HttpApi, Properties: {Method: POST, Path: /events}}
         Secret: {Type: HttpApi, Properties: {Method: GET, Path: "/secrets/{name}"}}
         Crash: {Type: HttpApi, Properties: {Method: POST, Path: /crash}}
+  FailedInvocations:
+    Type: AWS::SQS::Queue
   ListenerFunction:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/listener/
       Handler: app.handler
+      EventInvokeConfig:
+        MaximumRetryAttempts: 2
+        DestinationConfig:
+          OnFailure:
+            Type: SQS
+            Destination: !GetAtt FailedInvocations.Arn
       Events:
         Ping:
           Type: EventBridgeRule

@@ -371,7 +371,15 @@ def test_each_function_has_one_policy_scoped_to_this_stack(template: Template, t
     for function_id in functions:
         role_id = transformed["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
         role = transformed["Resources"][role_id]["Properties"]
-        assert len(role.get("Policies", [])) == 1, f"{function_id}: {len(role.get('Policies', []))} policies"
+        policies = {p["PolicyName"]: p["PolicyDocument"] for p in role.get("Policies", [])}
+        # Its own, and for a function invoked asynchronously SAM's for its on-failure destination:
+        # sending to FailedInvocations and nothing else.
+        on_failure = policies.pop(f"{function_id}EventInvokeConfigOnFailureSQSPolicy", None)
+        assert len(policies) == 1, f"{function_id}: {sorted(policies)}"
+        if on_failure is not None:
+            (statement,) = as_list(on_failure["Statement"])
+            assert as_list(statement["Action"]) == ["sqs:SendMessage"]
+            assert referenced_ids(statement["Resource"]) == {"FailedInvocations"}, function_id
         managed = set(role.get("ManagedPolicyArns", []))
         assert managed <= {
             AWS_MANAGED_POLICIES["AWSLambdaBasicExecutionRole"],
@@ -741,3 +749,44 @@ def test_superseded_generations_expire_after_the_retention_and_the_current_one_n
     from trueup.store.generations import SUPERSEDED_TAG
 
     assert rule["TagFilters"][0] == SUPERSEDED_TAG
+
+
+def test_every_failure_ends_in_a_queue_whose_alarm_tells_the_notification_topic(template: Template) -> None:
+    resources = template["Resources"]
+    failed_events = {"Fn::GetAtt": ["FailedEvents", "Arn"]}
+    # Every rule and schedule: undeliverable events go to FailedEvents, after bounded retries.
+    delivered = [*events_of(template, "EventBridgeRule"), *events_of(template, "ScheduleV2")]
+    assert len(delivered) >= 6
+    for function_id, name, properties in delivered:
+        assert properties.get("DeadLetterConfig") == {"Arn": failed_events}, f"{function_id}.{name}"
+        assert properties["RetryPolicy"]["MaximumRetryAttempts"] <= 4, f"{function_id}.{name}"
+    # Every function invoked asynchronously (by a rule or a schedule): failed invocations go to
+    # FailedInvocations after at most two retries, and a sync (up to 15 minutes) is never retried.
+    asynchronous = {function_id for function_id, _, _ in delivered}
+    for function_id in of_type(template, "AWS::Serverless::Function"):
+        config = resources[function_id]["Properties"].get("EventInvokeConfig")
+        if function_id not in asynchronous:
+            assert config is None, f"{function_id} is invoked synchronously: nothing to redeliver"
+            continue
+        assert config["DestinationConfig"]["OnFailure"] == {
+            "Type": "SQS",
+            "Destination": {"Fn::GetAtt": ["FailedInvocations", "Arn"]},
+        }, function_id
+        assert config["MaximumRetryAttempts"] <= 2 and config["MaximumEventAgeInSeconds"] <= 3600
+        if function_id.endswith("SyncFunction"):
+            assert config["MaximumRetryAttempts"] == 0, function_id
+    # EventBridge may write to FailedEvents (and nothing else may be sent there by a service).
+    (policy,) = of_type(template, "AWS::SQS::QueuePolicy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    # Each queue has an alarm on its depth that tells the topic; no data is not a failure.
+    alarms = {
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: a["Properties"]
+        for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) == set(of_type(template, "AWS::SQS::Queue")) == {"FailedEvents", "FailedInvocations"}
+    for alarm in alarms.values():
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 1
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
