@@ -15,6 +15,7 @@ condition expression.
   SNAPSHOT  <snapshot id>          snapshot metadata and summaries (rows live in S3)
   LEASE     pax8 | rmm             the run whose sync of that source is running (one at a time)
   IDEMPOTENCY <key hash>           Powertools Idempotency records (trueup.api.idempotency; TTL)
+  CYCLE     <cycle id>             a monthly cycle: its steps' states (trueup.domain.cycles)
   FIRING    <schedule>/<time>      one firing of a schedule, claimed once (Scheduler delivers at least
                                    once); what it started (TTL)
   SUGGESTIONS <pax8 gen>/<rmm gen> where the mapping suggestions worked out for that pair of
@@ -112,6 +113,43 @@ class TrueupTable:
             self._db.put_item(
                 TableName=self.name,
                 Item={"pk": _s("RUN"), "sk": _s(run["id"]), "doc": _s(json.dumps(run))},
+                ConditionExpression="doc = :expected",
+                ExpressionAttributeValues={":expected": _s(json.dumps(expected_doc))},
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # -- monthly cycles (trueup.domain.cycles) ------------------------------------------------------
+
+    def create_cycle(self, cycle: Item) -> bool:
+        """Record a new cycle; False when one of that id exists (a schedule's firing delivered twice)."""
+        item = {"pk": _s("CYCLE"), "sk": _s(cycle["id"]), "doc": _s(json.dumps(cycle))}
+        try:
+            self._db.put_item(TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def get_cycle(self, cycle_id: str) -> Item | None:
+        item = self._get("CYCLE", cycle_id)
+        return _doc(item) if item else None
+
+    def list_cycles(self, limit: int) -> list[Item]:
+        items, _ = self._query("CYCLE", newest_first=True, limit=limit)
+        return [_doc(i) for i in items[:limit]]
+
+    def replace_cycle(self, cycle: Item, expected_doc: Item) -> bool:
+        """Write `cycle` only if the stored one still equals `expected_doc`: each event's step is
+        recorded once, however many functions record theirs at the same moment."""
+        try:
+            self._db.put_item(
+                TableName=self.name,
+                Item={"pk": _s("CYCLE"), "sk": _s(cycle["id"]), "doc": _s(json.dumps(cycle))},
                 ConditionExpression="doc = :expected",
                 ExpressionAttributeValues={":expected": _s(json.dumps(expected_doc))},
             )
