@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trueup import aws
 from trueup.config import config
@@ -44,6 +44,9 @@ class SyncCompleted(Event):
     synced_at: datetime
     records: int
     skipped: int
+    cycle_ids: list[str] | None = Field(
+        default=None, description="The monthly cycles waiting on this sync; absent when none is."
+    )
 
 
 class SyncHeld(Event):
@@ -55,6 +58,9 @@ class SyncHeld(Event):
     source: SyncSource
     generation: str
     reason: str
+    cycle_ids: list[str] | None = Field(
+        default=None, description="The monthly cycles waiting on this sync; absent when none is."
+    )
 
 
 class SyncFailed(Event):
@@ -64,6 +70,9 @@ class SyncFailed(Event):
     run_id: str
     source: SyncSource
     error: str
+    cycle_ids: list[str] | None = Field(
+        default=None, description="The monthly cycles waiting on this sync; absent when none is."
+    )
 
 
 class SuggestionsRequested(Event):
@@ -131,7 +140,8 @@ def publish(events: Sequence[Event]) -> None:
                     "EventBusName": bus,
                     "Source": EVENT_SOURCE,
                     "DetailType": event.detail_type,
-                    "Detail": json.dumps(event.model_dump(mode="json")),
+                    # Absent, not null: a rule matches a field's presence ({"exists": true}).
+                    "Detail": json.dumps(event.model_dump(mode="json", exclude_none=True)),
                 }
                 for event in batch
             ]

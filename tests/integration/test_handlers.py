@@ -310,6 +310,28 @@ def test_the_daily_schedule_syncs_every_source_once_per_firing(stack: Stack) -> 
         FUNCTIONS["cycle"].handler({"trigger": "weekly"}, LambdaContext())
 
 
+def test_a_sync_tells_the_cycles_waiting_on_it_including_those_of_runs_that_joined_it(stack: Stack) -> None:
+    from trueup.services.sync_runs import request_sync
+    from trueup.store.table import TrueupTable
+
+    now = datetime.now(UTC)
+    manual = request_sync(["rmm"], now)  # a person's sync, running when the cycle asks for its own
+    cycle_run = request_sync(["rmm"], now, cycle_id="c1")
+    assert stack.http("GET", f"/syncs/{cycle_run['id']}").body["cycle_id"] == "c1"
+    requested = {e["detail"]["run_id"]: e for e in stack.captured() if e["detail-type"] == "Sync Requested"}
+    table = TrueupTable()
+    table.acquire_sync_lease("rmm", manual["id"], now.isoformat(), (now + timedelta(minutes=5)).isoformat())
+    FUNCTIONS["rmm_sync"].handler(requested[cycle_run["id"]], LambdaContext())  # joins the manual one
+    table.release_sync_lease("rmm", manual["id"])
+    FUNCTIONS["rmm_sync"].handler(requested[manual["id"]], LambdaContext())
+    (completed,) = [e["detail"] for e in stack.captured() if e["detail-type"] == "Sync Completed"]
+    assert completed["run_id"] == manual["id"] and completed["cycle_ids"] == ["c1"]
+    # A sync no cycle waits on says nothing of cycles (the field is absent, as rules match on it).
+    stack.sync(["pax8"])
+    plain = stack.http("GET", "/syncs").body["items"][0]
+    assert plain["cycle_id"] is None
+
+
 def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
     run = stack.sync(["rmm"])
     assert list(run["sources"]) == ["rmm"] and run["sources"]["rmm"]["status"] == "succeeded"

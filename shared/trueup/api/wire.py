@@ -137,7 +137,10 @@ class SourceRunOut(ApiModel):
 class SyncRunOut(ApiModel):
     id: str
     requested_at: datetime
-    requested_by: Actor | None = Field(default=None, description="Who asked for it (null: before sign-in)")
+    requested_by: Actor | None = Field(
+        default=None, description="Who asked for it (null: a schedule, or before sign-in)"
+    )
+    cycle_id: str | None = Field(default=None, description="The monthly cycle it syncs for, if any")
     sources: dict[Literal["pax8", "rmm"], SourceRunOut]
 
 

@@ -36,9 +36,11 @@ def request_sync(
     by: dict[str, Any] | None = None,
     *,
     run_id: str | None = None,
+    cycle_id: str | None = None,
 ) -> Run:
     """Record a run (and who asked for it: None for a schedule) and publish one "sync requested"
-    event per source. `run_id`: the run's id when the caller made it (a schedule's claim names it)."""
+    event per source. `run_id`: the run's id when the caller made it (a schedule's claim names it);
+    `cycle_id`: the monthly cycle it syncs for."""
     chosen = (
         list(dict.fromkeys(sources)) if sources is not None else list(SOURCES)
     )  # a source named twice: once
@@ -49,6 +51,7 @@ def request_sync(
         "id": run_id or new_id(now),
         "requested_at": iso(now),
         "requested_by": by,
+        "cycle_id": cycle_id,
         "sources": {s: _source_state("queued") for s in chosen},
     }
     from trueup import events  # its pydantic models load only when a sync is requested
@@ -135,6 +138,19 @@ def update_source(
         if table.replace_run(updated, current):
             return True
     raise TrueupError(f"could not update run {run_id}: too many concurrent changes")
+
+
+def cycles_waiting(table: TrueupTable, run_id: str, source: str) -> list[str] | None:
+    """The monthly cycles waiting on this run's sync of `source`: its own run's, and those of the
+    recent runs that joined it (a cycle's sync asked for while another of that source ran)."""
+    found = []
+    own = table.get_run(run_id)
+    if own is not None and own.get("cycle_id"):
+        found.append(own["cycle_id"])
+    for run in table.list_runs(HELD_SEARCHED):
+        if run.get("cycle_id") and run["sources"].get(source, {}).get("joined") == run_id:
+            found.append(run["cycle_id"])
+    return list(dict.fromkeys(found)) or None
 
 
 def held_syncs(table: TrueupTable) -> list[dict[str, Any]]:

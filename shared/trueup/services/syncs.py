@@ -21,7 +21,7 @@ from trueup.domain.holds import shrinkage
 from trueup.errors import TrueupError, UpstreamError
 from trueup.ids import new_id
 from trueup.observability import MetricUnit, emit_metrics, logger
-from trueup.services.sync_runs import Source, iso, update_source
+from trueup.services.sync_runs import Source, cycles_waiting, iso, update_source
 from trueup.store.generations import GenerationWriter, StoredGeneration, mark_superseded
 from trueup.store.table import TrueupTable
 
@@ -101,7 +101,8 @@ def _run_leased_sync(
             logger.warning("sync failed", extra={"run_id": run_id, "source": source, "error": message})
         update_source(table, run_id, source, status="failed", finished_at=iso(clock()), error=message)
         emit_metrics({"SyncsFailed": (MetricUnit.Count, 1)}, source=source)
-        _announce(events.SyncFailed(run_id=run_id, source=source, error=message))
+        waiting = cycles_waiting(table, run_id, source)
+        _announce(events.SyncFailed(run_id=run_id, source=source, error=message, cycle_ids=waiting))
         return
     records = sum(n for kind, n in stored.counts.items() if kind != "skipped")
     skipped = stored.counts.get("skipped", 0)
@@ -117,7 +118,15 @@ def _run_leased_sync(
         logger.warning("sync held", extra={"run_id": run_id, "source": source, "reason": held})
         update_source(table, run_id, source, status="held", held_reason=held, held_pointer=pointer, **outcome)
         emit_metrics({"SyncsHeld": (MetricUnit.Count, 1)}, source=source)
-        _announce(events.SyncHeld(run_id=run_id, source=source, generation=generation, reason=held))
+        _announce(
+            events.SyncHeld(
+                run_id=run_id,
+                source=source,
+                generation=generation,
+                reason=held,
+                cycle_ids=cycles_waiting(table, run_id, source),
+            )
+        )
         return
     emit_metrics(
         {
@@ -136,6 +145,7 @@ def _run_leased_sync(
             synced_at=started,
             records=records,
             skipped=skipped,
+            cycle_ids=cycles_waiting(table, run_id, source),
         )
     )
 
