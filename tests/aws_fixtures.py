@@ -49,68 +49,63 @@ def create_resources(secrets: dict[str, dict[str, str]]) -> dict[str, str]:
     return env
 
 
-def capture_rule_events(env: dict[str, str]) -> Callable[[], list[dict[str, Any]]]:
-    """Route every EventBridgeRule of the template to one SQS queue; returns a reader of what arrived."""
-    events = boto3.client("events", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue_url = sqs.create_queue(QueueName="captured-events")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    for logical_id, resource in RESOURCES.items():
-        for name, event in (resource.get("Properties", {}).get("Events") or {}).items():
-            if event["Type"] != "EventBridgeRule":
-                continue
-            rule = f"{logical_id}-{name}"
-            events.put_rule(
-                Name=rule,
-                EventBusName=env["TRUEUP_EVENT_BUS"],
-                EventPattern=json.dumps(event["Properties"]["Pattern"]),
-            )
-            events.put_targets(
-                Rule=rule,
-                EventBusName=env["TRUEUP_EVENT_BUS"],
-                Targets=[{"Id": logical_id, "Arn": queue_arn}],
-            )
+class CapturedEvents:
+    """Every EventBridgeRule of the template, each with an SQS queue of its own as its target, as
+    EventBridge routes to functions: `routed()` answers (function folder, event) for each delivery a
+    rule made, `__call__()` the events alone (each once). Both check every trueup event, whether a
+    rule routes it or not, against its JSON Schema (shared/events/)."""
 
-    # Every trueup event, whether a rule routes it or not, is held to its JSON Schema (shared/events/).
-    every_url = sqs.create_queue(QueueName="every-trueup-event")["QueueUrl"]
-    every_arn = sqs.get_queue_attributes(QueueUrl=every_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(
-        Name="every-trueup-event", EventBusName=env["TRUEUP_EVENT_BUS"], EventPattern='{"source": ["trueup"]}'
-    )
-    events.put_targets(
-        Rule="every-trueup-event",
-        EventBusName=env["TRUEUP_EVENT_BUS"],
-        Targets=[{"Id": "all", "Arn": every_arn}],
-    )
+    def __init__(self, env: dict[str, str]) -> None:
+        events = boto3.client("events", region_name=REGION)
+        self._sqs = boto3.client("sqs", region_name=REGION)
+        bus = env["TRUEUP_EVENT_BUS"]
+        self._queues: dict[str, str] = {}  # queue URL -> the function folder its rule delivers to
+        for logical_id, resource in RESOURCES.items():
+            for name, event in (resource.get("Properties", {}).get("Events") or {}).items():
+                if event["Type"] != "EventBridgeRule":
+                    continue
+                rule = f"{logical_id}-{name}"
+                url, arn = self._queue(f"captured-{rule}"[:80])
+                events.put_rule(
+                    Name=rule, EventBusName=bus, EventPattern=json.dumps(event["Properties"]["Pattern"])
+                )
+                events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": logical_id, "Arn": arn}])
+                self._queues[url] = resource["Properties"]["CodeUri"].strip("/").rsplit("/", 1)[-1]
+        self._every, every_arn = self._queue("every-trueup-event")
+        events.put_rule(Name="every-trueup-event", EventBusName=bus, EventPattern='{"source": ["trueup"]}')
+        events.put_targets(
+            Rule="every-trueup-event", EventBusName=bus, Targets=[{"Id": "all", "Arn": every_arn}]
+        )
 
-    def check_schemas() -> None:
-        while messages := sqs.receive_message(QueueUrl=every_url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in messages:
-                published = json.loads(message["Body"])
-                assert_matches_its_schema(published["detail-type"], published["detail"])
-                sqs.delete_message(QueueUrl=every_url, ReceiptHandle=message["ReceiptHandle"])
+    def _queue(self, name: str) -> tuple[str, str]:
+        url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        return url, arn
 
-    def read() -> list[dict[str, Any]]:
-        check_schemas()
-        out: list[dict[str, Any]] = []
-        while True:
-            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
-            messages = answer.get("Messages", [])
-            if not messages:
-                return out
+    def _drain(self, url: str) -> list[dict[str, Any]]:
+        out = []
+        while messages := self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:
                 event = json.loads(message["Body"])
                 # moto leaves out two envelope fields EventBridge always sends to Lambda.
                 event.setdefault("version", "0")
                 event.setdefault("account", "123456789012")
                 out.append(event)
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return out
 
-    return read
+    def routed(self) -> list[tuple[str, dict[str, Any]]]:
+        for published in self._drain(self._every):
+            assert_matches_its_schema(published["detail-type"], published["detail"])
+        return [(function, event) for url, function in self._queues.items() for event in self._drain(url)]
+
+    def __call__(self) -> list[dict[str, Any]]:
+        unique: dict[str, dict[str, Any]] = {}
+        for _, event in self.routed():
+            unique.setdefault(event["id"], event)
+        return list(unique.values())
 
 
 EVENT_SCHEMAS = ROOT / "shared" / "events"

@@ -29,8 +29,8 @@ from infra.local.template import Router, StackTemplate
 from tests.aws_fixtures import (
     REGION,
     TEMPLATE,
+    CapturedEvents,
     capture_notifications,
-    capture_rule_events,
     create_resources,
     load_function,
 )
@@ -94,7 +94,7 @@ class Stack:
     def __init__(self, demo: DemoUpstreams, env: dict[str, str]) -> None:
         self.demo = demo
         self.env = env
-        self.captured = capture_rule_events(env)
+        self.captured = CapturedEvents(env)
         self.notifications = capture_notifications(env["TRUEUP_TOPIC_ARN"])
         self.on_delivery: Callable[[str], None] = lambda name: None  # told each function delivered to
 
@@ -189,20 +189,11 @@ class Stack:
         return {**{k: v for k, v in first.body.items() if k != "next_cursor"}, "coverages": coverages}
 
     def deliver_events(self) -> list[str]:
-        """Hand each captured event to the function whose rule matched it ("Sync Requested" to the
-        source's sync, "Sync Completed" and "Suggestions Requested" to the suggestions, "Sync Failed"
-        and "Sync Held" to the notifications), until no more come."""
+        """Hand each captured event to the function whose rule matched it (a function folder's name,
+        e.g. "pax8_sync"), as EventBridge does, until no more come."""
         delivered = []
-        while events := self.captured():
-            for event in events:
-                if event["detail-type"] == "Sync Requested":
-                    name = f"{event['detail']['source']}_sync"
-                elif event["detail-type"] in ("Sync Completed", "Suggestions Requested"):
-                    name = "suggestions"
-                elif event["detail-type"] in ("Sync Failed", "Sync Held"):
-                    name = "notify"
-                else:
-                    continue
+        while routed := self.captured.routed():
+            for name, event in routed:
                 self.on_delivery(name)
                 FUNCTIONS[name].handler(event, LambdaContext())
                 delivered.append(name)
