@@ -1,5 +1,10 @@
-"""CycleFunction: what the schedules start. The daily sync schedule ({"trigger": "daily-sync",
-"scheduled_time": ...}) syncs every source, once per firing; the monthly cycle comes here too."""
+"""CycleFunction: what the schedules start, and the monthly cycle's bookkeeping.
+
+- {"trigger": "daily-sync", "scheduled_time": ...} (the daily schedule): syncs every source, once per firing.
+- {"trigger": "monthly", "scheduled_time": ...}: starts the monthly cycle of that firing (once).
+- "Sync Completed" / "Sync Failed" / "Sync Held" naming cycles: records the outcome in each; the last
+  sync of a cycle starts its snapshot ("Cycle Synced") or stops it ("Cycle Stopped").
+"""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -7,15 +12,38 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from trueup.observability import logger
+from trueup.services.cycles import record_sync_outcome, start_monthly_cycle
 from trueup.services.scheduled import start_daily_sync
+
+SYNC_OUTCOMES = ("Sync Completed", "Sync Failed", "Sync Held")
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    trigger = event.get("trigger") if isinstance(event, dict) else None
+    if not isinstance(event, dict):
+        raise ValueError(f"unrecognised event ({type(event).__name__})")
+    trigger = event.get("trigger")
     if trigger == "daily-sync":
         outcome = start_daily_sync(event.get("scheduled_time"), datetime.now(UTC))
         logger.info("daily sync", extra=outcome)
         return outcome
-    keys = sorted(event) if isinstance(event, dict) else type(event).__name__
-    raise ValueError(f'unrecognised event (keys: {keys}): expected {{"trigger": "daily-sync", ...}}')
+    if trigger == "monthly":
+        started = start_monthly_cycle(event.get("scheduled_time"), datetime.now(UTC))
+        logger.info("monthly cycle", extra=started)
+        return started
+    if event.get("detail-type") in SYNC_OUTCOMES:
+        from trueup import events
+
+        kind = {"Sync Completed": events.SyncCompleted, "Sync Failed": events.SyncFailed}.get(
+            event["detail-type"], events.SyncHeld
+        )
+        what = events.received(event, kind)
+        logger.append_keys(run_id=what.run_id, source=what.source)
+        nexts = record_sync_outcome(what, datetime.now(UTC))
+        logger.info("sync outcome recorded", extra={"cycles": what.cycle_ids, "next": nexts})
+        return {"cycles": what.cycle_ids or [], "next": nexts}
+    keys = sorted(event)
+    raise ValueError(
+        f'unrecognised event (keys: {keys}): expected {{"trigger": "daily-sync" | "monthly", ...}} '
+        "or a sync outcome"
+    )

@@ -84,6 +84,22 @@ class SuggestionsRequested(Event):
     rmm_generation: str
 
 
+class CycleSynced(Event):
+    """Every sync of a monthly cycle succeeded: its snapshot is next."""
+
+    detail_type: ClassVar[str] = "Cycle Synced"
+    cycle_id: str
+
+
+class CycleStopped(Event):
+    """A monthly cycle stopped before its exports (a sync failed or was held, or the snapshot
+    failed): someone is told why."""
+
+    detail_type: ClassVar[str] = "Cycle Stopped"
+    cycle_id: str
+    reason: str
+
+
 # Every event trueup publishes: each has a JSON Schema in shared/events/ (`make event-schemas`).
 ALL_EVENTS: tuple[type[Event], ...] = (
     SyncRequested,
@@ -91,6 +107,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SyncHeld,
     SyncFailed,
     SuggestionsRequested,
+    CycleSynced,
+    CycleStopped,
 )
 
 

@@ -323,6 +323,55 @@ def test_a_sync_tells_the_cycles_waiting_on_it_including_those_of_runs_that_join
     assert plain["cycle_id"] is None
 
 
+def test_a_monthly_cycle_starts_once_per_firing_and_records_its_syncs(stack: Stack) -> None:
+    from trueup.store.table import TrueupTable
+
+    firing = {"trigger": "monthly", "scheduled_time": "2026-12-01T06:00:00Z"}
+    started = FUNCTIONS["cycle"].handler(firing, LambdaContext())
+    assert started["cycle_id"] == "20261201T060000Z-monthly" and started["started"] is True
+    assert FUNCTIONS["cycle"].handler(firing, LambdaContext()) == {**started, "started": False}
+    cycle = TrueupTable().get_cycle(started["cycle_id"])
+    assert cycle is not None and cycle["run_id"] == started["run_id"]
+    assert {s: v["state"] for s, v in cycle["syncs"].items()} == {"pax8": "running", "rmm": "running"}
+    assert sorted(stack.deliver_events()) == [
+        "cycle",
+        "cycle",
+        "pax8_sync",
+        "rmm_sync",
+        "suggestions",
+        "suggestions",
+    ]
+    cycle = TrueupTable().get_cycle(started["cycle_id"])
+    assert cycle is not None
+    assert {s: v["state"] for s, v in cycle["syncs"].items()} == {"pax8": "succeeded", "rmm": "succeeded"}
+    assert cycle["snapshot"]["state"] == "running"  # "Cycle Synced" went out: the snapshot is next
+
+
+def test_a_monthly_cycle_whose_sync_is_held_skips_its_snapshot_saying_why(stack: Stack) -> None:
+    from trueup.store.table import TrueupTable
+
+    stack.sync()
+    ids = sorted(d["id"] for d in build_dataset().ninjaone_devices)
+    stack.demo.faults.add(
+        Fault(server="ninjaone", path="/v2/devices", after=ids[199], malformed=True, body=[])
+    )
+    started = FUNCTIONS["cycle"].handler(
+        {"trigger": "monthly", "scheduled_time": "2027-01-01T06:00:00Z"}, LambdaContext()
+    )
+    delivered = stack.deliver_events()
+    assert sorted(delivered) == ["cycle", "cycle", "notify", "pax8_sync", "rmm_sync", "suggestions"]
+    cycle = TrueupTable().get_cycle(started["cycle_id"])
+    assert cycle is not None
+    assert cycle["syncs"]["rmm"]["state"] == "held" and cycle["syncs"]["pax8"]["state"] == "succeeded"
+    assert cycle["snapshot"] == {
+        "state": "skipped",
+        "reason": "not taken from older data: the RMM sync was held: NinjaOne returned 200 devices; "
+        "the current data has 588",
+        "at": cycle["snapshot"]["at"],
+    }
+    assert cycle["exports"]["state"] == "skipped"
+
+
 def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
     run = stack.sync(["rmm"])
     assert list(run["sources"]) == ["rmm"] and run["sources"]["rmm"]["status"] == "succeeded"

@@ -147,12 +147,18 @@ def run_each_function_once(
             current = invoke_http(stack, "GET", "/syncs/current")
             rmm = current.body["rmm"] if current.ok and isinstance(current.body, dict) else None
             (follows,) = [
-                r.function for r in stack.template.rules if "Sync Completed" in r.pattern["detail-type"]
+                r.function
+                for r in stack.template.rules
+                if "Sync Completed" in r.pattern["detail-type"] and "detail" not in r.pattern
             ]
             completed = {"run_id": run_id, "source": "rmm", **(rmm or {})}
             results[follows] = invoke_event(stack, follows, delivered("Sync Completed", completed))
             # What a failed sync brings: a notification.
-            (tells,) = [r.function for r in stack.template.rules if "Sync Failed" in r.pattern["detail-type"]]
+            (tells,) = [
+                r.function
+                for r in stack.template.rules
+                if "Sync Failed" in r.pattern["detail-type"] and "detail" not in r.pattern
+            ]
             failed = {"run_id": run_id, "source": "pax8", "error": "Pax8 answered 500"}
             results[tells] = invoke_event(stack, tells, delivered("Sync Failed", failed))
         # What a schedule starts: its Input, as Scheduler fills it in.

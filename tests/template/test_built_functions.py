@@ -152,10 +152,11 @@ NOT_LOADED = {
         "aws_lambda_powertools.event_handler",
         "httpx",
         "rapidfuzz",
-        "pydantic",  # until a firing asks for syncs (the events' models)
+        "pydantic",  # until a firing asks for syncs or an event is read (the events' models)
         "trueup.api",
         "trueup.vendors",
-        "trueup.domain",
+        "trueup.domain.models",  # its own sequencing (trueup.domain.cycles) is plain Python
+        "trueup.domain.reconcile",
     ),
     "NotifyFunction": (
         "aws_lambda_powertools.event_handler",

@@ -34,6 +34,8 @@ from trueup.api.routes import PUBLIC_ROUTES
 from trueup.events import (
     ALL_EVENTS,
     EVENT_SOURCE,
+    CycleStopped,
+    CycleSynced,
     Event,
     SuggestionsRequested,
     SyncCompleted,
@@ -523,7 +525,7 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
             "EventBusName": bus,
             "Source": EVENT_SOURCE,
             "DetailType": event.detail_type,
-            "Detail": json.dumps(event.model_dump(mode="json")),
+            "Detail": json.dumps(event.model_dump(mode="json", exclude_none=True)),
         }
         assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
         return {
@@ -547,8 +549,30 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
     assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == {"NotifyFunction"}
     held = SyncHeld(run_id="r1", source="rmm", generation="g", reason="short")
     assert delivered_to(held) == {"NotifyFunction"}
+    # A sync a monthly cycle waits on also reaches the cycle's bookkeeping.
+    waited = SyncCompleted(
+        run_id="r1", source="rmm", generation="g", synced_at=finished, records=1, skipped=0, cycle_ids=["c1"]
+    )
+    assert delivered_to(waited) == {"SuggestionsFunction", "CycleFunction"}
+    assert delivered_to(
+        SyncHeld(run_id="r1", source="rmm", generation="g", reason="short", cycle_ids=["c1"])
+    ) == {
+        "NotifyFunction",
+        "CycleFunction",
+    }
+    # What the cycle announces has no consumer yet (the snapshot and the notification steps will).
+    assert delivered_to(CycleSynced(cycle_id="c1")) == set()
+    assert delivered_to(CycleStopped(cycle_id="c1", reason="held")) == set()
     # Every event trueup publishes was checked above.
-    checked = {SyncRequested, SyncCompleted, SuggestionsRequested, SyncFailed, SyncHeld}
+    checked = {
+        SyncRequested,
+        SyncCompleted,
+        SuggestionsRequested,
+        SyncFailed,
+        SyncHeld,
+        CycleSynced,
+        CycleStopped,
+    }
     assert checked == set(ALL_EVENTS), f"add the rules' check of {set(ALL_EVENTS) - checked}"
 
 
@@ -678,8 +702,8 @@ TABLE_ACCESS = {
     },
     # Claims each schedule firing once, and records the run it starts.
     "CycleFunction": {
-        "dynamodb:GetItem": {"FIRING", "RUN"},
-        "dynamodb:PutItem": {"FIRING", "RUN"},
+        "dynamodb:GetItem": {"FIRING", "RUN", "CYCLE"},
+        "dynamodb:PutItem": {"FIRING", "RUN", "CYCLE"},
         "dynamodb:DeleteItem": {"FIRING"},
     },
     # Records what it told, so that a repeated event tells nobody twice.

@@ -38,6 +38,8 @@ EXAMPLES: dict[str, dict[str, object]] = {
     },
     "Sync Failed": {"run_id": "r1", "source": "pax8", "error": "HTTP 500 after 5 attempts"},
     "Suggestions Requested": {"pax8_generation": "g1", "rmm_generation": "g2"},
+    "Cycle Synced": {"cycle_id": "20261201T060000Z-monthly"},
+    "Cycle Stopped": {"cycle_id": "20261201T060000Z-monthly", "reason": "the RMM sync was held"},
 }
 
 

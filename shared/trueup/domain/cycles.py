@@ -45,6 +45,17 @@ def _step(state: StepState, reason: str | None = None, at: str | None = None) ->
     return {"state": state, "reason": reason, "at": at}
 
 
+def syncs_requested(cycle: Cycle, run_id: str, now: str) -> tuple[Cycle, Next]:
+    """The sync run of the cycle was asked for: its syncs are running."""
+    if cycle["run_id"] is not None:
+        return cycle, Next.NOTHING
+    syncs = {
+        source: (_step("running", None, now) if step["state"] == "queued" else step)
+        for source, step in cycle["syncs"].items()
+    }
+    return {**cycle, "run_id": run_id, "syncs": syncs}, Next.NOTHING
+
+
 def sync_finished(
     cycle: Cycle, source: str, outcome: SyncOutcome, reason: str | None, now: str
 ) -> tuple[Cycle, Next]:

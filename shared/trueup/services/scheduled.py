@@ -18,7 +18,7 @@ FIRING_KEPT = timedelta(days=7)  # a repeated firing is recognised for a week
 def start_daily_sync(scheduled_time: str | None, now: datetime) -> dict[str, Any]:
     """Sync every source, once for this firing; answers the run's id and whether this delivery
     started it (a repeat answers the first one's run)."""
-    when = _scheduled(scheduled_time, now)
+    when = scheduled_time_of(scheduled_time, now)
     run_id = new_id(now)
     table = TrueupTable()
     firing = f"daily-sync/{when}"
@@ -33,7 +33,7 @@ def start_daily_sync(scheduled_time: str | None, now: datetime) -> dict[str, Any
     return {"run_id": run["id"], "started": True, "scheduled_time": when}
 
 
-def _scheduled(value: str | None, now: datetime) -> str:
+def scheduled_time_of(value: str | None, now: datetime) -> str:
     """The firing's scheduled time, as Scheduler gives it (`2026-12-01T05:00:00Z`); without one (a
     hand-made event), this minute."""
     if value is None:

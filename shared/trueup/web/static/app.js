@@ -358,6 +358,7 @@ async function loadRows(start = 0) {
   const snapshot = state.snapshot;
   if (!snapshot || !state.coverageId) return;
   const request = ++state.rowsRequest;
+  state.rowsTarget = start; // the page asked for last: a second click on Next goes on from it
   $("clients").setAttribute("aria-busy", "true");
   try {
     const query = rowQuery(state.coverageId, start ? String(start) : null);
@@ -1363,8 +1364,15 @@ function bind() {
     clearTimeout(searchingMappings);
     searchingMappings = setTimeout(loadMappings, SEARCH_DELAY_MS);
   });
-  $("pager-previous").addEventListener("click", () => loadRows(Math.max(0, state.rows.start - state.rowsPage)));
-  $("pager-next").addEventListener("click", () => loadRows(Number(state.rows.next)));
+  // From the page asked for last, not the one on screen: two quick clicks on Next go two pages on.
+  $("pager-previous").addEventListener("click", () => {
+    const from = state.rowsTarget ?? state.rows.start;
+    if (from > 0) loadRows(Math.max(0, from - state.rowsPage));
+  });
+  $("pager-next").addEventListener("click", () => {
+    const from = state.rowsTarget ?? state.rows.start;
+    if (from + state.rowsPage < state.rows.total) loadRows(from + state.rowsPage);
+  });
   $("snapshot-picker").addEventListener("change", (event) => {
     loadSnapshot(event.target.value, state.coverageId, true);
   });
