@@ -220,4 +220,6 @@ def running_stack(root: Path, *, quiet: bool = False, auth: str = "off") -> Iter
         yield running
     finally:
         if running.process is not None and running.process.poll() is None:
-            assert running.stop() == 0, running.log()
+            code = running.stop()
+            # -9: it did not stop within 30 s of SIGTERM and was killed; another code: it failed.
+            assert code == 0, f"the stack exited with {code}:\n{running.log()}"
