@@ -194,6 +194,17 @@ class StackProcess:
             assert time.monotonic() < end, f"run {run_id} never finished: {run}"
             time.sleep(0.1)  # the sync runs in the stack's background: poll it
 
+    def wait_for_cycle(self, cycle_id: str, deadline: float = 120.0) -> dict[str, Any]:
+        """The cycle once someone was told (its status no longer running)."""
+        end = time.monotonic() + deadline
+        while True:
+            status, cycle = self.api("GET", f"/cycles/{cycle_id}")
+            assert status == 200, cycle
+            if cycle["status"] != "running":
+                return dict(cycle)
+            assert time.monotonic() < end, f"cycle {cycle_id} never finished: {cycle}"
+            time.sleep(0.1)  # its steps run in the stack's background: poll it
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Stop the stack (SIGTERM by default, SIGKILL to simulate a crash); its exit code."""
         if self.process is None:

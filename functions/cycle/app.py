@@ -34,10 +34,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") in SYNC_OUTCOMES:
         from trueup import events
 
-        kind = {"Sync Completed": events.SyncCompleted, "Sync Failed": events.SyncFailed}.get(
-            event["detail-type"], events.SyncHeld
-        )
-        what = events.received(event, kind)
+        what: events.SyncCompleted | events.SyncFailed | events.SyncHeld
+        if event["detail-type"] == "Sync Completed":
+            what = events.received(event, events.SyncCompleted)
+        elif event["detail-type"] == "Sync Failed":
+            what = events.received(event, events.SyncFailed)
+        else:
+            what = events.received(event, events.SyncHeld)
         logger.append_keys(run_id=what.run_id, source=what.source)
         nexts = record_sync_outcome(what, datetime.now(UTC))
         logger.info("sync outcome recorded", extra={"cycles": what.cycle_ids, "next": nexts})

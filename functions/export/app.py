@@ -1,5 +1,7 @@
-"""ExportFunction: CSV exports of snapshots, served by presigned S3 links."""
+"""ExportFunction: CSV exports of snapshots, served by presigned S3 links; and a monthly cycle's
+exports ("Snapshot Created" by a cycle): a CSV per coverage and one with every coverage."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,4 +15,28 @@ app = build_resolver(routers_of("export"))
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+    if "requestContext" in event:
+        return resolve(app, event, context)
+    if isinstance(event, dict) and event.get("detail-type") == "Snapshot Created":
+        from trueup import events
+        from trueup.services.cycles import write_cycle_exports
+        from trueup.services.once import InProgress, once
+
+        created = events.received(event, events.SnapshotCreated)
+        if created.cycle_id is None:  # the rule passes only a cycle's snapshots
+            raise ValueError(f"snapshot {created.snapshot_id} was not taken by a cycle: nothing to export")
+        cycle_id, snapshot_id = created.cycle_id, created.snapshot_id
+        logger.append_keys(cycle_id=cycle_id, snapshot_id=snapshot_id)
+        try:
+            written = once(
+                f"cycle/{cycle_id}/exports",
+                context,
+                lambda: write_cycle_exports(cycle_id, snapshot_id, datetime.now(UTC)),
+            )
+        except InProgress:
+            logger.info("another delivery of this event is writing the exports")
+            return {"cycle_id": cycle_id, "written": False, "in_progress": True}
+        logger.info("cycle exports", extra=written)
+        return written
+    keys = sorted(event) if isinstance(event, dict) else type(event).__name__
+    raise ValueError(f'unrecognised event (keys: {keys}): expected an HTTP request or "Snapshot Created"')

@@ -1,4 +1,4 @@
-"""SnapshotFunction: /snapshots over HTTP, and the monthly schedule ({"trigger": "schedule"})."""
+"""SnapshotFunction: /snapshots over HTTP, and a monthly cycle's snapshot ("Cycle Synced")."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -8,7 +8,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from trueup.api.resolver import build_resolver, resolve
 from trueup.api.routes import routers_of
 from trueup.observability import logger
-from trueup.services.snapshots import take_snapshot
 
 app = build_resolver(routers_of("snapshot"))
 
@@ -17,8 +16,23 @@ app = build_resolver(routers_of("snapshot"))
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "requestContext" in event:
         return resolve(app, event, context)
-    if event.get("trigger") == "schedule":
-        snapshot = take_snapshot("schedule", datetime.now(UTC))
-        logger.info("scheduled snapshot taken", extra={"snapshot_id": snapshot["id"]})
-        return {"id": snapshot["id"], "coverages": [c["summary"] for c in snapshot["coverages"]]}
-    raise ValueError(f"unrecognised event (keys: {sorted(event)}): expected an HTTP request or a schedule")
+    if isinstance(event, dict) and event.get("detail-type") == "Cycle Synced":
+        from trueup import events
+        from trueup.services.cycles import take_cycle_snapshot
+        from trueup.services.once import InProgress, once
+
+        cycle_id = events.received(event, events.CycleSynced).cycle_id
+        logger.append_keys(cycle_id=cycle_id)
+        try:
+            taken = once(
+                f"cycle/{cycle_id}/snapshot",
+                context,
+                lambda: take_cycle_snapshot(cycle_id, datetime.now(UTC)),
+            )
+        except InProgress:
+            logger.info("another delivery of this event is taking the snapshot")
+            return {"cycle_id": cycle_id, "taken": False, "in_progress": True}
+        logger.info("cycle snapshot", extra=taken)
+        return taken
+    keys = sorted(event) if isinstance(event, dict) else type(event).__name__
+    raise ValueError(f'unrecognised event (keys: {keys}): expected an HTTP request or "Cycle Synced"')

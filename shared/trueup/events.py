@@ -100,6 +100,27 @@ class CycleStopped(Event):
     reason: str
 
 
+class SnapshotCreated(Event):
+    """A snapshot was taken (by a person, a script or a monthly cycle)."""
+
+    detail_type: ClassVar[str] = "Snapshot Created"
+    snapshot_id: str
+    taken_at: datetime
+    trigger: Literal["api", "schedule"]
+    cycle_id: str | None = Field(
+        default=None, description="The monthly cycle that took it (its exports are next); absent otherwise."
+    )
+
+
+class ExportsReady(Event):
+    """A monthly cycle's exports are in the bucket: someone is told."""
+
+    detail_type: ClassVar[str] = "Exports Ready"
+    cycle_id: str
+    snapshot_id: str
+    keys: list[str] = Field(description="The CSV files' keys in the data bucket: one per coverage, then all.")
+
+
 # Every event trueup publishes: each has a JSON Schema in shared/events/ (`make event-schemas`).
 ALL_EVENTS: tuple[type[Event], ...] = (
     SyncRequested,
@@ -109,6 +130,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SuggestionsRequested,
     CycleSynced,
     CycleStopped,
+    SnapshotCreated,
+    ExportsReady,
 )
 
 

@@ -188,15 +188,17 @@ class Stack:
             )
         return {**{k: v for k, v in first.body.items() if k != "next_cursor"}, "coverages": coverages}
 
-    def deliver_events(self) -> list[str]:
+    def deliver_events(self, times: int = 1) -> list[str]:
         """Hand each captured event to the function whose rule matched it (a function folder's name,
-        e.g. "pax8_sync"), as EventBridge does, until no more come."""
+        e.g. "pax8_sync"), as EventBridge does, until no more come; `times`: each that often (it
+        delivers at least once)."""
         delivered = []
         while routed := self.captured.routed():
             for name, event in routed:
-                self.on_delivery(name)
-                FUNCTIONS[name].handler(event, LambdaContext())
-                delivered.append(name)
+                for _ in range(times):
+                    self.on_delivery(name)
+                    FUNCTIONS[name].handler(event, LambdaContext())
+                    delivered.append(name)
         return delivered
 
     def sync(self, sources: list[str] | None = None) -> dict[str, Any]:
@@ -323,34 +325,67 @@ def test_a_sync_tells_the_cycles_waiting_on_it_including_those_of_runs_that_join
     assert plain["cycle_id"] is None
 
 
-def test_a_monthly_cycle_starts_once_per_firing_and_records_its_syncs(stack: Stack) -> None:
-    from trueup.store.table import TrueupTable
-
+@pytest.mark.parametrize("times", [1, 2], ids=["delivered once", "every event delivered twice"])
+def test_a_monthly_cycle_syncs_then_snapshots_exports_and_tells_once(stack: Stack, times: int) -> None:
     firing = {"trigger": "monthly", "scheduled_time": "2026-12-01T06:00:00Z"}
     started = FUNCTIONS["cycle"].handler(firing, LambdaContext())
     assert started["cycle_id"] == "20261201T060000Z-monthly" and started["started"] is True
+    # The schedule firing twice is one cycle.
     assert FUNCTIONS["cycle"].handler(firing, LambdaContext()) == {**started, "started": False}
-    cycle = TrueupTable().get_cycle(started["cycle_id"])
-    assert cycle is not None and cycle["run_id"] == started["run_id"]
-    assert {s: v["state"] for s, v in cycle["syncs"].items()} == {"pax8": "running", "rmm": "running"}
-    assert sorted(stack.deliver_events()) == [
+    running = stack.http("GET", f"/cycles/{started['cycle_id']}").body
+    assert running["status"] == "running" and running["run_id"] == started["run_id"]
+    assert {s: v["state"] for s, v in running["syncs"].items()} == {"pax8": "running", "rmm": "running"}
+    assert running["snapshot"]["state"] == "queued"
+
+    delivered = stack.deliver_events(times)
+    assert sorted(set(delivered)) == [
         "cycle",
-        "cycle",
+        "export",
+        "notify",
         "pax8_sync",
         "rmm_sync",
-        "suggestions",
+        "snapshot",
         "suggestions",
     ]
-    cycle = TrueupTable().get_cycle(started["cycle_id"])
-    assert cycle is not None
+    cycle = stack.http("GET", f"/cycles/{started['cycle_id']}").body
+    assert cycle["status"] == "succeeded" and cycle["finished_at"] is not None
     assert {s: v["state"] for s, v in cycle["syncs"].items()} == {"pax8": "succeeded", "rmm": "succeeded"}
-    assert cycle["snapshot"]["state"] == "running"  # "Cycle Synced" went out: the snapshot is next
+    assert [cycle[step]["state"] for step in ("snapshot", "exports", "notification")] == ["succeeded"] * 3
+    # One snapshot, of the cycle, by the schedule.
+    [snapshot] = stack.http("GET", "/snapshots").body["items"]
+    assert snapshot["id"] == cycle["snapshot_id"]
+    assert snapshot["trigger"] == "schedule" and snapshot["cycle_id"] == cycle["id"]
+    # One CSV per coverage and one with every coverage, in the bucket.
+    coverages = [c["id"] for c in snapshot["coverages"]]
+    assert [k.rsplit("/", 1)[1] for k in cycle["export_keys"]] == [f"{c}.csv" for c in coverages] + [
+        "all_coverages.csv"
+    ]
+    s3 = boto3.client("s3", region_name=REGION)
+    listed = s3.list_objects_v2(Bucket=stack.env["TRUEUP_BUCKET"], Prefix="exports/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(cycle["export_keys"])
+    every = s3.get_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=cycle["export_keys"][-1])["Body"].read()
+    lines = every.decode("utf-8-sig").splitlines()
+    assert len(lines) == 1 + sum(sum(c["summary"].values()) for c in snapshot["coverages"])
+    assert {line.split(",")[5] for line in lines[1:]} >= {c["name"] for c in snapshot["coverages"]}
+    # One notification, in plain words.
+    [told] = stack.notifications()
+    assert told["subject"].startswith("trueup: 2026-") and "under-licensed" in told["subject"]
+    for coverage in snapshot["coverages"]:
+        counts = coverage["summary"]
+        assert (
+            f"- {coverage['name']}: {counts['under_licensed']} under-licensed, {counts['over_licensed']} "
+            f"over-licensed, {counts['matched']} matched, {counts['unmapped']} unmapped"
+        ) in told["text"]
+    assert (
+        "largest under-licensed gaps" in told["text"]
+        and "Syncs: Pax8 succeeded; RMM succeeded." in told["text"]
+    )
+    assert told["text"].endswith("Open trueup's Reconciliation page.")  # where to look (the URL, deployed)
 
 
-def test_a_monthly_cycle_whose_sync_is_held_skips_its_snapshot_saying_why(stack: Stack) -> None:
-    from trueup.store.table import TrueupTable
-
+def test_a_monthly_cycle_whose_sync_is_held_skips_its_snapshot_and_says_why(stack: Stack) -> None:
     stack.sync()
+    stack.notifications()
     ids = sorted(d["id"] for d in build_dataset().ninjaone_devices)
     stack.demo.faults.add(
         Fault(server="ninjaone", path="/v2/devices", after=ids[199], malformed=True, body=[])
@@ -360,16 +395,20 @@ def test_a_monthly_cycle_whose_sync_is_held_skips_its_snapshot_saying_why(stack:
     )
     delivered = stack.deliver_events()
     assert sorted(delivered) == ["cycle", "cycle", "notify", "pax8_sync", "rmm_sync", "suggestions"]
-    cycle = TrueupTable().get_cycle(started["cycle_id"])
-    assert cycle is not None
+    cycle = stack.http("GET", f"/cycles/{started['cycle_id']}").body
+    assert cycle["status"] == "stopped"
     assert cycle["syncs"]["rmm"]["state"] == "held" and cycle["syncs"]["pax8"]["state"] == "succeeded"
-    assert cycle["snapshot"] == {
-        "state": "skipped",
-        "reason": "not taken from older data: the RMM sync was held: NinjaOne returned 200 devices; "
-        "the current data has 588",
-        "at": cycle["snapshot"]["at"],
-    }
-    assert cycle["exports"]["state"] == "skipped"
+    why = (
+        "not taken from older data: the RMM sync was held: NinjaOne returned 200 devices; "
+        "the current data has 588"
+    )
+    assert cycle["snapshot"]["state"] == "skipped" and cycle["snapshot"]["reason"] == why
+    assert cycle["exports"]["state"] == "skipped" and cycle["notification"]["state"] == "succeeded"
+    assert stack.http("GET", "/snapshots").body["items"] == []
+    # Told once, by the cycle (not once more for the held sync).
+    [told] = stack.notifications()
+    assert told["subject"].startswith("trueup: the monthly cycle stopped: not taken from older data")
+    assert f"Why: {why}." in told["text"] and "RMM was held (NinjaOne returned 200 devices" in told["text"]
 
 
 def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
@@ -484,13 +523,6 @@ def test_snapshots_are_listed_newest_first_with_a_cursor_and_without_rows(stack:
     rest = stack.http("GET", "/snapshots", query={"limit": "2", "cursor": page["next_cursor"]}).body
     assert [s["id"] for s in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
     assert stack.http("GET", "/snapshots", query={"cursor": "%%%"}).status == 400  # not a snapshot id
-
-
-def test_the_monthly_schedule_takes_a_snapshot(stack: Stack) -> None:
-    stack.sync()
-    result = FUNCTIONS["snapshot"].handler({"trigger": "schedule"}, LambdaContext())
-    latest = stack.http("GET", "/snapshots/latest").body
-    assert latest["id"] == result["id"] and latest["trigger"] == "schedule"
 
 
 def test_a_sync_failing_halfway_leaves_the_previous_data_current(stack: Stack) -> None:
@@ -790,6 +822,8 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/syncs/current",
         "/syncs/{run_id}/{source}/accept",
         "/syncs/{run_id}/{source}/discard",
+        "/cycles",
+        "/cycles/{cycle_id}",
         "/snapshots",
         "/snapshots/latest",
         "/snapshots/{snapshot_id}",
@@ -994,9 +1028,17 @@ def test_changes_record_who_made_them_and_the_api_returns_it(stack: Stack) -> No
         m for m in stack.http("GET", "/mappings").body["mappings"] if m["pax8_company_id"] == company
     )
     assert manual["source"] == "manual" and manual["updated_by"]["subject"] == "u-admin"
-    # The monthly schedule has no person behind it.
-    scheduled = FUNCTIONS["snapshot"].handler({"trigger": "schedule"}, LambdaContext())
-    assert stack.http("GET", f"/snapshots/{scheduled['id']}").body["taken_by"] is None
+    # The monthly schedule has no person behind it; a cycle started over HTTP names who started it.
+    FUNCTIONS["cycle"].handler(
+        {"trigger": "monthly", "scheduled_time": "2026-12-01T06:00:00Z"}, LambdaContext()
+    )
+    stack.deliver_events()
+    scheduled = stack.http("GET", "/snapshots/latest").body
+    assert scheduled["trigger"] == "schedule" and scheduled["taken_by"] is None
+    started = stack.http("POST", "/cycles").body
+    assert (
+        started["started_by"] == {"subject": "u-admin", "name": "Ada Admin"} and started["trigger"] == "api"
+    )
 
 
 def test_me_names_the_caller_and_their_roles(stack: Stack) -> None:
@@ -1160,7 +1202,9 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
         return original_http(method, path, *args, **kwargs)
 
     def delivering(name: str) -> None:
-        current[0] = "SuggestionsFunction" if name == "suggestions" else "SyncFunctions"
+        current[0] = (
+            "SyncFunctions" if name.endswith("_sync") else name.capitalize() + "Function"
+        )  # functions/<name>: snapshot -> SnapshotFunction
 
     stack.http = http  # type: ignore[method-assign]
     stack.on_delivery = delivering
@@ -1182,17 +1226,31 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
     stack.http("DELETE", f"/mappings/{company}")
     stack.http("PUT", "/settings", {"tolerance": 1})
     stack.http("GET", "/settings")
-    current[0] = "SnapshotFunction"
-    FUNCTIONS["snapshot"].handler({"trigger": "schedule"}, LambdaContext())
     current[0] = "CycleFunction"
     FUNCTIONS["cycle"].handler(
         {"trigger": "daily-sync", "scheduled_time": "2026-12-02T05:00:00Z"}, LambdaContext()
     )
+    # Every step of a monthly cycle, and the cycles over HTTP.
+    FUNCTIONS["cycle"].handler(
+        {"trigger": "monthly", "scheduled_time": "2026-12-01T06:00:00Z"}, LambdaContext()
+    )
+    stack.http("POST", "/cycles")
+    stack.http("POST", "/snapshots", {"sync": True})
+    stack.deliver_events()
+    stack.http("GET", "/cycles")
+    stack.http("GET", "/cycles/20261201T060000Z-monthly")
 
     template = yaml_template()
     allowed = {
         f: table_access(template, f)
-        for f in ("ApiFunction", "SnapshotFunction", "ExportFunction", "SuggestionsFunction", "CycleFunction")
+        for f in (
+            "ApiFunction",
+            "SnapshotFunction",
+            "ExportFunction",
+            "SuggestionsFunction",
+            "CycleFunction",
+            "NotifyFunction",
+        )
     }
     sync_allowed = table_access(template, "Pax8SyncFunction")
     assert sync_allowed == table_access(template, "RmmSyncFunction")
@@ -1203,6 +1261,9 @@ def test_every_handler_touches_only_the_kinds_of_items_its_policy_allows(stack: 
     assert ("dynamodb:PutItem", "CLAIM") in used["ApiFunction"]  # the check saw the transactions
     assert ("dynamodb:UpdateItem", "IDEMPOTENCY") in used["SnapshotFunction"]  # and the idempotency records
     assert ("dynamodb:PutItem", "SUGGESTIONS") in used["SuggestionsFunction"]  # and the suggestions
+    assert ("dynamodb:PutItem", "CYCLE") in used["SnapshotFunction"]  # and the cycle's steps
+    assert ("dynamodb:PutItem", "CYCLE") in used["ExportFunction"]
+    assert ("dynamodb:PutItem", "CYCLE") in used["NotifyFunction"]
 
 
 def yaml_template() -> dict[str, Any]:

@@ -157,7 +157,8 @@ def run_each_function_once(
             (tells,) = [
                 r.function
                 for r in stack.template.rules
-                if "Sync Failed" in r.pattern["detail-type"] and "detail" not in r.pattern
+                if "Sync Failed" in r.pattern["detail-type"]
+                and r.pattern.get("detail", {}).get("cycle_ids") == [{"exists": False}]
             ]
             failed = {"run_id": run_id, "source": "pax8", "error": "Pax8 answered 500"}
             results[tells] = invoke_event(stack, tells, delivered("Sync Failed", failed))
@@ -166,9 +167,66 @@ def run_each_function_once(
         results[daily.function] = invoke_event(
             stack, daily.function, scheduler_input(daily, datetime.now(UTC))
         )
+        if queued.ok:
+            results["cycle"] = run_a_monthly_cycle(stack)
     # After the stack: one AWS stand-in per process at a time.
     results["PageSignInFunction"] = run_page_sign_in(build_dir, python)
     return results
+
+
+def run_a_monthly_cycle(stack: LocalStack) -> Invocation:
+    """The monthly schedule's firing, then each step's event handed to the function whose rule takes
+    it, one after the other (this stack delivers no events itself): answers GET /cycles/{id} after."""
+    (monthly,) = [s for s in stack.template.schedules if s.event == "Monthly"]
+    started = invoke_event(stack, monthly.function, scheduler_input(monthly, datetime.now(UTC)))
+    if not started.ok:
+        return started
+    cycle_id, run_id = started.body["cycle_id"], started.body["run_id"]
+
+    def to_rule(detail_type: str, detail: dict[str, Any]) -> Invocation:
+        (function,) = {
+            r.function
+            for r in stack.template.rules
+            if detail_type in r.pattern["detail-type"]
+            and (detail_type != "Sync Completed" or "detail" in r.pattern)  # the cycle's, not suggestions
+        }
+        return invoke_event(stack, function, delivered(detail_type, detail))
+
+    for source in ("pax8", "rmm"):
+        (function,) = {
+            r.function
+            for r in stack.template.rules
+            if r.pattern["detail-type"] == ["Sync Requested"] and r.pattern["detail"]["source"] == [source]
+        }
+        synced = invoke_event(stack, function, sync_requested(run_id, source))
+        if not synced.ok:
+            return synced
+    run = invoke_http(stack, "GET", f"/syncs/{run_id}").body
+    for source, state in run["sources"].items():
+        outcome = {
+            "run_id": run_id,
+            "source": source,
+            "generation": state["generation"],
+            "synced_at": state["started_at"],
+            "records": state["records"],
+            "skipped": state["skipped"],
+            "cycle_ids": [cycle_id],
+        }
+        recorded = to_rule("Sync Completed", outcome)
+        if not recorded.ok:
+            return recorded
+    for detail_type in ("Cycle Synced", "Snapshot Created", "Exports Ready"):
+        cycle = invoke_http(stack, "GET", f"/cycles/{cycle_id}").body
+        detail: dict[str, Any] = {"cycle_id": cycle_id}
+        if detail_type == "Snapshot Created":
+            snapshot = invoke_http(stack, "GET", f"/snapshots/{cycle['snapshot_id']}").body
+            detail |= {"snapshot_id": snapshot["id"], "taken_at": snapshot["taken_at"], "trigger": "schedule"}
+        if detail_type == "Exports Ready":
+            detail |= {"snapshot_id": cycle["snapshot_id"], "keys": cycle["export_keys"]}
+        step = to_rule(detail_type, detail)
+        if not step.ok:
+            return step
+    return invoke_http(stack, "GET", f"/cycles/{cycle_id}")
 
 
 @contextmanager

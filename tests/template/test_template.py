@@ -37,6 +37,8 @@ from trueup.events import (
     CycleStopped,
     CycleSynced,
     Event,
+    ExportsReady,
+    SnapshotCreated,
     SuggestionsRequested,
     SyncCompleted,
     SyncFailed,
@@ -60,7 +62,7 @@ S3_READS = {
     "RmmSyncFunction": set(),
     "PageSignInFunction": set(),
     "SuggestionsFunction": {f"{BUCKET_ARN}/generations/*"},
-    "NotifyFunction": set(),
+    "NotifyFunction": {f"{BUCKET_ARN}/snapshots/*"},  # the largest gaps it tells
     "CycleFunction": set(),
 }
 S3_WRITES = {
@@ -465,25 +467,29 @@ def test_credentials_never_reach_a_functions_environment(template: Template) -> 
 # ------------------------------------------------------------------------- events and the schedule
 
 
-def test_schedules_take_the_monthly_snapshot_and_the_daily_sync(
+def test_schedules_start_the_monthly_cycle_and_the_daily_sync(
     template: Template, transformed: Template
 ) -> None:
     scheduled = {f"{f}.{name}": p for f, name, p in events_of(template, "ScheduleV2")}
-    assert set(scheduled) == {"SnapshotFunction.Monthly", "CycleFunction.DailySync"}
-    monthly, daily = scheduled["SnapshotFunction.Monthly"], scheduled["CycleFunction.DailySync"]
-    assert json.loads(monthly["Input"]) == {"trigger": "schedule"}
-    # The daily firing is named by its scheduled time, which Scheduler fills in: a repeat is the same.
+    assert set(scheduled) == {"CycleFunction.Monthly", "CycleFunction.DailySync"}
+    monthly, daily = scheduled["CycleFunction.Monthly"], scheduled["CycleFunction.DailySync"]
+    # Each firing is named by its scheduled time, which Scheduler fills in: a repeat is the same.
+    assert json.loads(monthly["Input"]) == {
+        "trigger": "monthly",
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+    }
     assert json.loads(daily["Input"]) == {
         "trigger": "daily-sync",
         "scheduled_time": "<aws.scheduler.scheduled-time>",
     }
     for properties, pattern in (
-        (monthly, r"cron\(\d+ \d+ 1 \* \? \*\)"),
-        (daily, r"cron\(\d+ \d+ \* \* \? \*\)"),
+        (monthly, r"cron\(0 6 1 \* \? \*\)"),  # 06:00 on the 1st
+        (daily, r"cron\(\d+ [0-5] \* \* \? \*\)"),  # early each morning
     ):
-        assert properties["ScheduleExpressionTimezone"] == "UTC"
+        assert properties["ScheduleExpressionTimezone"] == {"Ref": "ScheduleTimezone"}
         expression = template["Parameters"][properties["ScheduleExpression"]["Ref"]]["Default"]
         assert re.fullmatch(pattern, expression), expression
+    assert template["Parameters"]["ScheduleTimezone"]["Default"] == "UTC"
     # The daily sync is on unless the DailySync parameter turns it off.
     assert template["Parameters"]["DailySync"]["Default"] == "Enabled"
     assert daily["State"] == {"Fn::If": ["SyncsDaily", "ENABLED", "DISABLED"]}
@@ -493,7 +499,7 @@ def test_schedules_take_the_monthly_snapshot_and_the_daily_sync(
         for s in of_type(transformed, "AWS::Scheduler::Schedule").values()
     }
     assert {name: t["Arn"]["Fn::GetAtt"][0] for name, t in targets.items()} == {
-        "${AWS::StackName}-monthly-snapshot": "SnapshotFunction",
+        "${AWS::StackName}-monthly-cycle": "CycleFunction",
         "${AWS::StackName}-daily-sync": "CycleFunction",
     }
     # Schedule names are unique per account and region: a fixed one stops a second stack deploying.
@@ -505,7 +511,7 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
     events = boto3.client("events", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
     bus = events.create_event_bus(Name="trueup-template-test")["EventBusArn"].rsplit("/", 1)[1]
-    inboxes: dict[str, str] = {}
+    inboxes: dict[str, str] = {}  # queue URL -> the function its rule targets
     for function_id, name, properties in events_of(template, "EventBridgeRule"):
         assert properties["EventBusName"] == {"Ref": "EventBus"}, (
             f"{function_id}.{name} is not on trueup's bus"
@@ -518,7 +524,7 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
         events.put_targets(
             Rule=f"{function_id}-{name}", EventBusName=bus, Targets=[{"Id": "inbox", "Arn": arn}]
         )
-        inboxes[function_id] = url
+        inboxes[url] = function_id  # a function may have several rules: each its own inbox
 
     def delivered_to(event: Event) -> set[str]:
         entry = {
@@ -530,7 +536,7 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
         assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
         return {
             function_id
-            for function_id, url in inboxes.items()
+            for url, function_id in inboxes.items()
             if sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages")
         }
 
@@ -549,20 +555,26 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
     assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == {"NotifyFunction"}
     held = SyncHeld(run_id="r1", source="rmm", generation="g", reason="short")
     assert delivered_to(held) == {"NotifyFunction"}
-    # A sync a monthly cycle waits on also reaches the cycle's bookkeeping.
+    # A sync a monthly cycle waits on reaches the cycle's bookkeeping; its failure is told by the
+    # cycle's notification, not a second time on its own.
     waited = SyncCompleted(
         run_id="r1", source="rmm", generation="g", synced_at=finished, records=1, skipped=0, cycle_ids=["c1"]
     )
     assert delivered_to(waited) == {"SuggestionsFunction", "CycleFunction"}
-    assert delivered_to(
-        SyncHeld(run_id="r1", source="rmm", generation="g", reason="short", cycle_ids=["c1"])
-    ) == {
-        "NotifyFunction",
-        "CycleFunction",
+    held_for_cycle = SyncHeld(run_id="r1", source="rmm", generation="g", reason="short", cycle_ids=["c1"])
+    assert delivered_to(held_for_cycle) == {"CycleFunction"}
+    assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom", cycle_ids=["c1"])) == {
+        "CycleFunction"
     }
-    # What the cycle announces has no consumer yet (the snapshot and the notification steps will).
-    assert delivered_to(CycleSynced(cycle_id="c1")) == set()
-    assert delivered_to(CycleStopped(cycle_id="c1", reason="held")) == set()
+    # The cycle's steps, one function each: snapshot, exports, notification.
+    assert delivered_to(CycleSynced(cycle_id="c1")) == {"SnapshotFunction"}
+    taken = datetime(2026, 12, 1, 6, 4, tzinfo=UTC)
+    by_cycle = SnapshotCreated(snapshot_id="s1", taken_at=taken, trigger="schedule", cycle_id="c1")
+    assert delivered_to(by_cycle) == {"ExportFunction"}
+    # A person's snapshot is exported when someone asks, not by a rule.
+    assert delivered_to(SnapshotCreated(snapshot_id="s2", taken_at=taken, trigger="api")) == set()
+    assert delivered_to(ExportsReady(cycle_id="c1", snapshot_id="s1", keys=["k"])) == {"NotifyFunction"}
+    assert delivered_to(CycleStopped(cycle_id="c1", reason="held")) == {"NotifyFunction"}
     # Every event trueup publishes was checked above.
     checked = {
         SyncRequested,
@@ -572,6 +584,8 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
         SyncHeld,
         CycleSynced,
         CycleStopped,
+        SnapshotCreated,
+        ExportsReady,
     }
     assert checked == set(ALL_EVENTS), f"add the rules' check of {set(ALL_EVENTS) - checked}"
 
@@ -669,21 +683,32 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
 # Which kinds of items (partition keys, trueup/store/table.py) each function may read and write.
 TABLE_ACCESS = {
     "ApiFunction": {
-        "dynamodb:GetItem": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "SUGGESTIONS"},
-        "dynamodb:Query": {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "SUGGESTIONS"},
-        # CURRENT: an admin accepting a held sync's data
-        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "CURRENT"},
+        **{
+            a: {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "SUGGESTIONS", "CYCLE"}
+            for a in ("dynamodb:GetItem", "dynamodb:Query")
+        },
+        # CURRENT: an admin accepting a held sync's data; CYCLE: POST /cycles
+        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "CURRENT", "CYCLE"},
         "dynamodb:DeleteItem": {"MAPPING", "CLAIM", "IDEMPOTENCY"},
         "dynamodb:UpdateItem": {"IDEMPOTENCY"},
     },
+    # A cycle's snapshot is written with the cycle's step; {"sync": true} starts a cycle (and its run).
     "SnapshotFunction": {
-        "dynamodb:GetItem": {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT", "IDEMPOTENCY"},
-        "dynamodb:Query": {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT", "IDEMPOTENCY"},
-        "dynamodb:PutItem": {"SNAPSHOT", "IDEMPOTENCY"},
+        **{
+            a: {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT", "IDEMPOTENCY", "CYCLE", "RUN"}
+            for a in ("dynamodb:GetItem", "dynamodb:Query")
+        },
+        "dynamodb:PutItem": {"SNAPSHOT", "IDEMPOTENCY", "CYCLE", "RUN"},
         "dynamodb:UpdateItem": {"IDEMPOTENCY"},
         "dynamodb:DeleteItem": {"IDEMPOTENCY"},
     },
-    "ExportFunction": {"dynamodb:GetItem": {"SNAPSHOT"}, "dynamodb:Query": {"SNAPSHOT"}},
+    # Snapshots, and a cycle's exports step (once per cycle).
+    "ExportFunction": {
+        "dynamodb:GetItem": {"SNAPSHOT", "CYCLE", "IDEMPOTENCY"},
+        "dynamodb:Query": {"SNAPSHOT", "CYCLE", "IDEMPOTENCY"},
+        **{a: {"CYCLE", "IDEMPOTENCY"} for a in ("dynamodb:PutItem", "dynamodb:UpdateItem")},
+        "dynamodb:DeleteItem": {"CYCLE", "IDEMPOTENCY"},
+    },
     "Pax8SyncFunction": {
         **{a: {"RUN", "CURRENT", "LEASE"} for a in ("dynamodb:Query", "dynamodb:PutItem")},
         "dynamodb:GetItem": {"RUN", "CURRENT", "LEASE", "SETTINGS"},  # the settings: when to hold a sync
@@ -706,10 +731,13 @@ TABLE_ACCESS = {
         "dynamodb:PutItem": {"FIRING", "RUN", "CYCLE"},
         "dynamodb:DeleteItem": {"FIRING"},
     },
-    # Records what it told, so that a repeated event tells nobody twice.
+    # Records what it told, so that a repeated event tells nobody twice; reads a cycle and its
+    # snapshot, and records that the cycle was told.
     "NotifyFunction": {
-        a: {"IDEMPOTENCY"}
-        for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+        "dynamodb:GetItem": {"IDEMPOTENCY", "CYCLE", "SNAPSHOT"},
+        "dynamodb:Query": {"CYCLE", "SNAPSHOT"},
+        "dynamodb:PutItem": {"IDEMPOTENCY", "CYCLE"},
+        **{a: {"IDEMPOTENCY"} for a in ("dynamodb:UpdateItem", "dynamodb:DeleteItem")},
     },
 }
 
@@ -743,18 +771,25 @@ def test_each_function_reads_and_writes_only_its_own_kinds_of_items(template: Te
     assert "CURRENT" not in TABLE_ACCESS["ApiFunction"]["dynamodb:DeleteItem"]
 
 
-def test_the_export_function_reads_only_snapshot_items_of_the_table() -> None:
+def test_the_export_function_reads_only_snapshots_and_cycles_of_the_table() -> None:
     from tests.aws_fixtures import RESOURCES
     from trueup.store import table as store
 
-    [statement] = [
+    statements = [
         s
         for policy in RESOURCES["ExportFunction"]["Properties"]["Policies"]
         for s in policy["Statement"]
         if any(str(a).startswith("dynamodb:") for a in s["Action"])
     ]
-    assert sorted(statement["Action"]) == ["dynamodb:GetItem", "dynamodb:Query"]
-    assert statement["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SNAPSHOT"]}}
+    reads = [s for s in statements if sorted(s["Action"]) == ["dynamodb:GetItem", "dynamodb:Query"]]
+    assert [r["Condition"] for r in reads] == [
+        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SNAPSHOT", "CYCLE", "IDEMPOTENCY"]}}
+    ]
+    # It writes nothing but a cycle's step and its once-only records: never a snapshot, run or mapping.
+    for statement in statements:
+        if statement not in reads:
+            keys = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+            assert set(keys) <= {"CYCLE", "IDEMPOTENCY"}, statement["Sid"]
     assert '"SNAPSHOT"' in Path(store.__file__).read_text()  # the partition the snapshot items live in
 
 
@@ -805,12 +840,29 @@ def test_every_failure_ends_in_a_queue_whose_alarm_tells_the_notification_topic(
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     # Each queue has an alarm on its depth that tells the topic; no data is not a failure.
-    alarms = {
-        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: a["Properties"]
+    on_queues = [
+        a["Properties"]
         for a in of_type(template, "AWS::CloudWatch::Alarm").values()
-    }
+        if a["Properties"]["Namespace"] == "AWS/SQS"
+    ]
+    alarms = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: a for a in on_queues}
     assert set(alarms) == set(of_type(template, "AWS::SQS::Queue")) == {"FailedEvents", "FailedInvocations"}
     for alarm in alarms.values():
         assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 1
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+    # A cycle that stopped is counted by NotifyFunction (trueup.services.notifications); its alarm
+    # tells the topic too, and a month without cycles is not one.
+    [stopped] = [
+        a["Properties"]
+        for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == "trueup"
+    ]
+    assert stopped["MetricName"] == "CyclesStopped" and stopped["Statistic"] == "Sum"
+    assert stopped["Dimensions"] == [{"Name": "service", "Value": "trueup"}]
+    assert stopped["TreatMissingData"] == "notBreaching" and stopped["AlarmActions"] == [
+        {"Ref": "NotificationTopic"}
+    ]
+    from trueup.services import notifications
+
+    assert '"CyclesStopped"' in Path(notifications.__file__).read_text()

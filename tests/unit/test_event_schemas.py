@@ -40,6 +40,17 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "Suggestions Requested": {"pax8_generation": "g1", "rmm_generation": "g2"},
     "Cycle Synced": {"cycle_id": "20261201T060000Z-monthly"},
     "Cycle Stopped": {"cycle_id": "20261201T060000Z-monthly", "reason": "the RMM sync was held"},
+    "Snapshot Created": {
+        "snapshot_id": "20261201T060412000Z-9f3a1c",
+        "taken_at": datetime(2026, 12, 1, 6, 4, 12, tzinfo=UTC).isoformat(),
+        "trigger": "schedule",
+        "cycle_id": "20261201T060000Z-monthly",
+    },
+    "Exports Ready": {
+        "cycle_id": "20261201T060000Z-monthly",
+        "snapshot_id": "20261201T060412000Z-9f3a1c",
+        "keys": ["exports/2026/12/20261201T060412000Z-9f3a1c/all_coverages.csv"],
+    },
 }
 
 

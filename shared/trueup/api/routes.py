@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 ROUTER_MODULES: dict[str, tuple[str, ...]] = {
     "api": (
         "trueup.api.syncs",
+        "trueup.api.cycles",
         "trueup.api.mappings",
         "trueup.api.settings",
         "trueup.api.openapi",
@@ -39,6 +40,7 @@ ADMIN_ROUTES: dict[str, str] = {  # route -> what it does, as a 403 says it
     "DELETE /mappings/{pax8_company_id}": "Changing a mapping",
     "PUT /settings": "Changing the settings",
     "POST /snapshots": "Taking a snapshot",
+    "POST /cycles": "Starting a cycle",
 }
 
 

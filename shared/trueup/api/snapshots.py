@@ -1,13 +1,15 @@
 """Routes: /snapshots."""
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from trueup.api import idempotency
-from trueup.api.http import QueryParam, Request, answers, parse_cursor
+from trueup.api.http import QueryParam, Request, answers, body_of, parse_cursor
 from trueup.api.identity import caller_of
+from trueup.errors import InvalidInput
 from trueup.services import snapshots
 from trueup.store.table import CURSOR_PATTERN
 
@@ -45,6 +47,7 @@ CURSOR = QueryParam(
 ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, ROWS, ROWS_CURSOR)
 
 REQUESTS = {
+    "POST /snapshots": Request(body="SnapshotRequest", body_required=False),
     "GET /snapshots": Request(query=(LIMIT, CURSOR)),
     "GET /snapshots/latest": Request(query=ROW_QUERY),
     "GET /snapshots/{snapshot_id}": Request(query=ROW_QUERY),
@@ -53,25 +56,41 @@ REQUESTS = {
 
 @router.post(
     "/snapshots",
-    summary="Take a snapshot of the current data",
+    summary="Take a snapshot of the current data (or sync first: a cycle)",
+    description='No body: the snapshot of the current data, now (201). {"sync": true}: a cycle that '
+    "syncs every source first, then takes the snapshot of the fresh data, exports it and tells the "
+    "notification topic (202 with the cycle; follow it with GET /cycles/{cycle_id}).",
     tags=["snapshots"],
     responses={
         **answers(201, "SnapshotSummary", "The new snapshot, without its rows (GET it for them)"),
+        **answers(202, "CycleOut", '{"sync": true}: the cycle, its syncs asked for'),
         409: {"description": "A source was never synced"},
     },
     compress=True,
 )
 def take_snapshot() -> tuple[dict[str, Any], int]:
     event = router.current_event
+    body = event.body
+    if body and not isinstance(json.loads(body), dict | None):
+        raise InvalidInput('the body must be a JSON object such as {"sync": true}, or nothing')
+    request = body_of(body, "SnapshotRequest")
     caller = caller_of(event.raw_event)
+    if request is not None and request.sync:
+        from trueup.services import cycles
+
+        def start() -> dict[str, str]:
+            return {"cycle_id": cycles.start_cycle_now(datetime.now(UTC), caller.actor())["id"]}
+
+        started = idempotency.once(
+            event.headers, caller, "POST /snapshots", body, start, router.lambda_context
+        )
+        return cycles.get_cycle(started["cycle_id"]), 202
 
     def take() -> dict[str, str]:
         return {"snapshot_id": snapshots.take_snapshot("api", datetime.now(UTC), caller.actor())["id"]}
 
     # With an Idempotency-Key, a repeat answers the snapshot the first request took.
-    taken = idempotency.once(
-        event.headers, caller, "POST /snapshots", event.body, take, router.lambda_context
-    )
+    taken = idempotency.once(event.headers, caller, "POST /snapshots", body, take, router.lambda_context)
     return snapshots.snapshot_summary(taken["snapshot_id"]), 201
 
 

@@ -48,11 +48,23 @@ class Generations(ApiModel):
     rmm: str
 
 
+class SnapshotRequest(ApiModel):
+    sync: bool = Field(
+        default=False,
+        description="true: sync every source first, then snapshot the fresh data, export it and tell "
+        "the notification topic (a cycle, answered with 202); false or no body: snapshot the current "
+        "data now (201).",
+    )
+
+
 class SnapshotSummary(ApiModel):
     id: str
     taken_at: datetime
-    trigger: Literal["api", "schedule"]
-    taken_by: Actor | None = Field(default=None, description="Who took it; null for the monthly schedule.")
+    trigger: Literal["api", "schedule"] = Field(
+        description="schedule: taken by the monthly cycle; api: by a request (or a cycle one started)."
+    )
+    taken_by: Actor | None = Field(default=None, description="Who took it; null for a cycle.")
+    cycle_id: str | None = Field(default=None, description="The cycle that took it, if one did.")
     data_as_of: DataAsOf
     generations: Generations | None = Field(
         default=None, description="The synced data it was taken from (GET /syncs/current names them too)."
@@ -172,6 +184,41 @@ class CurrentData(ApiModel):
     pax8: CurrentSource | None = Field(description="null: Pax8 was never synced successfully")
     rmm: CurrentSource | None = Field(description="null: the RMM was never synced successfully")
     held: list[HeldSync] = Field(description="Syncs waiting for an admin to accept or discard their data")
+
+
+# --- /cycles -----------------------------------------------------------------------------------------
+
+StepState = Literal["queued", "running", "succeeded", "failed", "skipped", "held"]
+
+
+class CycleStep(ApiModel):
+    state: StepState
+    reason: str | None = Field(description="Why it failed, was held or was skipped")
+    at: datetime | None = Field(description="When it reached this state")
+
+
+class CycleOut(ApiModel):
+    """A cycle: every source synced, then a snapshot of the fresh data, its exports, a notification."""
+
+    id: str = Field(description="A scheduled cycle's id is its scheduled time (20261201T060000Z-monthly)")
+    trigger: Literal["schedule", "api"]
+    status: Literal["running", "succeeded", "stopped"] = Field(
+        description="running until someone was told; stopped when the snapshot or exports were not made"
+    )
+    started_at: datetime
+    finished_at: datetime | None
+    started_by: Actor | None = Field(default=None, description="Who asked for it; null for the schedule")
+    run_id: str | None = Field(description="Its sync run (GET /syncs/{run_id})")
+    syncs: dict[Literal["pax8", "rmm"], CycleStep]
+    snapshot: CycleStep
+    exports: CycleStep
+    notification: CycleStep
+    snapshot_id: str | None
+    export_keys: list[str] = Field(description="The CSV files in the data bucket: one per coverage, then all")
+
+
+class CycleList(ApiModel):
+    items: list[CycleOut]
 
 
 # --- /mappings ---------------------------------------------------------------------------------------

@@ -25,10 +25,18 @@ class Next(StrEnum):
     NOTIFY = "notify"  # the exports are written, or the cycle stopped: tell someone
 
 
-def new_cycle(cycle_id: str, trigger: Literal["schedule", "api"], sources: list[str], now: str) -> Cycle:
+def new_cycle(
+    cycle_id: str,
+    trigger: Literal["schedule", "api"],
+    sources: list[str],
+    now: str,
+    started_by: dict[str, Any] | None = None,
+) -> Cycle:
+    """A cycle just started: every step queued. `started_by`: who asked (None for the schedule)."""
     return {
         "id": cycle_id,
         "trigger": trigger,
+        "started_by": started_by,
         "started_at": now,
         "finished_at": None,
         "run_id": None,

@@ -100,15 +100,26 @@ def write_csv(
     rows: Iterable[Mapping[str, Any]],
 ) -> int:
     """Write the CSV of `rows` (of `coverage` in `snapshot`) to a binary stream; returns the rows written."""
+    return write_csv_parts(out, snapshot, [(coverage, rows)])
+
+
+def write_csv_parts(
+    out: IO[bytes],
+    snapshot: Mapping[str, Any],
+    parts: Iterable[tuple[Mapping[str, Any], Iterable[Mapping[str, Any]]]],
+) -> int:
+    """One CSV of several coverages' rows, one after the other under one header (the Coverage column
+    tells them apart); returns the rows written."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     try:
         text.write(BOM)
         writer = csv.writer(text, dialect="excel", lineterminator="\r\n")
         writer.writerow(HEADER)
         count = 0
-        for row in rows:
-            writer.writerow(csv_row(row, coverage["name"], snapshot))
-            count += 1
+        for coverage, rows in parts:
+            for row in rows:
+                writer.writerow(csv_row(row, coverage["name"], snapshot))
+                count += 1
         text.flush()
     finally:
         text.detach()  # leave `out` open for the caller

@@ -11,8 +11,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from trueup.domain import cycles as steps
 from trueup.domain.cycles import Cycle, Next, SyncOutcome, new_cycle, sync_finished, syncs_requested
 from trueup.errors import NotFound, TrueupError
+from trueup.ids import new_id
+from trueup.services.scheduled import scheduled_time_of
 from trueup.services.sync_runs import SOURCES, iso, request_sync
 from trueup.store.table import TrueupTable
 
@@ -23,11 +26,15 @@ Step = Callable[[Cycle], tuple[Cycle, Next]]
 
 
 def start_cycle(
-    cycle_id: str, trigger: Literal["schedule", "api"], now: datetime, sources: Sequence[str] = SOURCES
+    cycle_id: str,
+    trigger: Literal["schedule", "api"],
+    now: datetime,
+    sources: Sequence[str] = SOURCES,
+    started_by: dict[str, Any] | None = None,
 ) -> tuple[Cycle, bool]:
     """The cycle of this id, recorded now unless it exists: (it, whether this call created it)."""
     table = TrueupTable()
-    cycle = new_cycle(cycle_id, trigger, list(sources), iso(now))
+    cycle = new_cycle(cycle_id, trigger, list(sources), iso(now), started_by)
     if table.create_cycle(cycle):
         return cycle, True
     existing = table.get_cycle(cycle_id)
@@ -55,22 +62,45 @@ def advance(cycle_id: str, step: Step) -> tuple[Cycle, Next]:
 def start_monthly_cycle(scheduled_time: str | None, now: datetime) -> dict[str, Any]:
     """The monthly cycle of this firing (its id is the scheduled time: a firing delivered twice is
     one cycle): recorded, and its syncs asked for, once."""
-    from trueup.services.scheduled import scheduled_time_of
-
     when = scheduled_time_of(scheduled_time, now)
     cycle_id = datetime.fromisoformat(when).strftime("%Y%m%dT%H%M%SZ") + "-monthly"
     cycle, created = start_cycle(cycle_id, "schedule", now)
     if not created:
         return {"cycle_id": cycle_id, "started": False, "run_id": cycle["run_id"]}
+    run_id = _sync_for(cycle, now)
+    return {"cycle_id": cycle_id, "started": True, "run_id": run_id}
+
+
+def start_cycle_now(now: datetime, by: dict[str, Any] | None) -> Cycle:
+    """A cycle asked for over HTTP (POST /cycles, POST /snapshots {"sync": true}): a new one each
+    time (an Idempotency-Key makes a retried request the same one). Answers it, its syncs asked for."""
+    cycle, _ = start_cycle(new_id(now), "api", now, started_by=by)
+    _sync_for(cycle, now)
+    return get_cycle(cycle["id"])
+
+
+def _sync_for(cycle: Cycle, now: datetime) -> str:
+    """Ask for the cycle's syncs (one run, every source); a failure to ask fails its syncs."""
     try:
-        run = request_sync(None, now, cycle_id=cycle_id)
+        run = request_sync(None, now, cycle_id=cycle["id"])
     except TrueupError as exc:
         why = f"could not ask for the sync: {exc}"
         for source in list(cycle["syncs"]):
-            record(cycle_id, _finished(source, "failed", why, iso(now)))
+            record(cycle["id"], _finished(source, "failed", why, iso(now)))
         raise
-    advance(cycle_id, lambda c: syncs_requested(c, run["id"], iso(now)))
-    return {"cycle_id": cycle_id, "started": True, "run_id": run["id"]}
+    advance(cycle["id"], lambda c: syncs_requested(c, run["id"], iso(now)))
+    return str(run["id"])
+
+
+def get_cycle(cycle_id: str) -> Cycle:
+    cycle = TrueupTable().get_cycle(cycle_id)
+    if cycle is None:
+        raise NotFound(f"no cycle {cycle_id!r}")
+    return {**cycle, "status": steps.status(cycle)}
+
+
+def list_cycles(limit: int) -> list[Cycle]:
+    return [{**c, "status": steps.status(c)} for c in TrueupTable().list_cycles(limit)]
 
 
 def record_sync_outcome(event: SyncCompleted | SyncFailed | SyncHeld, now: datetime) -> list[str]:
@@ -109,3 +139,66 @@ def record(cycle_id: str, step: Step) -> Next:
         reason = cycle["snapshot"]["reason"] or "the snapshot was not taken"
         events.publish([events.CycleStopped(cycle_id=cycle_id, reason=reason)])
     return next_step
+
+
+def take_cycle_snapshot(cycle_id: str, now: datetime) -> dict[str, Any]:
+    """The cycle's snapshot step ("Cycle Synced"): the snapshot of the fresh data, recorded with the
+    cycle's step in one conditional write, so a repeated event never takes a second one; then
+    "Snapshot Created" (its exports are next). A snapshot that cannot be taken stops the cycle."""
+    from trueup.services import snapshots
+
+    table = TrueupTable()
+    cycle = get_cycle(cycle_id)
+    if cycle["snapshot"]["state"] != "running":
+        if cycle["snapshot"]["state"] == "succeeded" and cycle["exports"]["state"] == "running":
+            # Taken, but the event that starts the exports may not have gone out (the step failed
+            # after its write): say it again; the exports are written once however often it is said.
+            snapshots.announce(snapshots.snapshot_summary(cycle["snapshot_id"]), must_reach=True)
+        return {"cycle_id": cycle_id, "snapshot_id": cycle["snapshot_id"], "taken": False}
+    try:
+        snapshot, meta = snapshots.reconcile_current(cycle["trigger"], now, None, cycle_id=cycle_id)
+    except TrueupError as exc:
+        reason = str(exc)
+        record(cycle_id, lambda c: steps.snapshot_failed(c, reason, iso(now)))
+        return {"cycle_id": cycle_id, "snapshot_id": None, "taken": False, "failed": reason}
+    except Exception as exc:
+        why = f"internal error ({type(exc).__name__}); see SnapshotFunction's log"
+        record(cycle_id, lambda c: steps.snapshot_failed(c, why, iso(now)))
+        raise
+    for _ in range(20):
+        stored = table.get_cycle(cycle_id)
+        if stored is None:
+            raise NotFound(f"no cycle {cycle_id!r}")
+        updated, next_step = steps.snapshot_taken(stored, snapshot["id"], iso(now))
+        if next_step is Next.NOTHING:  # another delivery recorded its snapshot first: this one is unused
+            return {"cycle_id": cycle_id, "snapshot_id": stored["snapshot_id"], "taken": False}
+        if table.put_cycle_snapshot(meta, updated, stored):
+            snapshots.announce(snapshot, must_reach=True)
+            return {"cycle_id": cycle_id, "snapshot_id": snapshot["id"], "taken": True}
+    raise TrueupError(f"could not record the snapshot of cycle {cycle_id}: too many concurrent changes")
+
+
+def write_cycle_exports(cycle_id: str, snapshot_id: str, now: datetime) -> dict[str, Any]:
+    """The cycle's exports step ("Snapshot Created" by a cycle): a CSV per coverage and one with every
+    coverage, each written once; then "Exports Ready" (someone is told next)."""
+    from trueup import events
+    from trueup.services.exports import export_every_coverage
+
+    cycle = get_cycle(cycle_id)
+    if cycle["exports"]["state"] != "running":
+        if cycle["exports"]["state"] == "succeeded" and cycle["notification"]["state"] == "running":
+            events.publish(
+                [events.ExportsReady(cycle_id=cycle_id, snapshot_id=snapshot_id, keys=cycle["export_keys"])]
+            )
+        return {"cycle_id": cycle_id, "keys": cycle["export_keys"], "written": False}
+    keys = export_every_coverage(snapshot_id)
+    cycle, next_step = advance(cycle_id, lambda c: steps.exports_written(c, keys, iso(now)))
+    if next_step is Next.NOTIFY:
+        events.publish([events.ExportsReady(cycle_id=cycle_id, snapshot_id=snapshot_id, keys=keys)])
+    return {"cycle_id": cycle_id, "keys": keys, "written": next_step is Next.NOTIFY}
+
+
+def cycle_notified(cycle_id: str, now: datetime) -> Cycle:
+    """The cycle's last step: someone was told. Answers the finished cycle."""
+    cycle, _ = advance(cycle_id, lambda c: steps.notified(c, iso(now)))
+    return {**cycle, "status": steps.status(cycle)}

@@ -14,14 +14,16 @@ from trueup.config import config
 from trueup.domain.status import Status
 from trueup.errors import NotFound
 from trueup.observability import MetricUnit, emit_metrics
-from trueup.reports.csv_report import write_csv
+from trueup.reports.csv_report import write_csv_parts
 from trueup.services.snapshots import get_snapshot
 from trueup.store import export_files
+
+ALL_COVERAGES = "all_coverages"  # no coverage's id: ids are lower-case words joined by hyphens
 
 
 def file_name(taken_at: datetime, coverage_id: str, statuses: set[Status] | None) -> str:
     suffix = "" if not statuses else "-" + "-".join(sorted(s.value.replace("_", "-") for s in statuses))
-    return f"trueup-reconciliation-{taken_at:%Y-%m-%d}-{coverage_id}{suffix}.csv"
+    return f"trueup-reconciliation-{taken_at:%Y-%m-%d}-{coverage_id.replace('_', '-')}{suffix}.csv"
 
 
 def export_snapshot(
@@ -35,14 +37,7 @@ def export_snapshot(
     taken_at = datetime.fromisoformat(snapshot["taken_at"])
     key = export_files.export_key(snapshot["id"], taken_at, chosen["id"], statuses)
     name = file_name(taken_at, chosen["id"], statuses)
-    if not export_files.exists(key):
-        with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
-            write_csv(spool, snapshot, chosen, chosen["rows"])
-            spool.seek(0)
-            export_files.upload(spool, key, name)
-        emit_metrics(
-            {"ExportsWritten": (MetricUnit.Count, 1), "ExportRows": (MetricUnit.Count, len(chosen["rows"]))}
-        )
+    _write_once(key, name, snapshot, [chosen])  # its rows are those of the statuses asked for
     lifetime = config().export_link_seconds
     url = export_files.presigned_link(key, name, lifetime)
     expires_at = (now or datetime.now(UTC)) + timedelta(seconds=lifetime)
@@ -53,3 +48,28 @@ def export_snapshot(
         "file_name": name,
         "rows": len(chosen["rows"]),
     }
+
+
+def export_every_coverage(snapshot_id: str) -> list[str]:
+    """A cycle's exports: one CSV per coverage (every row), then one with every coverage's rows.
+    Each is written unless it is there already (a repeated event writes nothing twice); answers the
+    keys, the all-coverages file last."""
+    snapshot = get_snapshot(snapshot_id)
+    taken_at = datetime.fromisoformat(snapshot["taken_at"])
+    keys = []
+    for coverage in snapshot["coverages"]:
+        keys.append(export_files.export_key(snapshot["id"], taken_at, coverage["id"], None))
+        _write_once(keys[-1], file_name(taken_at, coverage["id"], None), snapshot, [coverage])
+    keys.append(export_files.export_key(snapshot["id"], taken_at, ALL_COVERAGES, None))
+    _write_once(keys[-1], file_name(taken_at, ALL_COVERAGES, None), snapshot, snapshot["coverages"])
+    return keys
+
+
+def _write_once(key: str, name: str, snapshot: dict[str, Any], coverages: list[dict[str, Any]]) -> None:
+    if export_files.exists(key):
+        return
+    with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
+        rows = write_csv_parts(spool, snapshot, [(c, c["rows"]) for c in coverages])
+        spool.seek(0)
+        export_files.upload(spool, key, name)
+    emit_metrics({"ExportsWritten": (MetricUnit.Count, 1), "ExportRows": (MetricUnit.Count, rows)})

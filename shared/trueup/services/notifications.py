@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from trueup import aws
@@ -13,7 +14,6 @@ from trueup.errors import TrueupError
 from trueup.events import SyncFailed, SyncHeld
 
 SOURCE_NAMES = {"pax8": "Pax8", "rmm": "RMM"}
-KEPT_SECONDS = 7 * 24 * 3600  # a repeated event is recognised for a week
 SUBJECT_LIMIT = 100  # SNS refuses a longer subject
 
 
@@ -51,21 +51,10 @@ def sync_problem(event: SyncFailed | SyncHeld, page_url: str | None) -> Notice:
 
 def send_once(notice: Notice, context: Any, publish: Callable[[Notice], str] | None = None) -> str:
     """Publish `notice` unless it was already: the message id (the first one's, for a repeat)."""
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from trueup.services.once import once
 
-    from trueup.store.idempotency_records import persistence_layer
-
-    settings = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=KEPT_SECONDS)
-    settings.register_lambda_context(context)
     send = publish or _publish
-
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="notice", persistence_store=persistence_layer(), config=settings
-    )
-    def once(notice: dict[str, str]) -> dict[str, str]:
-        return {"message_id": send(Notice(**notice))}
-
-    answer = once(notice={"key": notice.key, "subject": notice.subject, "text": notice.text})
+    answer = once(notice.key, context, lambda: {"message_id": send(notice)})
     message_id: str = answer["message_id"]
     return message_id
 
@@ -81,3 +70,142 @@ def _publish(notice: Notice) -> str:
     )
     message_id: str = answer["MessageId"]
     return message_id
+
+
+GAPS_LISTED = 10
+STEP_WORDS = {"succeeded": "succeeded", "failed": "failed", "held": "was held", "skipped": "was skipped"}
+
+
+def cycle_report(cycle: dict[str, Any], snapshot: dict[str, Any] | None, page_url: str | None) -> Notice:
+    """What to tell when a monthly cycle ends: per coverage the clients under-licensed, over-licensed,
+    matched and unmapped; the largest under-licensed gaps; how fresh the data was; any sync that
+    failed or was held; where to look. A cycle that took no snapshot says why."""
+    where = f"Open trueup: {page_url}" if page_url else "Open trueup's Reconciliation page."
+    started = "the monthly schedule" if cycle["trigger"] == "schedule" else _who(cycle.get("started_by"))
+    syncs = "; ".join(
+        f"{SOURCE_NAMES.get(source, source)} {STEP_WORDS.get(step['state'], step['state'])}"
+        + (f" ({step['reason']})" if step.get("reason") else "")
+        for source, step in cycle["syncs"].items()
+    )
+    key = f"cycle/{cycle['id']}"
+    if snapshot is None:
+        why = cycle["snapshot"].get("reason") or "the snapshot was not taken"
+        kind = "monthly " if cycle["trigger"] == "schedule" else ""
+        return Notice(
+            key=key,
+            subject=_subject(f"trueup: the {kind}cycle stopped: {why}"),
+            text=(
+                f"trueup's cycle {cycle['id']}, started by {started}, stopped before its snapshot.\n\n"
+                f"Why: {why}.\n\nSyncs: {syncs}.\n\n"
+                "No snapshot or export was made: the previous snapshot is still the latest. Fix what "
+                "stopped it (for a held sync, check the vendor, then use the new data or discard it), "
+                "then take a snapshot, or start the cycle again.\n\n"
+                f"{where}"
+            ),
+        )
+    coverages = snapshot["coverages"]
+    under = sum(c["summary"]["under_licensed"] for c in coverages)
+    over = sum(c["summary"]["over_licensed"] for c in coverages)
+    lines = [
+        f"trueup's cycle {cycle['id']}, started by {started}, took snapshot {snapshot['id']} at "
+        f"{_when(snapshot['taken_at'])}.",
+        "",
+        "Per coverage (clients):",
+        *(
+            f"- {c['name']}: {c['summary']['under_licensed']} under-licensed, "
+            f"{c['summary']['over_licensed']} over-licensed, {c['summary']['matched']} matched, "
+            f"{c['summary']['unmapped']} unmapped"
+            for c in coverages
+        ),
+        "",
+    ]
+    gaps = sorted(
+        (
+            (row["variance"], row["client"], c["name"], row)
+            for c in coverages
+            for row in c.get("rows") or []
+            if row["status"] == "under_licensed" and row["variance"] is not None
+        ),
+        key=lambda gap: (-gap[0], gap[1].casefold(), gap[2]),
+    )[:GAPS_LISTED]
+    if gaps:
+        lines.append(f"The {len(gaps)} largest under-licensed gaps (devices more than licences):")
+        lines += [
+            f"{n}. {client} ({coverage}): {row['devices']} devices, {row['licenses']} licences, "
+            f"{variance} under"
+            for n, (variance, client, coverage, row) in enumerate(gaps, 1)
+        ]
+    else:
+        lines.append("No client is under-licensed.")
+    lines += ["", "How fresh the data was:"]
+    for source, synced in snapshot["data_as_of"].items():
+        lines.append(
+            f"- {SOURCE_NAMES.get(source, source)}: synced {_when(synced)}, "
+            f"{_age(synced, snapshot['taken_at'])} before the snapshot"
+        )
+    lines += [f"- Warning: {w}" for w in snapshot.get("warnings") or []]
+    lines += ["", f"Syncs: {syncs}."]
+    if cycle.get("export_keys"):
+        lines += ["", "Exports (CSV, in the data bucket):", *(f"- {k}" for k in cycle["export_keys"])]
+    lines += ["", where]
+    return Notice(
+        key=key,
+        subject=_subject(
+            f"trueup: {_when(snapshot['taken_at'])[:10]} reconciliation: "
+            f"{under} under-licensed, {over} over-licensed"
+        ),
+        text="\n".join(lines),
+    )
+
+
+def _subject(text: str) -> str:
+    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "…"
+
+
+def _who(actor: dict[str, Any] | None) -> str:
+    if not actor:
+        return "a request"
+    return str(actor.get("name") or actor.get("subject") or "a request")
+
+
+def _when(moment: str) -> str:
+    return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _age(earlier: str, later: str) -> str:
+    minutes = max(
+        0, int((datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds() // 60)
+    )
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{hours // 24} days"
+
+
+def tell_cycle(cycle_id: str, context: Any, now: datetime) -> dict[str, Any]:
+    """The cycle's notification step ("Exports Ready" or "Cycle Stopped"): told once, then the cycle
+    is finished. A cycle that stopped counts in the CyclesStopped metric (its alarm tells too)."""
+    from trueup.observability import MetricUnit, emit_metrics
+    from trueup.services.cycles import cycle_notified, get_cycle
+    from trueup.services.snapshots import get_snapshot
+
+    cycle = get_cycle(cycle_id)
+    if cycle["notification"]["state"] != "running":
+        return {"cycle_id": cycle_id, "told": False, "status": cycle["status"]}
+    snapshot = get_snapshot(cycle["snapshot_id"]) if cycle["snapshot_id"] else None
+    notice = cycle_report(cycle, snapshot, config().page_url)
+    message_id = send_once(notice, context)
+    finished = cycle_notified(cycle_id, now)
+    metric = "CyclesStopped" if finished["status"] == "stopped" else "CyclesSucceeded"
+    emit_metrics({metric: (MetricUnit.Count, 1)})
+    return {
+        "cycle_id": cycle_id,
+        "told": True,
+        "status": finished["status"],
+        "message_id": message_id,
+        "subject": notice.subject,
+    }

@@ -33,11 +33,21 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     """Reconcile the current Pax8 and RMM generations under the current settings and store the result.
 
     `by`: who took it (None for the schedule)."""
+    snapshot, meta = reconcile_current(trigger, now, by)
+    TrueupTable().put_snapshot(meta)
+    announce(snapshot, must_reach=False)
+    return snapshot
+
+
+def reconcile_current(
+    trigger: Trigger, now: datetime, by: dict[str, Any] | None, cycle_id: str | None = None
+) -> tuple[Snapshot, Snapshot]:
+    """The snapshot of the current data, its rows written to S3: (the snapshot, the item that
+    records it). Nothing lists it until that item is stored."""
     # Only taking a snapshot runs the engine and reads generations; reading snapshots (the export
     # function, GET /snapshots) never loads either.
     from trueup.domain.freshness import data_age_warnings
     from trueup.domain.reconcile import reconcile, tally_rmm
-    from trueup.observability import MetricUnit, emit_metrics
     from trueup.services.reconciliation_settings import load_settings
     from trueup.store.generations import iter_rmm, read_pax8
 
@@ -65,6 +75,7 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
         "taken_at": _iso(now),
         "trigger": trigger,
         "taken_by": by,
+        **({"cycle_id": cycle_id} if cycle_id else {}),
         "data_as_of": {"pax8": pax8_ptr["synced_at"], "rmm": rmm_ptr["synced_at"]},
         "generations": {"pax8": pax8_ptr["generation"], "rmm": rmm_ptr["generation"]},
         "settings": settings.model_dump(mode="json"),  # coverages null: the proposal was used
@@ -84,12 +95,32 @@ def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = N
     for coverage in snapshot["coverages"]:
         keys[coverage["id"]] = coverage_key(snapshot_id, now, coverage["id"])
         put_snapshot_document(keys[coverage["id"]], coverage)
-    table.put_snapshot({**summary_of(snapshot), "coverage_keys": keys})
-    emit_metrics({"SnapshotsTaken": (MetricUnit.Count, 1)}, trigger=trigger)
+    return snapshot, {**summary_of(snapshot), "coverage_keys": keys}
+
+
+def announce(snapshot: Snapshot, must_reach: bool) -> None:
+    """Once stored: its metrics, and "Snapshot Created" on the bus. `must_reach`: a cycle's exports
+    wait on the event, so failing to publish it fails the step (and is retried); nobody waits on a
+    person's snapshot's event, so its answer is not turned into an error when the bus is down."""
+    from trueup import events
+    from trueup.observability import MetricUnit, emit_metrics, logger
+
+    emit_metrics({"SnapshotsTaken": (MetricUnit.Count, 1)}, trigger=snapshot["trigger"])
     for status in Status:  # one series per status: the gaps month after month, in one chart
-        rows = sum(getattr(c.summary, status.value) for c in result.coverages)
+        rows = sum(c["summary"][status.value] for c in snapshot["coverages"])
         emit_metrics({"SnapshotRows": (MetricUnit.Count, rows)}, status=status.value)
-    return snapshot
+    created = events.SnapshotCreated(
+        snapshot_id=snapshot["id"],
+        taken_at=snapshot["taken_at"],
+        trigger=snapshot["trigger"],
+        cycle_id=snapshot.get("cycle_id"),
+    )
+    try:
+        events.publish([created])
+    except Exception:
+        if must_reach:
+            raise
+        logger.exception("the snapshot is stored; telling the bus failed", extra={"id": snapshot["id"]})
 
 
 # A snapshot never changes once written: a warm function keeps the last few coverages it read, so

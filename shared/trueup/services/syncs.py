@@ -57,6 +57,7 @@ def run_sync(
             logger.info(
                 "joined the running sync", extra={"run_id": run_id, "source": source, "joined": holder}
             )
+            _tell_a_late_joiner(table, run_id, source, holder)
         return
     try:
         _run_leased_sync(table, run_id, source, fetch, clock, started, timer)
@@ -148,6 +149,45 @@ def _run_leased_sync(
             cycle_ids=cycles_waiting(table, run_id, source),
         )
     )
+
+
+def _tell_a_late_joiner(table: TrueupTable, run_id: str, source: Source, holder: str) -> None:
+    """A cycle's run that joined a sync as it was finishing may have missed its outcome event (which
+    names the cycles waiting at the moment it is published): if the sync has finished, this run's
+    cycle is told its outcome now. A cycle records a sync's outcome once, so hearing it twice is
+    harmless; never hearing it would leave the cycle waiting."""
+    own = table.get_run(run_id)
+    followed = table.get_run(holder)
+    if own is None or not own.get("cycle_id") or followed is None:
+        return
+    state = followed["sources"].get(source) or {}
+    cycle_ids = [own["cycle_id"]]
+    if state.get("status") == "succeeded":
+        _announce(
+            events.SyncCompleted(
+                run_id=holder,
+                source=source,
+                generation=state["generation"],
+                synced_at=state["started_at"],
+                records=state["records"],
+                skipped=state["skipped"],
+                cycle_ids=cycle_ids,
+            )
+        )
+    elif state.get("status") == "held":
+        reason = state.get("held_reason") or "held"
+        _announce(
+            events.SyncHeld(
+                run_id=holder,
+                source=source,
+                generation=state["generation"],
+                reason=reason,
+                cycle_ids=cycle_ids,
+            )
+        )
+    elif state.get("status") == "failed":
+        error = state.get("error") or "failed"
+        _announce(events.SyncFailed(run_id=holder, source=source, error=error, cycle_ids=cycle_ids))
 
 
 def _announce(event: events.Event) -> None:

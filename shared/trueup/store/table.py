@@ -404,6 +404,36 @@ class TrueupTable:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
+    def put_cycle_snapshot(self, meta: Item, cycle: Item, expected_cycle: Item) -> bool:
+        """Record a cycle's snapshot and the cycle's step that names it, both or neither: False (and
+        nothing written) when the stored cycle is no longer `expected_cycle` (another delivery of
+        the same event recorded its snapshot first)."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": {"pk": _s("SNAPSHOT"), "sk": _s(meta["id"]), "doc": _s(json.dumps(meta))},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": {"pk": _s("CYCLE"), "sk": _s(cycle["id"]), "doc": _s(json.dumps(cycle))},
+                            "ConditionExpression": "doc = :expected",
+                            "ExpressionAttributeValues": {":expected": _s(json.dumps(expected_cycle))},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def get_snapshot(self, snapshot_id: str) -> Item | None:
         item = self._get("SNAPSHOT", snapshot_id)
         return _doc(item) if item else None
