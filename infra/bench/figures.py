@@ -235,5 +235,17 @@ def render(figures: Mapping[str, Any]) -> str:
         f"  snapshot CPU under {SNAPSHOT_CPU_TARGET_S:.0f} s: {_met(targets['snapshot_cpu_under_2_s'])}"
         + snapshot_note
     )
+    cycle = figures["cycle"]
+    lines += [
+        "",
+        f"Monthly cycle: {cycle['schedule_to_notification_s']:.1f} s from the schedule firing to the "
+        f"notification ({latency_ms:.0f} ms upstream latency; each step a cold start; EventBridge's own "
+        "delivery time not included)",
+    ]
+    for item in cycle["steps"]:
+        lines.append(
+            f"  +{item['start_s']:6.1f} s  {item['function']:<17} {item['wall_s']:6.2f} s   {item['what']}"
+        )
+    lines.append(f"  told: {cycle['subject']}")
     lines += ["", f"Benchmark took {figures['benchmark_s']:.0f} s (data set, processes and all)."]
     return "\n".join(lines)

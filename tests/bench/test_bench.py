@@ -35,6 +35,7 @@ def test_the_benchmark_prints_every_figure_and_the_syncs_make_the_minimum_upstre
         "AWS requests",
         "Stored in S3",
         "Targets",
+        "Monthly cycle:",
     ):
         assert heading in out
     figures = json.loads(out.strip().splitlines()[-1])
@@ -66,6 +67,19 @@ def test_the_benchmark_prints_every_figure_and_the_syncs_make_the_minimum_upstre
     assert figures["snapshot"]["rows"] > 0 and figures["snapshot"]["cpu_s"] > 0
     assert all(size > 0 for size in figures["stored_bytes"].values())
     assert figures["syncs"]["pax8"]["records"] > 0 and figures["syncs"]["rmm"]["records"] > 0
+    # The monthly cycle ran from the schedule to the notification, every step by its own function.
+    cycle = figures["cycle"]
+    assert cycle["schedule_to_notification_s"] > 0 and "reconciliation" in cycle["subject"]
+    assert [s["function"] for s in cycle["steps"]][0] == "CycleFunction"
+    assert {s["function"] for s in cycle["steps"]} == {
+        "CycleFunction",
+        "Pax8SyncFunction",
+        "RmmSyncFunction",
+        "SnapshotFunction",
+        "ExportFunction",
+        "NotifyFunction",
+    }
+    assert cycle["steps"][-1]["function"] == "NotifyFunction"
 
 
 @pytest.mark.parametrize(
