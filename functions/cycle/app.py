@@ -2,6 +2,7 @@
 
 - {"trigger": "daily-sync", "scheduled_time": ...} (the daily schedule): syncs every source, once per firing.
 - {"trigger": "monthly", "scheduled_time": ...}: starts the monthly cycle of that firing (once).
+  Either firing first stops any recent cycle whose step never finished (a crashed function).
 - "Sync Completed" / "Sync Failed" / "Sync Held" naming cycles: records the outcome in each; the last
   sync of a cycle starts its snapshot ("Cycle Synced") or stops it ("Cycle Stopped").
 """
@@ -12,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from trueup.observability import logger
-from trueup.services.cycles import record_sync_outcome, start_monthly_cycle
+from trueup.services.cycles import close_stalled_cycles, record_sync_outcome, start_monthly_cycle
 from trueup.services.scheduled import start_daily_sync
 
 SYNC_OUTCOMES = ("Sync Completed", "Sync Failed", "Sync Held")
@@ -23,6 +24,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise ValueError(f"unrecognised event ({type(event).__name__})")
     trigger = event.get("trigger")
+    if trigger in ("daily-sync", "monthly"):
+        # Each firing also stops the cycles a crashed step left waiting, and tells someone.
+        stalled = close_stalled_cycles(datetime.now(UTC))
+        if stalled:
+            logger.warning("cycles stopped: a step never finished", extra={"cycles": stalled})
     if trigger == "daily-sync":
         outcome = start_daily_sync(event.get("scheduled_time"), datetime.now(UTC))
         logger.info("daily sync", extra=outcome)

@@ -70,7 +70,7 @@ def test_the_benchmark_prints_every_figure_and_the_syncs_make_the_minimum_upstre
     # The monthly cycle ran from the schedule to the notification, every step by its own function.
     cycle = figures["cycle"]
     assert cycle["schedule_to_notification_s"] > 0 and "reconciliation" in cycle["subject"]
-    assert [s["function"] for s in cycle["steps"]][0] == "CycleFunction"
+    assert cycle["steps"][0]["function"] == "CycleFunction"
     assert {s["function"] for s in cycle["steps"]} == {
         "CycleFunction",
         "Pax8SyncFunction",

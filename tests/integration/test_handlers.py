@@ -411,6 +411,91 @@ def test_a_monthly_cycle_whose_sync_is_held_skips_its_snapshot_and_says_why(stac
     assert f"Why: {why}." in told["text"] and "RMM was held (NinjaOne returned 200 devices" in told["text"]
 
 
+def test_cycles_over_http_start_with_202_and_list_newest_first(stack: Stack) -> None:
+    first = stack.http("POST", "/cycles")
+    assert first.status == 202 and first.body["trigger"] == "api" and first.body["status"] == "running"
+    assert first.body["run_id"] and first.body["syncs"]["pax8"]["state"] == "running"
+    second = stack.http("POST", "/snapshots", {"sync": True})
+    assert second.status == 202 and second.body["id"] != first.body["id"]
+    listed = stack.http("GET", "/cycles").body["items"]
+    assert [c["id"] for c in listed] == [second.body["id"], first.body["id"]]
+    assert stack.http("GET", "/cycles", query={"limit": "1"}).body["items"] == listed[:1]
+    # An Idempotency-Key makes a retried request the same cycle.
+    keyed = stack.http("POST", "/cycles", headers={"Idempotency-Key": "cycle-1"})
+    assert (
+        stack.http("POST", "/cycles", headers={"Idempotency-Key": "cycle-1"}).body["id"] == keyed.body["id"]
+    )
+    stack.deliver_events()
+    done = stack.http("GET", f"/cycles/{first.body['id']}").body
+    assert done["status"] == "succeeded"
+    snapshot = stack.http("GET", f"/snapshots/{done['snapshot_id']}").body
+    assert snapshot["trigger"] == "api" and snapshot["cycle_id"] == done["id"]
+    # What is refused, and why.
+    assert stack.http("POST", "/cycles", as_="viewer").status == 403
+    assert stack.http("POST", "/snapshots", {"sync": True}, as_="viewer").status == 403
+    missing = stack.http("GET", "/cycles/nope")
+    assert missing.status == 404 and "no cycle 'nope'" in missing.body["message"]
+    refusals: list[tuple[Any, int, str]] = [
+        ({"sync": "yes"}, 422, "body.sync: Input should be a valid boolean"),
+        ({"sync": True, "other": 1}, 422, "body.other: Extra inputs are not permitted"),
+        ([1], 400, 'the body must be a JSON object such as {"sync": true}, or nothing'),
+    ]
+    for body, status, message in refusals:
+        refused = stack.http("POST", "/snapshots", body)
+        assert (refused.status, message in refused.body["message"]) == (status, True), refused.body
+    assert stack.http("GET", "/cycles").body["items"][0]["id"] == keyed.body["id"]  # none started
+    # No body, or {"sync": false}: the snapshot of the current data, now.
+    assert stack.http("POST", "/snapshots", {"sync": False}).status == 201
+
+
+def test_a_cycle_whose_sync_never_reports_is_stopped_and_told_after_the_wait(stack: Stack) -> None:
+    from trueup.services.cycles import STALLED_AFTER, close_stalled_cycles
+
+    stack.sync()
+    stack.notifications()
+    started = FUNCTIONS["cycle"].handler(
+        {"trigger": "monthly", "scheduled_time": "2027-01-01T06:00:00Z"}, LambdaContext()
+    )
+    # The sync functions crash before they report (their events are dropped here).
+    assert {name for name, _ in stack.captured.routed()} == {"pax8_sync", "rmm_sync"}
+    assert close_stalled_cycles(datetime.now(UTC)) == []  # within the wait: still running
+    assert close_stalled_cycles(datetime.now(UTC) + STALLED_AFTER) == [started["cycle_id"]]
+    assert stack.deliver_events() == ["notify"]
+    cycle = stack.http("GET", f"/cycles/{started['cycle_id']}").body
+    assert cycle["status"] == "stopped"
+    assert {s["state"] for s in cycle["syncs"].values()} == {"failed"}
+    assert "crashed or timed out" in cycle["snapshot"]["reason"]
+    [told] = stack.notifications()
+    assert "crashed or timed out" in told["text"] and told["subject"].startswith(
+        "trueup: the monthly cycle stopped"
+    )
+
+
+def test_a_cycles_run_joining_a_sync_as_it_finishes_still_hears_its_outcome(stack: Stack) -> None:
+    from trueup.services.sync_runs import request_sync
+    from trueup.store.table import TrueupTable
+
+    now = datetime.now(UTC)
+    manual = stack.sync(["rmm"])
+    # The window between the sync's outcome and the release of its lease: a cycle's run joins it.
+    table = TrueupTable()
+    table.acquire_sync_lease("rmm", manual["id"], now.isoformat(), (now + timedelta(minutes=5)).isoformat())
+    cycle_run = request_sync(["rmm"], now, cycle_id="c-late")
+    [requested] = [e for e in stack.captured() if e["detail-type"] == "Sync Requested"]
+    FUNCTIONS["rmm_sync"].handler(requested, LambdaContext())
+    told = [e["detail"] for e in stack.captured() if e["detail-type"] == "Sync Completed"]
+    assert told == [
+        {
+            **told[0],
+            "run_id": manual["id"],
+            "source": "rmm",
+            "generation": manual["sources"]["rmm"]["generation"],
+            "cycle_ids": ["c-late"],
+        }
+    ]
+    assert stack.http("GET", f"/syncs/{cycle_run['id']}").body["sources"]["rmm"]["status"] == "succeeded"
+
+
 def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
     run = stack.sync(["rmm"])
     assert list(run["sources"]) == ["rmm"] and run["sources"]["rmm"]["status"] == "succeeded"

@@ -726,9 +726,11 @@ TABLE_ACCESS = {
         "dynamodb:PutItem": {"SUGGESTIONS"},
     },
     # Claims each schedule firing once, and records the run it starts.
+    # and its cycles (the recent ones: stopping those a crashed step left waiting).
     "CycleFunction": {
         "dynamodb:GetItem": {"FIRING", "RUN", "CYCLE"},
         "dynamodb:PutItem": {"FIRING", "RUN", "CYCLE"},
+        "dynamodb:Query": {"CYCLE"},
         "dynamodb:DeleteItem": {"FIRING"},
     },
     # Records what it told, so that a repeated event tells nobody twice; reads a cycle and its

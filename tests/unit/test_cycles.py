@@ -105,3 +105,49 @@ def test_a_snapshot_that_fails_skips_the_exports_and_is_told() -> None:
     assert snapshot_taken(cycle, "s1", T3) == (cycle, Next.NOTHING)  # too late: it failed
     cycle, _ = notified(cycle, T4)
     assert status(cycle) == "stopped"
+
+
+def test_a_step_that_never_hears_its_event_fails_after_the_wait_and_the_cycle_stops() -> None:
+    from datetime import timedelta
+
+    from trueup.domain.cycles import give_up_waiting, syncs_requested
+
+    wait = timedelta(hours=2)
+    cycle, _ = syncs_requested(fresh(), "r1", "2026-12-01T06:00:00Z")
+    cycle, _ = sync_finished(cycle, "pax8", "succeeded", None, "2026-12-01T06:05:00Z")
+    # Within the wait nothing changes; at two hours the RMM sync (running since 06:00) gives up.
+    assert give_up_waiting(cycle, "2026-12-01T07:59:59Z", wait) == (cycle, Next.NOTHING)
+    stopped, next_step = give_up_waiting(cycle, "2026-12-01T08:00:00Z", wait)
+    assert next_step is Next.NOTIFY
+    why = "no outcome 2 hours after it started: its function crashed or timed out (see FailedInvocations)"
+    assert stopped["syncs"]["rmm"] == {"state": "failed", "reason": why, "at": "2026-12-01T08:00:00Z"}
+    assert stopped["syncs"]["pax8"]["state"] == "succeeded"
+    assert stopped["snapshot"]["reason"] == f"not taken from older data: the RMM sync failed: {why}"
+    # The late event, should it come after all, changes nothing.
+    assert sync_finished(stopped, "rmm", "succeeded", None, "2026-12-01T08:01:00Z") == (stopped, Next.NOTHING)
+
+
+def test_a_snapshot_or_exports_step_that_never_finishes_fails_after_the_wait() -> None:
+    from datetime import timedelta
+
+    from trueup.domain.cycles import give_up_waiting
+
+    cycle, _ = sync_finished(fresh(), "pax8", "succeeded", None, T1)
+    cycle, _ = sync_finished(cycle, "rmm", "succeeded", None, "2026-12-01T06:10:00Z")  # snapshot running
+    one_hour = timedelta(hours=1)
+    assert give_up_waiting(cycle, "2026-12-01T07:09:00Z", one_hour) == (cycle, Next.NOTHING)
+    failed, next_step = give_up_waiting(cycle, "2026-12-01T07:10:00Z", one_hour)
+    assert next_step is Next.NOTIFY and failed["snapshot"]["state"] == "failed"
+    assert failed["snapshot"]["reason"].startswith("no outcome 1 hour after it started")
+    assert failed["exports"]["state"] == "skipped"
+    # A snapshot taken, its exports never written: the exports fail, the snapshot stands.
+    taken, _ = snapshot_taken(cycle, "s1", "2026-12-01T06:11:00Z")
+    stuck, next_step = give_up_waiting(taken, "2026-12-01T07:11:00Z", one_hour)
+    assert next_step is Next.NOTIFY
+    assert (stuck["snapshot"]["state"], stuck["exports"]["state"]) == ("succeeded", "failed")
+    stuck, _ = notified(stuck, "2026-12-01T07:12:00Z")
+    assert status(stuck) == "stopped"
+    # A finished cycle is never touched.
+    done, _ = exports_written(taken, ["k"], T3)
+    done, _ = notified(done, T4)
+    assert give_up_waiting(done, "2027-01-01T00:00:00Z", one_hour) == (done, Next.NOTHING)

@@ -51,6 +51,7 @@ class Generations(ApiModel):
 class SnapshotRequest(ApiModel):
     sync: bool = Field(
         default=False,
+        strict=True,  # "yes" or 1 is a mistake to name, not a true to guess
         description="true: sync every source first, then snapshot the fresh data, export it and tell "
         "the notification topic (a cycle, answered with 202); false or no body: snapshot the current "
         "data now (201).",

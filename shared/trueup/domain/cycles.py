@@ -8,6 +8,7 @@ nothing (`Next.NOTHING`), and the step that follows is started by exactly one re
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -138,6 +139,37 @@ def exports_written(cycle: Cycle, keys: list[str], now: str) -> tuple[Cycle, Nex
         },
         Next.NOTIFY,
     )
+
+
+def exports_failed(cycle: Cycle, reason: str, now: str) -> tuple[Cycle, Next]:
+    if cycle["exports"]["state"] != "running":
+        return cycle, Next.NOTHING
+    return (
+        {**cycle, "exports": _step("failed", reason, now), "notification": _step("running", None, now)},
+        Next.NOTIFY,
+    )
+
+
+def give_up_waiting(cycle: Cycle, now: str, waited: timedelta) -> tuple[Cycle, Next]:
+    """A step still waiting `waited` after it started will never hear its event (its function
+    crashed or timed out after every retry): it fails, saying so, and the cycle stops and is told.
+    A cycle whose steps are all within that time is unchanged."""
+    moment = datetime.fromisoformat(now)
+
+    def overdue(step: dict[str, Any], since: str) -> bool:
+        return step["state"] in ("queued", "running") and moment - datetime.fromisoformat(since) >= waited
+
+    hours = f"{waited.total_seconds() / 3600:g} hour{'s' if waited != timedelta(hours=1) else ''}"
+    why = f"no outcome {hours} after it started: its function crashed or timed out (see FailedInvocations)"
+    next_step = Next.NOTHING
+    for source, step in cycle["syncs"].items():
+        if overdue(step, step["at"] or cycle["started_at"]):
+            cycle, next_step = sync_finished(cycle, source, "failed", why, now)
+    if cycle["snapshot"]["state"] == "running" and overdue(cycle["snapshot"], cycle["snapshot"]["at"]):
+        cycle, next_step = snapshot_failed(cycle, why, now)
+    if cycle["exports"]["state"] == "running" and overdue(cycle["exports"], cycle["exports"]["at"]):
+        cycle, next_step = exports_failed(cycle, why, now)
+    return cycle, next_step
 
 
 def notified(cycle: Cycle, now: str) -> tuple[Cycle, Next]:

@@ -8,7 +8,7 @@ finishing together) both are kept and exactly one of them starts what comes next
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from trueup.domain import cycles as steps
@@ -138,7 +138,27 @@ def record(cycle_id: str, step: Step) -> Next:
     elif next_step is Next.NOTIFY and cycle["snapshot"]["state"] in ("skipped", "failed"):
         reason = cycle["snapshot"]["reason"] or "the snapshot was not taken"
         events.publish([events.CycleStopped(cycle_id=cycle_id, reason=reason)])
+    elif next_step is Next.NOTIFY and cycle["exports"]["state"] == "failed":
+        reason = f"the exports failed: {cycle['exports']['reason']}"
+        events.publish([events.CycleStopped(cycle_id=cycle_id, reason=reason)])
     return next_step
+
+
+STALLED_AFTER = timedelta(hours=2)  # a sync's longest run (15 min) plus an hour of redelivery, and more
+STALLED_SEARCHED = 20  # the newest cycles: older ones were closed by earlier schedule firings
+
+
+def close_stalled_cycles(now: datetime) -> list[str]:
+    """Stop the recent cycles with a step that never heard its event (its function crashed or timed
+    out after every retry), so that no cycle shows "running" for ever and someone is told. Answers
+    the ids of the cycles stopped."""
+    stopped = []
+    for cycle in TrueupTable().list_cycles(STALLED_SEARCHED):
+        if steps.status(cycle) != "running":
+            continue
+        if record(cycle["id"], lambda c: steps.give_up_waiting(c, iso(now), STALLED_AFTER)) is Next.NOTIFY:
+            stopped.append(cycle["id"])
+    return stopped
 
 
 def take_cycle_snapshot(cycle_id: str, now: datetime) -> dict[str, Any]:

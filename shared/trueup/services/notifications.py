@@ -147,12 +147,15 @@ def cycle_report(cycle: dict[str, Any], snapshot: dict[str, Any] | None, page_ur
     lines += ["", f"Syncs: {syncs}."]
     if cycle.get("export_keys"):
         lines += ["", "Exports (CSV, in the data bucket):", *(f"- {k}" for k in cycle["export_keys"])]
+    elif cycle["exports"]["state"] == "failed":
+        lines += ["", f"The exports failed: {cycle['exports']['reason']}. Export from the page instead."]
     lines += ["", where]
     return Notice(
         key=key,
         subject=_subject(
             f"trueup: {_when(snapshot['taken_at'])[:10]} reconciliation: "
             f"{under} under-licensed, {over} over-licensed"
+            + (" (the exports failed)" if cycle["exports"]["state"] == "failed" else "")
         ),
         text="\n".join(lines),
     )
