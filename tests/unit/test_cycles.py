@@ -55,6 +55,11 @@ def test_a_held_sync_skips_the_snapshot_and_the_exports_saying_why() -> None:
     assert cycle["notification"]["state"] == "running"
     # A snapshot event arriving anyway (it never should) takes nothing.
     assert snapshot_taken(cycle, "s1", T3) == (cycle, Next.NOTHING)
+    # Told, it is held (a person decides), not failed; with a failed sync beside it, failed.
+    assert status(notified(cycle, T3)[0]) == "held"
+    both, _ = sync_finished(fresh(), "pax8", "failed", "boom", T1)
+    both, _ = sync_finished(both, "rmm", "held", "short", T2)
+    assert status(notified(both, T3)[0]) == "failed"
 
 
 def test_every_failed_sync_is_named_in_source_order_whichever_finished_last() -> None:
@@ -66,7 +71,7 @@ def test_every_failed_sync_is_named_in_source_order_whichever_finished_last() ->
         "not taken from older data: the Pax8 sync failed; the RMM sync failed: HTTP 503 after 5 attempts"
     )
     cycle, _ = notified(cycle, T3)
-    assert status(cycle) == "stopped" and cycle["finished_at"] == T3
+    assert status(cycle) == "failed" and cycle["finished_at"] == T3
 
 
 def test_a_repeated_event_with_another_outcome_does_not_change_a_recorded_one() -> None:
@@ -104,7 +109,7 @@ def test_a_snapshot_that_fails_skips_the_exports_and_is_told() -> None:
     assert snapshot_failed(cycle, "again", T3) == (cycle, Next.NOTHING)
     assert snapshot_taken(cycle, "s1", T3) == (cycle, Next.NOTHING)  # too late: it failed
     cycle, _ = notified(cycle, T4)
-    assert status(cycle) == "stopped"
+    assert status(cycle) == "failed"
 
 
 def test_a_step_that_never_hears_its_event_fails_after_the_wait_and_the_cycle_stops() -> None:
@@ -146,7 +151,7 @@ def test_a_snapshot_or_exports_step_that_never_finishes_fails_after_the_wait() -
     assert next_step is Next.NOTIFY
     assert (stuck["snapshot"]["state"], stuck["exports"]["state"]) == ("succeeded", "failed")
     stuck, _ = notified(stuck, "2026-12-01T07:12:00Z")
-    assert status(stuck) == "stopped"
+    assert status(stuck) == "failed"
     # A finished cycle is never touched.
     done, _ = exports_written(taken, ["k"], T3)
     done, _ = notified(done, T4)

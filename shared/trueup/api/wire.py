@@ -203,8 +203,9 @@ class CycleOut(ApiModel):
 
     id: str = Field(description="A scheduled cycle's id is its scheduled time (20261201T060000Z-monthly)")
     trigger: Literal["schedule", "api"]
-    status: Literal["running", "succeeded", "stopped"] = Field(
-        description="running until someone was told; stopped when the snapshot or exports were not made"
+    status: Literal["running", "succeeded", "failed", "held"] = Field(
+        description="running until someone was told; then succeeded (snapshot and exports made), held "
+        "(stopped because a sync's data was held: an admin decides) or failed (a step failed)"
     )
     started_at: datetime
     finished_at: datetime | None

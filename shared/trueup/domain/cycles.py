@@ -178,9 +178,14 @@ def notified(cycle: Cycle, now: str) -> tuple[Cycle, Next]:
     return {**cycle, "notification": _step("succeeded", None, now), "finished_at": now}, Next.NOTHING
 
 
-def status(cycle: Cycle) -> Literal["running", "succeeded", "stopped"]:
-    """running until someone was told; then succeeded when the snapshot and exports were, else stopped."""
+def status(cycle: Cycle) -> Literal["running", "succeeded", "failed", "held"]:
+    """running until someone was told; then succeeded when the snapshot and exports were; held when
+    it stopped only because a sync's data was held (a person decides); else failed."""
     if cycle["notification"]["state"] != "succeeded":
         return "running"
-    done = cycle["snapshot"]["state"] == "succeeded" and cycle["exports"]["state"] == "succeeded"
-    return "succeeded" if done else "stopped"
+    if cycle["snapshot"]["state"] == "succeeded" and cycle["exports"]["state"] == "succeeded":
+        return "succeeded"
+    steps = [*cycle["syncs"].values(), cycle["snapshot"], cycle["exports"]]
+    if any(s["state"] == "held" for s in steps) and not any(s["state"] == "failed" for s in steps):
+        return "held"
+    return "failed"

@@ -203,7 +203,7 @@ def tell_cycle(cycle_id: str, context: Any, now: datetime) -> dict[str, Any]:
     notice = cycle_report(cycle, snapshot, config().page_url)
     message_id = send_once(notice, context)
     finished = cycle_notified(cycle_id, now)
-    metric = "CyclesStopped" if finished["status"] == "stopped" else "CyclesSucceeded"
+    metric = "CyclesSucceeded" if finished["status"] == "succeeded" else "CyclesStopped"
     emit_metrics({metric: (MetricUnit.Count, 1)})
     return {
         "cycle_id": cycle_id,
