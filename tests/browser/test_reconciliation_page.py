@@ -518,6 +518,46 @@ def test_a_held_sync_is_shown_with_its_reason_and_an_admin_uses_its_data(
     assert stack.ok("GET", "/syncs/current")["rmm"]["records"] == 240
 
 
+def test_sync_and_snapshot_syncs_then_shows_the_snapshot_of_the_fresh_data(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    before = stack.ok("GET", "/syncs/current")
+    open_page(page, stack)
+    expect(page.locator("#snapshot-meta")).to_contain_text("Taken")
+    page.get_by_role("button", name="Sync & Snapshot").click()
+    expect(page.locator("#sync-progress")).to_contain_text("Syncing:")
+    notice = page.get_by_role("status").filter(has_text="Synced, and snapshot taken")
+    expect(notice).to_be_visible(timeout=60_000)
+    [cycle] = stack.ok("GET", "/cycles")["items"]
+    taken = latest(stack)
+    assert taken["id"] == cycle["snapshot_id"] != snapshot["id"] and taken["cycle_id"] == cycle["id"]
+    # The snapshot is of the data the cycle just synced, and says so.
+    current = stack.ok("GET", "/syncs/current")
+    assert current["rmm"]["synced_at"] > before["rmm"]["synced_at"]
+    assert taken["data_as_of"] == {"pax8": current["pax8"]["synced_at"], "rmm": current["rmm"]["synced_at"]}
+    expect(page.locator("#snapshot-meta")).to_contain_text("right after a sync")
+    first = taken["coverages"][0]
+    expect(notice).to_contain_text(f"{len(first['rows'])} clients in {first['name']}.")
+    expect_table(page, first["rows"])
+    expect(page.get_by_role("button", name="Sync & Snapshot")).to_be_enabled()
+
+
+def test_sync_and_snapshot_on_a_held_sync_takes_no_snapshot_and_says_why(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    ids = sorted(d["id"] for d in build_dataset().ninjaone_devices)
+    fault = {"server": "ninjaone", "path": "/v2/devices", "after": ids[199], "malformed": True, "body": []}
+    assert http_json(stack.stack_file()["demo"]["control"] + "/faults", "POST", fault)[0] == 201
+    open_page(page, stack)
+    page.get_by_role("button", name="Sync & Snapshot").click()
+    reason = "NinjaOne returned 200 devices; the current data has 588"
+    expect(page.get_by_role("status").filter(has_text="Sync held")).to_have_text(
+        f"Sync held: RMM: {reason}. The current data stays in use, and no snapshot was taken.", timeout=60_000
+    )
+    assert [s["id"] for s in stack.ok("GET", "/snapshots")["items"]] == [snapshot["id"]]
+    expect(page.get_by_role("region", name="Sync held: its data looks too short to use")).to_be_visible()
+
+
 def test_a_snapshot_of_old_data_says_so_under_its_date(
     page: Page, stack: LocalStack, snapshot: dict[str, Any]
 ) -> None:

@@ -235,7 +235,7 @@ function showWho(me) {
   $("who-role").textContent = me.sign_in === "off" ? "everyone is an admin" : roles;
   $("who").hidden = false;
   $("sign-out").hidden = me.sign_in === "off";
-  for (const id of ["sync-now", "take-snapshot", "empty-take-snapshot"]) adminButton($(id));
+  for (const id of ["sync-now", "sync-and-snapshot", "take-snapshot", "empty-take-snapshot"]) adminButton($(id));
   $("role-note").hidden = state.canChange;
   $("role-note").textContent = me.roles.length
     ? `You are signed in as a viewer: you can read snapshots and export them. Taking snapshots, syncing and changing mappings need the admin role.`
@@ -567,7 +567,9 @@ async function syncNow() {
   }
 }
 
-async function followRun(run) {
+// Follows a sync run to its end, then says how it went. `inCycle`: the run of a "Sync & Snapshot",
+// whose success is followed by its snapshot (said then), not by "take a snapshot".
+async function followRun(run, inCycle = false) {
   state.syncing = true;
   setBusy($("sync-now"), true, "Syncing…");
   try {
@@ -578,7 +580,7 @@ async function followRun(run) {
     }
   } catch (error) {
     showError("Lost track of the sync", error);
-    return;
+    return false;
   } finally {
     state.syncing = false;
     renderSyncProgress(null);
@@ -588,22 +590,68 @@ async function followRun(run) {
   if (state.view === "unmapped" || state.mappings) loadMappings();
   const held = Object.entries(run.sources).filter(([, s]) => s.status === "held");
   if (held.length) {
-    notify(`Sync held: ${held.map(([source, s]) => `${SOURCES[source] ?? source}: ${s.held_reason}`).join("; ")}. The current data stays in use.`);
-    return;
+    notify(
+      `Sync held: ${held.map(([source, s]) => `${SOURCES[source] ?? source}: ${s.held_reason}`).join("; ")}. The current data stays in use` +
+        (inCycle ? ", and no snapshot was taken." : "."),
+    );
+    return false;
   }
   const failed = Object.entries(run.sources).filter(([, s]) => s.status === "failed");
   if (failed.length) {
     notify("");
     showError(
       "The sync failed",
-      new Error(failed.map(([source, s]) => `${SOURCES[source] ?? source}: ${s.error ?? "no error given"}`).join("; ")),
+      new Error(
+        failed.map(([source, s]) => `${SOURCES[source] ?? source}: ${s.error ?? "no error given"}`).join("; ") +
+          (inCycle ? ". No snapshot was taken." : ""),
+      ),
     );
-    return;
+    return false;
   }
   const counts = Object.entries(run.sources)
     .map(([source, s]) => `${SOURCES[source] ?? source} ${plural(s.records ?? 0, "record", "records")}`)
     .join(", ");
-  notify(`Sync finished (${counts}).${state.snapshot ? " Take a snapshot to reconcile the new data." : ""}`);
+  if (inCycle) notify(`Sync finished (${counts}). Taking the snapshot of the fresh data…`);
+  else notify(`Sync finished (${counts}).${state.snapshot ? " Take a snapshot to reconcile the new data." : ""}`);
+  return true;
+}
+
+// Sync every source, then snapshot the fresh data (a cycle: its exports and notification follow on
+// their own). The snapshot is shown as soon as it is taken.
+async function syncAndSnapshot() {
+  const button = $("sync-and-snapshot");
+  if (button.disabled || state.syncing) return;
+  setBusy(button, true, "Syncing…");
+  try {
+    let cycle = await api("POST", "snapshots", { sync: true }, { "Idempotency-Key": crypto.randomUUID() });
+    const run = await api("GET", `syncs/${encodeURIComponent(cycle.run_id)}`);
+    if (!(await followRun(run, true))) return;
+    setBusy(button, true, "Taking snapshot…");
+    while (["queued", "running"].includes(cycle.snapshot.state)) {
+      await delay(SYNC_POLL_MS);
+      cycle = await api("GET", `cycles/${encodeURIComponent(cycle.id)}`);
+    }
+    if (!cycle.snapshot_id) {
+      notify("");
+      showError("No snapshot was taken", new Error(cycle.snapshot.reason ?? `the snapshot ${cycle.snapshot.state}`));
+      return;
+    }
+    const snapshot = await api("GET", `snapshots/${encodeURIComponent(cycle.snapshot_id)}?limit=1`);
+    state.snapshotRequest++; // a slower load of another snapshot must not replace this one
+    state.history = [snapshot, ...state.history.filter((s) => s.id !== snapshot.id)];
+    if (state.view !== "reconciliation") showView("reconciliation");
+    await loadSnapshot(snapshot.id, state.coverageId, true);
+    const shown = coverage();
+    notify(
+      `Synced, and snapshot taken ${dateTime.format(new Date(snapshot.taken_at))}` +
+        (shown ? `: ${plural(rowsIn(shown), "client", "clients")} in ${shown.name}.` : "."),
+    );
+  } catch (error) {
+    notify("");
+    showError("Could not sync and take a snapshot", error);
+  } finally {
+    setBusy(button, false);
+  }
 }
 
 async function exportReport() {
@@ -756,7 +804,7 @@ function renderSnapshotChoice() {
   $("snapshot-meta").replaceChildren(
     "Taken ",
     timeElement(snapshot.taken_at, dateTime.format(new Date(snapshot.taken_at))),
-    snapshot.trigger === "schedule" ? " by the monthly schedule" : "",
+    snapshot.trigger === "schedule" ? " by the monthly schedule" : snapshot.cycle_id ? " right after a sync" : "",
     ...(pax8 === rmm
       ? [" from data synced ", timeElement(asOf.pax8, pax8)]
       : [" from Pax8 data of ", timeElement(asOf.pax8, pax8), " and RMM data of ", timeElement(asOf.rmm, rmm)]),
@@ -1337,6 +1385,7 @@ function bind() {
   $("take-snapshot").addEventListener("click", takeSnapshot);
   $("empty-take-snapshot").addEventListener("click", takeSnapshot);
   $("sync-now").addEventListener("click", syncNow);
+  $("sync-and-snapshot").addEventListener("click", syncAndSnapshot);
   $("export").addEventListener("click", exportReport);
   $("error-dismiss").addEventListener("click", () => {
     state.failed.clear();
