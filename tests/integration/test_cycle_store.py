@@ -3,40 +3,16 @@ kept, with exactly one of them starting what comes next."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
-from tests.aws_fixtures import REGION, create_resources
-from trueup import aws
-from trueup.config import config
 from trueup.domain.cycles import Next, sync_finished
 from trueup.services import cycles
 from trueup.store.table import TrueupTable
 
 NOW = datetime(2026, 12, 1, 6, tzinfo=UTC)
-
-
-@pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    aws.reset_clients()
-    with mock_aws():
-        for name, value in create_resources({"Pax8Secret": {}, "NinjaOneSecret": {}}).items():
-            monkeypatch.setenv(name, value)
-        config.cache_clear()
-        yield
-    aws.reset_clients()
-    config.cache_clear()
 
 
 def test_a_cycle_is_started_once_per_id(table: None) -> None:
@@ -72,3 +48,28 @@ def test_two_syncs_finishing_together_are_both_kept_and_start_the_snapshot_once(
     # Delivered again, either outcome starts nothing.
     again = cycles.advance("c1", lambda c: sync_finished(c, "pax8", "succeeded", None, "t3"))
     assert again == (stored, Next.NOTHING)
+
+
+def test_a_cycles_snapshot_is_recorded_with_its_step_or_not_at_all(table: None) -> None:
+    from trueup.domain.cycles import snapshot_taken
+
+    store = TrueupTable()
+    cycles.start_cycle("c1", "schedule", NOW)
+    for source in ("pax8", "rmm"):
+
+        def finished(cycle: dict[str, Any], source: str = source) -> tuple[dict[str, Any], Next]:
+            return sync_finished(cycle, source, "succeeded", None, "2026-12-01T06:01:00Z")
+
+        cycles.advance("c1", finished)
+    running = store.get_cycle("c1")
+    assert running is not None and running["snapshot"]["state"] == "running"
+    # Two deliveries of "Cycle Synced" each reconciled; both try to record their snapshot.
+    first, _ = snapshot_taken(running, "s1", "2026-12-01T06:02:00Z")
+    second, _ = snapshot_taken(running, "s2", "2026-12-01T06:02:01Z")
+    meta: dict[str, Any] = {"id": "s1", "taken_at": "2026-12-01T06:02:00Z", "coverages": []}
+    assert store.put_cycle_snapshot(meta, first, running) is True
+    assert store.put_cycle_snapshot({**meta, "id": "s2"}, second, running) is False
+    # The one that lost wrote nothing: no second snapshot, and the cycle names the first.
+    assert store.get_snapshot("s1") is not None and store.get_snapshot("s2") is None
+    stored = store.get_cycle("c1")
+    assert stored is not None and stored["snapshot_id"] == "s1"

@@ -88,11 +88,40 @@ class TrueupTable:
                 return items, (last["sk"]["S"] if last else None)
             kwargs["ExclusiveStartKey"] = last
 
-    # -- runs -----------------------------------------------------------------------------------
+    # -- documents: one JSON document per item, created once, replaced only over what was read ------
+
+    def _create_doc(self, pk: str, doc: Item) -> bool:
+        """Store `doc` under (pk, its id) unless an item is there: False when one is."""
+        item = {"pk": _s(pk), "sk": _s(doc["id"]), "doc": _s(json.dumps(doc))}
+        try:
+            self._db.put_item(TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def _replace_doc(self, pk: str, doc: Item, expected_doc: Item) -> bool:
+        """Write `doc` only if the stored one still equals `expected_doc` (an optimistic update):
+        False when another writer changed it first."""
+        try:
+            self._db.put_item(
+                TableName=self.name,
+                Item={"pk": _s(pk), "sk": _s(doc["id"]), "doc": _s(json.dumps(doc))},
+                ConditionExpression="doc = :expected",
+                ExpressionAttributeValues={":expected": _s(json.dumps(expected_doc))},
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # -- sync runs ----------------------------------------------------------------------------------
 
     def create_run(self, run: Item) -> None:
-        item = {"pk": _s("RUN"), "sk": _s(run["id"]), "doc": _s(json.dumps(run))}
-        self._db.put_item(TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        if not self._create_doc("RUN", run):
+            raise Conflict(f"a run {run['id']} exists already")  # ids are made unique: never expected
 
     def get_run(self, run_id: str) -> Item | None:
         item = self._get("RUN", run_id)
@@ -109,31 +138,13 @@ class TrueupTable:
 
     def replace_run(self, run: Item, expected_doc: Item) -> bool:
         """Write `run` only if the stored run still equals `expected_doc` (optimistic update)."""
-        try:
-            self._db.put_item(
-                TableName=self.name,
-                Item={"pk": _s("RUN"), "sk": _s(run["id"]), "doc": _s(json.dumps(run))},
-                ConditionExpression="doc = :expected",
-                ExpressionAttributeValues={":expected": _s(json.dumps(expected_doc))},
-            )
-        except ClientError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._replace_doc("RUN", run, expected_doc)
 
     # -- monthly cycles (trueup.domain.cycles) ------------------------------------------------------
 
     def create_cycle(self, cycle: Item) -> bool:
         """Record a new cycle; False when one of that id exists (a schedule's firing delivered twice)."""
-        item = {"pk": _s("CYCLE"), "sk": _s(cycle["id"]), "doc": _s(json.dumps(cycle))}
-        try:
-            self._db.put_item(TableName=self.name, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._create_doc("CYCLE", cycle)
 
     def get_cycle(self, cycle_id: str) -> Item | None:
         item = self._get("CYCLE", cycle_id)
@@ -146,18 +157,7 @@ class TrueupTable:
     def replace_cycle(self, cycle: Item, expected_doc: Item) -> bool:
         """Write `cycle` only if the stored one still equals `expected_doc`: each event's step is
         recorded once, however many functions record theirs at the same moment."""
-        try:
-            self._db.put_item(
-                TableName=self.name,
-                Item={"pk": _s("CYCLE"), "sk": _s(cycle["id"]), "doc": _s(json.dumps(cycle))},
-                ConditionExpression="doc = :expected",
-                ExpressionAttributeValues={":expected": _s(json.dumps(expected_doc))},
-            )
-        except ClientError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._replace_doc("CYCLE", cycle, expected_doc)
 
     # -- schedule firings ---------------------------------------------------------------------------
 
