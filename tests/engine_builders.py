@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from trueup.domain.models import (
     Company,
@@ -39,7 +40,13 @@ def sub(
     product_id: str = "p-edr",
     status: str = "Active",
     term: str = "Monthly",
+    *,
+    price: str | None = "5.00",
+    cost: str | None = "4.00",
+    currency: str | None = "USD",
+    commitment_end: datetime | None = None,
 ) -> Subscription:
+    """A subscription; priced (per unit and term, in USD) unless `price=None`."""
     return Subscription(
         id=sid,
         company_id=company_id,
@@ -47,6 +54,10 @@ def sub(
         quantity=quantity,
         status=status,
         billing_term=term,
+        price=None if price is None else Decimal(price),
+        partner_cost=None if cost is None else Decimal(cost),
+        currency=currency,
+        commitment_end=commitment_end,
     )
 
 

@@ -611,7 +611,12 @@ def _run(
             "wall_s": round(snap.wall_s, 3),
             "limit_s": snap.timeout_s,
             "coverages": len(coverages),
-            "rows": sum(sum(c["summary"].values()) for c in coverages),  # the answer holds summaries
+            # The answer holds summaries: each row is counted under its status.
+            "rows": sum(
+                c["summary"][s]
+                for c in coverages
+                for s in ("under_licensed", "over_licensed", "matched", "unmapped")
+            ),
             "response_bytes": response_bytes,
             "response_encoding": headers.get("content-encoding", "identity"),
         },

@@ -6,6 +6,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 WireRecord = dict[str, Any]
@@ -48,6 +49,26 @@ PRODUCTS: dict[str, tuple[str, str]] = {
     ITDR: ("Huntress Managed ITDR", "Huntress"),
 }
 
+# What each product costs per licence and month, in US dollars: (price billed to the client, cost
+# paid to Pax8). A longer term is paid for the whole term at a discount (ANNUAL_DISCOUNT off twelve
+# months), as Pax8 prices NCE-style annual commitments.
+PRICES: dict[str, tuple[str, str]] = {
+    EDR_WS: ("6.50", "4.50"),
+    EDR_SRV: ("12.00", "8.00"),
+    BACKUP: ("8.00", "5.50"),
+    S1: ("7.00", "5.00"),
+    M365: ("26.40", "22.00"),
+    EXO: ("4.80", "4.00"),
+    KEEPER: ("4.50", "3.00"),
+    PROOFPOINT: ("3.75", "2.50"),
+    ITDR: ("5.00", "3.50"),
+}
+ANNUAL_DISCOUNT = Decimal("0.9")
+# Clients billed in another currency than the MSP's US dollars (the same figures, in that currency).
+CURRENCIES: dict[str, str] = {"Fjord Analytics GmbH": "EUR"}
+# Clients whose subscriptions Pax8 sends without a price (a product priced by hand, off the catalogue).
+UNPRICED: frozenset[str] = frozenset({"Zenith Media"})
+
 Sub = tuple[str, int, str, str]
 Devices = dict[str, int]
 
@@ -79,7 +100,7 @@ CLIENTS: tuple[DemoClient, ...] = (
     DemoClient(
         "Cedar & Pine Architects",
         {"Cedar and Pine Architects": {"ws": 6, "pending": 2}},
-        (_s(EDR_WS, 10), _s(EXO, 8)),
+        (_s(EDR_WS, 10, term="Annual"), _s(EXO, 8)),
     ),
     DemoClient(
         "Contoso Ltd",
@@ -197,6 +218,32 @@ _FILLER_VENDORS = (
 _FILLER_KINDS = ("Standard", "Premium", "Business", "Enterprise", "Essentials", "Professional")
 
 
+def _pricing(company: str, product: str, term: str) -> dict[str, Any]:
+    """A subscription's price fields as Pax8 sends them: per unit and per billing term (numbers)."""
+    if company in UNPRICED or term not in ("Monthly", "Annual"):
+        return {}
+    price, cost = (Decimal(v) for v in PRICES[product])
+    if term == "Annual":
+        price, cost = (round(12 * v * ANNUAL_DISCOUNT, 2) for v in (price, cost))
+    return {"price": float(price), "partnerCost": float(cost), "currencyCode": CURRENCIES.get(company, "USD")}
+
+
+def _annual_commitment(start: datetime, now: datetime, n: int, k: int) -> dict[str, Any]:
+    """An annual commitment renewed each year since `start`: it ends at the next anniversary."""
+    years = max(1, now.year - start.year)
+    end = start.replace(year=start.year + years)
+    while end <= now:
+        end = end.replace(year=end.year + 1)
+    return {
+        "endDate": end.strftime("%Y-%m-%d"),
+        "commitmentTerm": {
+            "id": _uuid("commitment", f"{n}:{k}"),
+            "term": "1-Year",
+            "endDate": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    }
+
+
 def _uuid(kind: str, key: object) -> str:
     return str(uuid.uuid5(_NS, f"{kind}:{key}"))
 
@@ -299,15 +346,10 @@ def build_dataset(
                         "billingStart": start.strftime("%Y-%m-%d"),
                         "updatedDate": _pax8_offset_time(start + timedelta(days=30, milliseconds=314)),
                         "status": status,
-                        "price": 4.5,
-                        "currencyCode": "USD",
+                        **_pricing(client.company or "", product, term),
                         "productName": PRODUCTS[product][0],
                         "billingTerm": term,
-                        **(
-                            {"endDate": (start + timedelta(days=365)).strftime("%Y-%m-%d")}
-                            if term == "Annual"
-                            else {}
-                        ),
+                        **(_annual_commitment(start, now, n, k) if term == "Annual" else {}),
                     }
                 )
             if client.malformed_subscription:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,71 @@ def test_the_card_counts_equal_the_apis_summary_for_every_coverage(
         expect(page.locator("#unmapped-warning")).to_contain_text(f"{summary['unmapped']} unmapped client")
         expect_table(page, coverage["rows"])
         expect(page.locator("#row-count")).to_have_text(f"{len(coverage['rows'])} clients")
+
+
+def test_the_cards_show_what_the_gaps_cost_a_month_and_a_year_as_the_api_sums_them(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    open_page(page, stack)
+    tabs = page.get_by_role("tab")
+    for index, coverage in enumerate(snapshot["coverages"]):
+        tabs.nth(index).click()
+        expect(tabs.nth(index)).to_have_attribute("aria-selected", "true")
+        money = coverage["summary"]["money"]
+        for card, field, words in (
+            ("under", "under_licensed_price_gap", "a month not billed"),
+            ("over", "over_licensed_price_gap", "a month overpaid"),
+        ):
+            shown = [(c, t[field]) for c, t in money.items() if Decimal(t[field]) != 0]
+            lines = page.locator(f".card.{card} .card-money")
+            expect(lines).to_have_count(len(shown))
+            for line, (currency, amount) in zip(lines.all(), shown, strict=True):
+                expect(line).to_have_attribute("data-currency", currency)
+                expect(line).to_have_attribute("data-monthly", amount)
+                monthly, yearly = abs(Decimal(amount)), abs(Decimal(amount)) * 12
+                symbol = {"USD": "$", "EUR": "€"}[currency]
+                expect(line).to_have_text(f"{symbol}{monthly:,.2f} {words} · {symbol}{yearly:,.2f} a year")
+        expect(page.locator(".card.matched .card-money")).to_have_count(0)
+    # The demo's Huntress coverage, worked out by hand (tests/integration/test_demo_reconciliation.py).
+    tabs.first.click()
+    expect(page.locator(".card.under .card-money")).to_have_text(
+        "$131.46 a month not billed · $1,577.52 a year"
+    )
+    expect(page.locator(".card.over .card-money")).to_have_text("$111.26 a month overpaid · $1,335.12 a year")
+
+
+def test_the_monthly_column_sorts_by_the_gap_and_says_when_committed_licences_can_be_reduced(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    rows = snapshot["coverages"][0]["rows"]
+    open_page(page, stack)
+    expect_table(page, rows)
+    priced = [r for r in rows if r["amounts"] is not None]
+    unpriced = [r for r in rows if r["amounts"] is None]  # unmapped: always last
+    header = page.get_by_role("columnheader", name="Monthly")
+    page.get_by_role("button", name="Monthly").click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    expect_table(page, sorted(priced, key=lambda r: Decimal(r["amounts"]["monthly_price_gap"])) + unpriced)
+    page.get_by_role("button", name="Monthly").click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    ordered = sorted(priced, key=lambda r: -Decimal(r["amounts"]["monthly_price_gap"])) + unpriced
+    expect_table(page, ordered)
+    expect(page.locator("#rows tr.row .monthly-cell").first).to_have_text("+$39.00")
+    # Cedar & Pine's licences are an annual commitment: over-licensed, reducible only at renewal.
+    cedar = next(r for r in rows if r["client"] == "Cedar & Pine Architects")
+    assert cedar["status"] == "over_licensed" and cedar["commitment_ends"]
+    cell = page.locator('#rows tr.row[data-status="over_licensed"]', has_text="Cedar & Pine").locator(
+        ".monthly-cell"
+    )
+    expect(cell).to_contain_text("-$23.40")
+    expect(cell.locator(".renewal")).to_contain_text(
+        f"reducible at renewal on {cedar['commitment_ends']}, in "
+    )
+    # A row without a price says so, and why, rather than showing $0.
+    page.get_by_role("tab", name="SentinelOne Control").click()
+    zenith = page.locator("#rows tr.row", has_text="Zenith Media").locator(".monthly-cell .no-data")
+    expect(zenith).to_have_text("—")
+    expect(zenith).to_have_attribute("title", re.compile("no counted subscription has a price"))
 
 
 def test_clicking_a_card_filters_the_table_and_enter_on_a_focused_card_does_too(

@@ -3,10 +3,12 @@ from the story in infra/demo/dataset.py (device kinds and subscriptions are quot
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from infra.demo.servers import DemoUpstreams
 from tests.integration.conftest import NINJAONE_CREDENTIALS, NOW, PAX8_CREDENTIALS
 from trueup.domain.mapping import map_clients
-from trueup.domain.models import ExclusionReason, Settings, Summary
+from trueup.domain.models import CurrencyTotals, ExclusionReason, Settings, Summary
 from trueup.domain.reconcile import reconcile
 from trueup.vendors.ninjaone import NinjaOneAdapter
 from trueup.vendors.pax8 import Pax8Client
@@ -112,12 +114,51 @@ def test_the_demo_story_reconciles_to_the_hand_worked_rows(demo: DemoUpstreams) 
     assert tables["huntress-managed-edr"] == HUNTRESS
     assert tables["acronis-cyber-protect-cloud"] == ACRONIS
     assert tables["sentinelone-control"] == SENTINELONE
-    summaries = [c.summary for c in result.coverages]
+    summaries = [c.summary.model_copy(update={"money": {}}) for c in result.coverages]
     assert summaries == [
         Summary(under_licensed=8, over_licensed=7, matched=12, unmapped=8),
         Summary(under_licensed=4, over_licensed=3, matched=4, unmapped=6),
         Summary(under_licensed=1, over_licensed=1, matched=3, unmapped=5),
     ]
+
+    # The money, worked out by hand from infra/demo/dataset.py's PRICES (a month: EDR workstation
+    # $6.50 billed / $4.50 paid, server $12.00 / $8.00, annual 10 % off: $5.85 / $4.05; backup $8.00 /
+    # $5.50; SentinelOne $7.00 / $5.00, annual $6.30 / $4.50; Fjord is billed in euros).
+    # EDR under: Redwood +6 x 6.50 = 39.00, Kingfisher +3 = 19.50, Lakeside +3 = 19.50, Acme Dental +2
+    # x (12 x 6.50 + 12.00) / 13 = 13.85, Foxglove +2 = 13.00, Granite Peak +2 = 13.00, Hillcrest +1 x
+    # (40 x 6.50 + 5 x 12.00) / 45 = 7.11, Yellowstone +1 = 6.50: $131.46 (costs: 27.00 + 13.50 +
+    # 13.50 + 9.54 + 9.00 + 9.00 + 4.89 + 4.50 = $90.93).
+    # EDR over: Cedar & Pine -4 x 5.85 (annual) = -23.40, Contoso -4 x 154 / 22 = -28.00, Union Street
+    # -3 x 6.50 = -19.50, Ivy League -13.00, Pinnacle -2 x 373 / 54 = -13.81, Juniper -1 x 141 / 20 =
+    # -7.05, Maple Street -6.50: -$111.26 (costs: -16.20 - 19.27 - 13.50 - 9.00 - 9.52 - 4.85 - 4.50).
+    # Backup under: Granite Peak +7 x 8.00, Lumen +2, Hillcrest +1, Tidewater +1: $88.00 ($60.50);
+    # over: Pinnacle -2, Valley -2, Juniper -1: -$40.00 (-$27.50).
+    # SentinelOne: Northwind +7 x 6.30 (annual) = $44.10 ($31.50); Fjord -1 x 7.00 = -EUR 7.00 (-5.00);
+    # Zenith Media has no price (and says so).
+    def totals(under: str, under_cost: str, over: str, over_cost: str) -> CurrencyTotals:
+        return CurrencyTotals(
+            under_licensed_price_gap=Decimal(under),
+            under_licensed_cost_gap=Decimal(under_cost),
+            over_licensed_price_gap=Decimal(over),
+            over_licensed_cost_gap=Decimal(over_cost),
+        )
+
+    edr_rows = {r.client: r for r in result.coverages[0].rows if r.pax8_company_id}
+    assert [c.summary.money for c in result.coverages] == [
+        {"USD": totals("131.46", "90.93", "-111.26", "-76.84")},
+        {"USD": totals("88.00", "60.50", "-40.00", "-27.50")},
+        {"EUR": totals("0.00", "0.00", "-7.00", "-5.00"), "USD": totals("44.10", "31.50", "0.00", "0.00")},
+    ]
+    # Cedar & Pine's annual commitment renews each year: reducible at its next anniversary only.
+    cedar = edr_rows["Cedar & Pine Architects"]
+    assert cedar.status.value == "over_licensed" and cedar.commitment_ends is not None
+    assert NOW.date() < cedar.commitment_ends <= NOW.date().replace(year=NOW.year + 1)
+    assert edr_rows["Contoso Ltd"].commitment_ends is None  # monthly: reducible any month
+    s1 = {r.client: r for r in result.coverages[2].rows}
+    assert s1["Zenith Media"].amounts is None
+    assert s1["Zenith Media"].amounts_warning == (
+        "no counted subscription has a price for a billing term of known months: no amount"
+    )
 
     edr = {r.client: r for r in result.coverages[0].rows if r.pax8_company_id}
     assert edr["Juniper Health Co."].excluded[ExclusionReason.NEVER_SEEN] == 3

@@ -365,8 +365,12 @@ def test_a_monthly_cycle_syncs_then_snapshots_exports_and_tells_once(stack: Stac
     assert sorted(o["Key"] for o in listed) == sorted(cycle["export_keys"])
     every = s3.get_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=cycle["export_keys"][-1])["Body"].read()
     lines = every.decode("utf-8-sig").splitlines()
-    assert len(lines) == 1 + sum(sum(c["summary"].values()) for c in snapshot["coverages"])
-    assert {line.split(",")[5] for line in lines[1:]} >= {c["name"] for c in snapshot["coverages"]}
+    statuses = ("under_licensed", "over_licensed", "matched", "unmapped")
+    assert len(lines) == 1 + sum(c["summary"][s] for c in snapshot["coverages"] for s in statuses)
+    from trueup.reports.csv_report import HEADER
+
+    where = HEADER.index("Coverage")
+    assert {line.split(",")[where] for line in lines[1:]} >= {c["name"] for c in snapshot["coverages"]}
     # One notification, in plain words.
     [told] = stack.notifications()
     assert told["subject"].startswith("trueup: 2026-") and "under-licensed" in told["subject"]
@@ -557,6 +561,23 @@ def test_a_snapshot_holds_the_hand_worked_rows_and_reads_back_unchanged(stack: S
         "over_licensed": 7,
         "matched": 12,
         "unmapped": 8,
+        # Money as decimal text in the currency's minor unit (tests/integration/test_demo_reconciliation).
+        "money": {
+            "USD": {
+                "under_licensed_price_gap": "131.46",
+                "under_licensed_cost_gap": "90.93",
+                "over_licensed_price_gap": "-111.26",
+                "over_licensed_cost_gap": "-76.84",
+            }
+        },
+    }
+    redwood = next(r for r in snap["coverages"][0]["rows"] if r["client"] == "Redwood Financial Advisors")
+    assert redwood["amounts"] == {
+        "currency": "USD",
+        "unit_price": "6.50",
+        "unit_cost": "4.50",
+        "monthly_price_gap": "39.00",
+        "monthly_cost_gap": "27.00",
     }
     assert [c["summary"] for c in snap["coverages"]] == [c["summary"] for c in taken["coverages"]]
     assert stack.whole("latest") == snap
@@ -876,6 +897,7 @@ def test_settings_are_validated_whole_and_later_snapshots_use_them(stack: Stack)
         "hold_shrink_percent": 20,
         "hold_shrink_records": 10,
         "stale_data_hours": 26,
+        "months_per_term": {"Monthly": 1, "Annual": 12, "2-Year": 24, "3-Year": 36},
         "updated_at": None,
         "updated_by": None,
     }

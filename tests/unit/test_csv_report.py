@@ -59,6 +59,12 @@ def test_header_starts_with_the_seed_columns_and_rows_keep_their_order() -> None
         ["Mid", "2", "2", "0", "Matched"],
     ]
     assert lines[1][5:] == [
+        "",  # no amounts: currency, unit price, unit cost, both gaps
+        "",
+        "",
+        "",
+        "",
+        "",  # no commitment
         "Huntress Managed EDR",
         "c-1",
         "ninjaone:1",
@@ -149,8 +155,40 @@ def test_exclusions_and_warnings_are_readable() -> None:
             ]
         )
     )
-    assert lines[1][8] == "2 pending approval; 1 stale"
-    assert lines[1][9] == "Pax8: 1 subscription record skipped"
+    assert lines[1][HEADER.index("Excluded devices")] == "2 pending approval; 1 stale"
+    assert lines[1][HEADER.index("Warnings")] == "Pax8: 1 subscription record skipped"
+
+
+def test_amounts_follow_the_seed_columns_as_plain_numbers() -> None:
+    priced = row("Acme", 18, 15, "under_licensed")
+    priced["amounts"] = {
+        "currency": "USD",
+        "unit_price": "4.33",
+        "unit_cost": None,
+        "monthly_price_gap": "13.00",
+        "monthly_cost_gap": None,
+    }
+    over = row("Bolt", 15, 20, "over_licensed")
+    over["amounts"] = {
+        "currency": "EUR",
+        "unit_price": "10.00",
+        "unit_cost": "8.00",
+        "monthly_price_gap": "-50.00",
+        "monthly_cost_gap": "-40.00",
+    }
+    over["commitment_ends"] = "2027-03-01"
+    lines = parse(render([priced, over]))
+    assert lines[0][5:11] == [
+        "Currency",
+        "Unit price",
+        "Unit cost",
+        "Monthly price gap",
+        "Monthly cost gap",
+        "Commitment ends",
+    ]
+    assert lines[1][5:11] == ["USD", "4.33", "", "13.00", "", ""]
+    # A negative amount stays a number (never neutralised like a formula).
+    assert lines[2][5:11] == ["EUR", "10.00", "8.00", "-50.00", "-40.00", "2027-03-01"]
 
 
 def test_an_empty_coverage_still_has_its_header() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tests.engine_builders import BACKUP, EDR, company, devices, org, pax8, rmm, sub
 from trueup.domain.models import (
     Coverage,
+    CurrencyTotals,
     DeviceClass,
     DeviceState,
     ExclusionReason,
@@ -44,7 +47,17 @@ def test_every_status_with_both_unmapped_sides_in_reading_order() -> None:
         ("Bravo", 6, 10, -4, "over_licensed"),
         ("Charlie", 3, 3, 0, "matched"),
     ]
-    assert edr.summary == Summary(under_licensed=1, over_licensed=1, matched=1, unmapped=2)
+    # Every subscription here: $5.00 a month billed, $4.00 paid to Pax8. Alpha +2: $10.00 not billed,
+    # $8.00 to buy; Bravo -4: the client overpays $20.00, the MSP $16.00; Charlie matched: in neither.
+    usd = CurrencyTotals(
+        under_licensed_price_gap=Decimal("10.00"),
+        under_licensed_cost_gap=Decimal("8.00"),
+        over_licensed_price_gap=Decimal("-20.00"),
+        over_licensed_cost_gap=Decimal("-16.00"),
+    )
+    assert edr.summary == Summary(
+        under_licensed=1, over_licensed=1, matched=1, unmapped=2, money={"USD": usd}
+    )
     delta, echo = edr.rows[1], edr.rows[2]
     assert (delta.pax8_company_id, delta.rmm_organization_ids) == ("delta", [])
     assert (echo.pax8_company_id, echo.rmm_organization_ids) == (None, ["ninjaone:9"])

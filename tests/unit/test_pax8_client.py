@@ -8,6 +8,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -350,8 +351,38 @@ def test_records_are_read_into_domain_models() -> None:
                 billing_term="Monthly",
                 start_date=datetime(2020, 11, 12, 8, 30, tzinfo=UTC),
                 end_date=datetime(2020, 11, 18, tzinfo=UTC),
+                price=Decimal("100"),
+                currency="USD",
             )
         ]
+
+
+def test_prices_costs_currency_and_commitment_are_read_as_sent() -> None:
+    committed = subscription(
+        1,
+        price=70.2,
+        partnerCost=48.6,
+        currencyCode="eur",
+        billingTerm="Annual",
+        commitmentTerm={"id": "x", "term": "1-Year", "endDate": "2027-03-01T00:00:00Z"},
+    )
+    # A price that is not a number, negative or absurd is unknown (the licences still count); an
+    # unreadable commitment end is no commitment known.
+    odd = [
+        subscription(2, price="n/a", partnerCost=-1),
+        subscription(3, price=True, commitmentTerm="1-Year"),
+        subscription(4, price="1e15", commitmentTerm={"term": "1-Year", "endDate": "soon"}),
+    ]
+    fake = FakePax8(subscriptions=[committed, *odd])
+    with fake.client() as client:
+        read = {s.id: s for s in client.subscriptions().items}
+    first = read["s-001"]
+    # 70.2 is read from its decimal text, not the nearest binary fraction.
+    assert (first.price, first.partner_cost, first.currency) == (Decimal("70.2"), Decimal("48.6"), "EUR")
+    assert (first.commitment_term, first.commitment_end) == ("1-Year", datetime(2027, 3, 1, tzinfo=UTC))
+    for sid in ("s-002", "s-003", "s-004"):
+        assert (read[sid].price, read[sid].partner_cost, read[sid].commitment_end) == (None, None, None)
+        assert read[sid].quantity == int(sid[-1])
 
 
 def test_empty_list_is_one_request() -> None:

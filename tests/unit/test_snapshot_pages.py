@@ -76,6 +76,17 @@ def test_rows_sort_by_a_column_with_no_data_last_and_ties_as_stored(
     assert names(_sorted(ROWS, sort)) == expected
 
 
+def test_rows_sort_by_their_monthly_price_gap_as_numbers_with_no_amounts_last() -> None:
+    def priced(client: str, gap: str | None) -> dict[str, Any]:
+        amounts = None if gap is None else {"currency": "USD", "monthly_price_gap": gap}
+        return {**row(client, 1, 1, "matched"), "amounts": amounts}
+
+    rows = [priced("a", "9.50"), priced("b", None), priced("c", "-20.00"), priced("d", "13.00")]
+    # As numbers, not text ("9.50" > "13.00" as text); no amounts last either way.
+    assert names(_sorted(rows, ("monthly", True))) == ["d", "a", "c", "b"]
+    assert names(_sorted(rows, ("monthly", False))) == ["c", "a", "d", "b"]
+
+
 def test_sort_and_cursor_parameters_are_read_or_refused_naming_them() -> None:
     assert parse_sort(None) is None and parse_sort("") is None
     assert parse_sort("variance") == ("variance", False) and parse_sort("-client") == ("client", True)

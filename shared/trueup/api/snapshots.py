@@ -23,7 +23,8 @@ STATUS = QueryParam(
 )
 SORT = QueryParam(
     "sort",
-    "Rows by client, devices, licenses, variance or status; -column: descending. Rows without a value "
+    "Rows by client, devices, licenses, variance, status or monthly (the monthly price gap); -column: "
+    "descending. Rows without a value "
     "for the column come last either way; by default, the snapshot's order (under-licensed first).",
     pattern=snapshots.SORT_PATTERN,
 )

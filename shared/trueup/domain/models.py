@@ -4,7 +4,8 @@ These are strict (unknown fields are rejected, datetimes must be timezone-aware)
 formats have their own tolerant models in `trueup.vendors`.
 """
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -60,6 +61,12 @@ class Subscription(DomainModel):
     billing_term: str | None = None
     start_date: AwareDatetime | None = None
     end_date: AwareDatetime | None = None
+    # Per unit and per billing term (trueup.domain.money): what the client is billed, what Pax8 bills.
+    price: Decimal | None = None
+    partner_cost: Decimal | None = None
+    currency: str | None = None  # ISO 4217, e.g. "USD"
+    commitment_term: str | None = None  # e.g. "1-Year": a commitment cannot be reduced before its end
+    commitment_end: AwareDatetime | None = None
 
 
 class SkippedRecord(DomainModel):
@@ -174,6 +181,11 @@ class Settings(DomainModel):
     hold_shrink_records: int = Field(default=10, ge=0)
     # A snapshot of data synced longer ago than this carries a warning (trueup.domain.freshness).
     stale_data_hours: int = Field(default=26, ge=1, le=8760)
+    # How many months a subscription's price covers, by billing term (trueup.domain.money). Pax8 does
+    # not say; a term not listed (Trial, One-Time, Activation) is left out of a row's price.
+    months_per_term: dict[str, Annotated[int, Field(ge=1, le=120)]] = Field(
+        default_factory=lambda: {"Monthly": 1, "Annual": 12, "2-Year": 24, "3-Year": 36}
+    )
 
 
 # --- Results ---------------------------------------------------------------------------------------
@@ -214,11 +226,32 @@ class MappingResult(DomainModel):
     unmapped_pax8: list[str] = []  # company ids with neither a manual nor an automatic mapping
 
 
+class Amounts(DomainModel):
+    """A row's money, per month, in its subscriptions' currency, rounded to its minor unit."""
+
+    currency: str
+    unit_price: Decimal  # what the client is billed per licence and month
+    unit_cost: Decimal | None  # what Pax8 bills the MSP per licence and month (None: not given)
+    monthly_price_gap: Decimal  # variance x unit_price: + not billed, - the client overpays
+    monthly_cost_gap: Decimal | None  # variance x unit_cost: + to buy, - the MSP overpays Pax8
+
+
+class CurrencyTotals(DomainModel):
+    """One currency's monthly gaps over a coverage's under-licensed and over-licensed rows."""
+
+    under_licensed_price_gap: Decimal
+    under_licensed_cost_gap: Decimal
+    over_licensed_price_gap: Decimal
+    over_licensed_cost_gap: Decimal
+
+
 class Summary(DomainModel):
     under_licensed: int = 0
     over_licensed: int = 0
     matched: int = 0
     unmapped: int = 0
+    # Per currency, the monthly gaps of the under- and over-licensed rows (matched ones not added).
+    money: dict[str, CurrencyTotals] = {}
 
 
 class Row(DomainModel):
@@ -232,6 +265,9 @@ class Row(DomainModel):
     status: Status
     excluded: dict[ExclusionReason, int]
     warnings: list[str] = []
+    amounts: Amounts | None = None  # None: unmapped, or no price to work from (amounts_warning says why)
+    amounts_warning: str | None = None  # why a mapped row with licences has no amounts
+    commitment_ends: date | None = None  # the earliest end of a running commitment of its licences
 
 
 class CoverageResult(DomainModel):

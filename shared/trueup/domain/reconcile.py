@@ -28,8 +28,10 @@ from trueup.domain.models import (
     Settings,
     SkippedRecord,
     Status,
+    Subscription,
     Summary,
 )
+from trueup.domain.money import commitment_ends, coverage_totals, row_amounts
 
 _STATUS_RANK = {Status.UNDER_LICENSED: 0, Status.UNMAPPED: 1, Status.OVER_LICENSED: 2, Status.MATCHED: 3}
 _VENDOR_LABELS = {"pax8": "Pax8", "ninjaone": "NinjaOne"}
@@ -127,7 +129,11 @@ def reconcile(
         coverages = propose_coverages(pax8.products, pax8.subscriptions, settings.counted_statuses)
 
     tallies = rmm.tallies
-    licences = _licences_by_coverage(pax8, coverages, settings.counted_statuses)
+    counted = _counted_by_coverage(pax8, coverages, settings.counted_statuses)
+    licences = {
+        cov: {company: n for company, subs in per.items() if (n := sum(s.quantity for s in subs)) > 0}
+        for cov, per in counted.items()
+    }
     warnings_by_company = _warnings(pax8.skipped, "company_id")
     warnings_by_org = _warnings(rmm.skipped, "organization_id")
 
@@ -167,6 +173,8 @@ def reconcile(
             if licensed == 0 and devices == 0:
                 continue  # a required coverage: nothing to bill, nothing held
             variance = devices - licensed
+            subscriptions = counted.get(coverage.id, {}).get(company_id, [])
+            amounts, why_not = row_amounts(variance, subscriptions, settings.months_per_term)
             rows.append(
                 Row(
                     client=companies[company_id].name,
@@ -179,6 +187,9 @@ def reconcile(
                     status=status_for(variance, settings.tolerance),
                     excluded=excluded,
                     warnings=warnings,
+                    amounts=amounts,
+                    amounts_warning=why_not if licensed else None,
+                    commitment_ends=commitment_ends(subscriptions, pax8.synced_at),
                 )
             )
         for org_id in mapping.unmapped_rmm:
@@ -199,7 +210,7 @@ def reconcile(
                     )
                 )
         rows.sort(key=_row_order)
-        summary = Summary(**Counter(row.status.value for row in rows))
+        summary = Summary(**Counter(row.status.value for row in rows), money=coverage_totals(rows))
         results.append(CoverageResult(id=coverage.id, name=coverage.name, summary=summary, rows=rows))
 
     attributed = {*companies, *org_names}
@@ -248,20 +259,21 @@ def _count(
     return counted, excluded
 
 
-def _licences_by_coverage(
+def _counted_by_coverage(
     pax8: Pax8Data, coverages: Sequence[Coverage], counted_statuses: Iterable[str]
-) -> dict[str, dict[str, int]]:
-    """coverage id -> company id -> summed quantity of counted subscriptions (only sums above 0 kept)."""
+) -> dict[str, dict[str, list[Subscription]]]:
+    """coverage id -> company id -> the subscriptions counted for it (a counted status, a product in
+    the coverage): their quantities are its licences, their prices its amounts."""
     counted = {s.casefold() for s in counted_statuses}
     live = [s for s in pax8.subscriptions if s.status.casefold() in counted]
     coverages_of = {
         p.id: [c.id for c in coverages if in_coverage(c, p)] for p in products_in_use(pax8.products, live)
     }
-    sums: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    found: dict[str, dict[str, list[Subscription]]] = defaultdict(lambda: defaultdict(list))
     for sub in live:
         for coverage_id in coverages_of[sub.product_id]:
-            sums[coverage_id][sub.company_id] += sub.quantity
-    return {cov: {company: n for company, n in per.items() if n > 0} for cov, per in sums.items()}
+            found[coverage_id][sub.company_id].append(sub)
+    return found
 
 
 def _warnings(skipped: Sequence[SkippedRecord], key: str) -> dict[str, list[str]]:

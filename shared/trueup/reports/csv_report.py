@@ -20,6 +20,13 @@ HEADER = [
     "Licenses",
     "Variance",
     "Status",
+    # What the gap costs a month (trueup.domain.money): empty when the row has no amounts.
+    "Currency",
+    "Unit price",
+    "Unit cost",
+    "Monthly price gap",
+    "Monthly cost gap",
+    "Commitment ends",
     "Coverage",
     "Pax8 company id",
     "RMM organization ids",
@@ -70,6 +77,17 @@ def _number(value: int | None) -> str:
     return "" if value is None else str(int(value))
 
 
+def _money(amounts: Mapping[str, Any] | None) -> list[str]:
+    # Decimal text as the snapshot stores it ("13.50", "-4.05"): a plain number in any spreadsheet.
+    if not amounts:
+        return ["", "", "", "", ""]
+    figures = ("unit_price", "unit_cost", "monthly_price_gap", "monthly_cost_gap")
+    return [
+        safe_text(str(amounts["currency"])),
+        *("" if amounts[f] is None else str(amounts[f]) for f in figures),
+    ]
+
+
 def csv_row(row: Mapping[str, Any], coverage_name: str, snapshot: Mapping[str, Any]) -> list[str]:
     excluded = "; ".join(
         f"{n} {EXCLUSION_LABELS.get(reason, reason)}"
@@ -82,11 +100,13 @@ def csv_row(row: Mapping[str, Any], coverage_name: str, snapshot: Mapping[str, A
         _number(row["licenses"]),
         _number(row["variance"]),
         STATUS_LABELS[row["status"]],
+        *_money(row.get("amounts")),
+        row.get("commitment_ends") or "",
         safe_text(coverage_name),
         safe_text(row["pax8_company_id"] or ""),
         safe_text(" ".join(row["rmm_organization_ids"])),
         excluded,
-        safe_text(" | ".join(row.get("warnings") or [])),
+        safe_text(" | ".join([*(row.get("warnings") or []), *filter(None, [row.get("amounts_warning")])])),
         snapshot["taken_at"],
         snapshot["data_as_of"]["pax8"],
         snapshot["data_as_of"]["rmm"],

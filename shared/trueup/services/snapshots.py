@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from trueup.domain.names import folded, natural
@@ -226,7 +227,7 @@ def get_snapshot(
 
 
 # What ?sort= accepts: a column, "-" first for descending; no sort is the snapshot's own order.
-SORT_KEYS = ("client", "devices", "licenses", "variance", "status")
+SORT_KEYS = ("client", "devices", "licenses", "variance", "status", "monthly")
 SORT_PATTERN = rf"^-?({'|'.join(SORT_KEYS)})?$"
 DEFAULT_PAGE_ROWS = 500
 MAX_PAGE_ROWS = 2000
@@ -257,6 +258,9 @@ def _sorted(rows: list[dict[str, Any]], sort: tuple[str, bool] | None) -> list[d
             return _STATUS_RANK.get(row["status"], len(_STATUS_RANK))
         if key == "client":
             return natural(row["client"])
+        if key == "monthly":  # the monthly price gap; a row without amounts has no value
+            amounts = row.get("amounts")
+            return Decimal(amounts["monthly_price_gap"]) if amounts else None
         return row[key]
 
     present = [r for r in rows if value(r) is not None]

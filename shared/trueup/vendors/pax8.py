@@ -150,6 +150,27 @@ def _whole_number(value: object) -> int:
     return int(number)
 
 
+def _money(value: object) -> Decimal | None:
+    # A price never decides a count: one that is missing or unreadable leaves the subscription's
+    # licences counted and its price unknown (the row then says it has no price), never a guess.
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value).strip()) if isinstance(value, int | float | str) else None
+    except InvalidOperation:
+        return None
+    if amount is None or not amount.is_finite() or amount < 0 or amount.adjusted() >= 12:
+        return None
+    return amount
+
+
+def _lenient_date(value: object) -> datetime | None:
+    try:
+        return parse_pax8_datetime(value)
+    except ValueError:
+        return None
+
+
 def _wire_date(value: object) -> datetime | None:
     try:
         return parse_pax8_datetime(value)
@@ -162,6 +183,8 @@ RequiredText = Annotated[str, BeforeValidator(_required_string)]
 OptionalText = Annotated[str | None, BeforeValidator(_optional_text)]
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 WireDate = Annotated[datetime | None, BeforeValidator(_wire_date)]
+Money = Annotated[Decimal | None, BeforeValidator(_money)]
+LenientDate = Annotated[datetime | None, BeforeValidator(_lenient_date)]
 
 
 class WireRecord(BaseModel):
@@ -188,6 +211,19 @@ class ProductRecord(WireRecord):
         return Product(id=self.id, name=self.name, vendor_name=self.vendor_name)
 
 
+class CommitmentRecord(BaseModel):
+    """A subscription's `commitmentTerm`: e.g. {"term": "1-Year", "endDate": "2027-03-01T00:00:00Z"}."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
+
+    term: OptionalText = None
+    end_date: LenientDate = Field(default=None, alias="endDate")
+
+
+def _commitment(value: object) -> object:
+    return value if isinstance(value, dict) else None  # anything else: no commitment known
+
+
 class SubscriptionRecord(WireRecord):
     company_id: WireId = Field(alias="companyId")
     product_id: WireId = Field(alias="productId")
@@ -198,6 +234,13 @@ class SubscriptionRecord(WireRecord):
     billing_term: OptionalText = Field(default=None, alias="billingTerm")
     start_date: WireDate = Field(default=None, alias="startDate")
     end_date: WireDate = Field(default=None, alias="endDate")
+    # Per unit and per billing term (Pax8: "the price for the customer", "the price for the Partner").
+    price: Money = None
+    partner_cost: Money = Field(default=None, alias="partnerCost")
+    currency_code: OptionalText = Field(default=None, alias="currencyCode")
+    commitment: Annotated[CommitmentRecord | None, BeforeValidator(_commitment)] = Field(
+        default=None, alias="commitmentTerm"
+    )
 
     def to_domain(self) -> Subscription:
         return Subscription(
@@ -210,6 +253,11 @@ class SubscriptionRecord(WireRecord):
             billing_term=self.billing_term,
             start_date=self.start_date,
             end_date=self.end_date,
+            price=self.price,
+            partner_cost=self.partner_cost,
+            currency=self.currency_code.strip().upper() if self.currency_code else None,
+            commitment_term=self.commitment.term if self.commitment else None,
+            commitment_end=self.commitment.end_date if self.commitment else None,
         )
 
 

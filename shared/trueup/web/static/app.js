@@ -84,6 +84,33 @@ function plural(count, one, many) {
   return `${count} ${count === 1 ? one : many}`;
 }
 
+// Money as the API gives it (decimal text in the currency's minor unit: "13.50"), in that currency.
+const moneyFormats = new Map();
+function money(text, currency, { sign = false } = {}) {
+  const amount = Number(text);
+  const digits = (String(text).split(".")[1] ?? "").length;
+  const key = `${currency}/${digits}/${sign}`;
+  if (!moneyFormats.has(key)) {
+    moneyFormats.set(
+      key,
+      new Intl.NumberFormat("en", {
+        style: "currency",
+        currency,
+        minimumFractionDigits: digits,
+        maximumFractionDigits: digits,
+        signDisplay: sign ? "exceptZero" : "auto",
+      }),
+    );
+  }
+  return moneyFormats.get(key).format(amount);
+}
+
+// "in 90 days" from today (the page's clock) to an ISO date.
+function daysUntil(isoDate) {
+  const days = Math.round((Date.parse(`${isoDate}T00:00:00Z`) - Date.now()) / 86_400_000);
+  return days <= 0 ? "today" : `in ${plural(days, "day", "days")}`;
+}
+
 function signed(value) {
   return value > 0 ? `+${value}` : String(value);
 }
@@ -945,10 +972,36 @@ function selectCoverage(id, remember = true) {
   loadRows();
 }
 
+// Per currency, what the card's rows come to a month and a year (the price gaps: what is not billed,
+// or what clients overpay); nothing on a card whose rows have no price.
+const CARD_MONEY = {
+  under_licensed: ["under_licensed_price_gap", "a month not billed"],
+  over_licensed: ["over_licensed_price_gap", "a month overpaid"],
+};
+
+function cardMoney(summary, status) {
+  const [field, words] = CARD_MONEY[status] ?? [];
+  if (!field) return [];
+  return Object.entries(summary.money ?? {})
+    .filter(([, totals]) => Number(totals[field]) !== 0)
+    .map(([currency, totals]) => {
+      const monthly = Math.abs(Number(totals[field]));
+      const digits = (totals[field].split(".")[1] ?? "").length;
+      const text = (amount) => money(amount.toFixed(digits), currency);
+      return h(
+        "span",
+        { class: "card-money", "data-currency": currency, "data-monthly": totals[field] },
+        h("strong", {}, `${text(monthly)} ${words}`),
+        ` · ${text(monthly * 12)} a year`,
+      );
+    });
+}
+
 function renderCards() {
   const summary = coverage().summary;
   for (const card of document.querySelectorAll(".card")) {
     card.querySelector("[data-count]").textContent = String(summary[card.dataset.status]);
+    card.querySelector("[data-money]").replaceChildren(...cardMoney(summary, card.dataset.status));
     card.setAttribute("aria-pressed", String(state.filter === card.dataset.status));
   }
   const warning = $("unmapped-warning");
@@ -993,7 +1046,7 @@ function renderTable() {
   if (!rows.length) {
     const why = state.search.trim() ? `No client matches “${state.search.trim()}”` : "No clients";
     const filtered = state.filter ? ` among the ${FILTER_NAMES[state.filter]} clients` : "";
-    body.replaceChildren(h("tr", { class: "empty-row" }, h("td", { colspan: "5" }, `${why}${filtered}.`)));
+    body.replaceChildren(h("tr", { class: "empty-row" }, h("td", { colspan: "6" }, `${why}${filtered}.`)));
   } else {
     body.replaceChildren(...rows.flatMap((row, index) => renderRow(row, index)));
   }
@@ -1013,6 +1066,38 @@ function numberCell(value, label, extraClass) {
     "td",
     { class: `num ${extraClass}`, "data-label": label },
     value === null ? h("span", { class: "no-data" }, "No data") : String(value),
+  );
+}
+
+// The monthly price gap: + not billed, - the client overpays; an over-licensed row whose licences are
+// committed says when they can be reduced.
+function monthlyCell(row) {
+  const amounts = row.amounts;
+  const renewal =
+    row.status === "over_licensed" && row.commitment_ends
+      ? h(
+          "span",
+          { class: "renewal", title: "Its licences are committed until then: they cannot be reduced sooner" },
+          `reducible at renewal on ${row.commitment_ends}, ${daysUntil(row.commitment_ends)}`,
+        )
+      : null;
+  if (!amounts) {
+    const why = row.amounts_warning ?? (row.status === "unmapped" ? "No amount: the client is unmapped" : "No amount");
+    return h("td", { class: "num monthly-cell", "data-label": "Monthly" }, h("span", { class: "no-data", title: why }, "—"), renewal);
+  }
+  const gap = Number(amounts.monthly_price_gap);
+  return h(
+    "td",
+    { class: "num monthly-cell", "data-label": "Monthly" },
+    h(
+      "span",
+      {
+        class: `monthly${gap > 0 ? " positive" : gap < 0 ? " negative" : ""}`,
+        title: `${money(amounts.unit_price, amounts.currency)} a licence a month`,
+      },
+      money(amounts.monthly_price_gap, amounts.currency, { sign: true }),
+    ),
+    renewal,
   );
 }
 
@@ -1049,10 +1134,11 @@ function renderRow(row, index) {
         ? h("span", { class: "no-data", title: "No variance: one side has no data" }, "—")
         : h("span", { class: `variance${row.variance > 0 ? " positive" : row.variance < 0 ? " negative" : ""}` }, signed(row.variance)),
     ),
+    monthlyCell(row),
     h("td", { class: "status-cell" }, h("span", { class: `status ${row.status}` }, status.label)),
   );
   if (!open) return [tr];
-  return [tr, h("tr", { class: "detail", id: detailId }, h("td", { colspan: "5" }, renderDetail(row)))];
+  return [tr, h("tr", { class: "detail", id: detailId }, h("td", { colspan: "6" }, renderDetail(row)))];
 }
 
 // Opens or closes one row's detail in place: the rest of the table is left as it is.
@@ -1119,12 +1205,51 @@ function renderDetail(row) {
           ],
     ),
   );
-  if (row.warnings.length) {
+  if (row.pax8_company_id && row.devices !== null) sections.push(renderMoney(row));
+  const warnings = [...row.warnings, ...(row.amounts_warning ? [row.amounts_warning] : [])];
+  if (warnings.length) {
     sections.push(
-      h("section", { class: "detail-warnings" }, h("h3", {}, "Warnings"), h("ul", { class: "warnings" }, row.warnings.map((w) => h("li", {}, w)))),
+      h("section", { class: "detail-warnings" }, h("h3", {}, "Warnings"), h("ul", { class: "warnings" }, warnings.map((w) => h("li", {}, w)))),
     );
   }
   return h("div", { class: "detail-grid" }, sections);
+}
+
+// What the row's gap costs, both ways: what the client is billed, and what the MSP pays Pax8.
+function renderMoney(row) {
+  const a = row.amounts;
+  if (!a) return h("section", { class: "detail-money" }, h("h3", {}, "Money"), h("p", {}, row.amounts_warning ?? "No amount."));
+  const price = Number(a.monthly_price_gap);
+  const cost = a.monthly_cost_gap === null ? null : Number(a.monthly_cost_gap);
+  const billed =
+    price > 0
+      ? `${money(a.monthly_price_gap, a.currency)} a month not billed to the client`
+      : price < 0
+        ? `the client overpays ${money(String(-price), a.currency)} a month`
+        : "nothing to bill or refund";
+  const paid =
+    cost === null
+      ? "Pax8's cost is not known"
+      : cost > 0
+        ? `${money(a.monthly_cost_gap, a.currency)} a month more to buy from Pax8`
+        : cost < 0
+          ? `${money(String(-cost), a.currency)} a month paid to Pax8 for unused licences`
+          : "no change in what you pay Pax8";
+  return h(
+    "section",
+    { class: "detail-money" },
+    h("h3", {}, "Money"),
+    h(
+      "dl",
+      {},
+      h("dt", {}, "Billed per licence and month"),
+      h("dd", {}, money(a.unit_price, a.currency)),
+      h("dt", {}, "Pax8 cost per licence and month"),
+      h("dd", {}, a.unit_cost === null ? "not known" : money(a.unit_cost, a.currency)),
+    ),
+    h("p", { class: "money-gap" }, `${billed}; ${paid}.`),
+    row.commitment_ends ? h("p", {}, `Committed until ${row.commitment_ends} (${daysUntil(row.commitment_ends)}).`) : null,
+  );
 }
 
 function renderToolbar() {
