@@ -202,6 +202,66 @@ def test_the_monthly_column_sorts_by_the_gap_and_says_when_committed_licences_ca
     expect(zenith).to_have_attribute("title", re.compile("no counted subscription has a price"))
 
 
+def two_snapshots_with_new_gaps(stack: LocalStack) -> dict[str, Any]:
+    """Snapshots taken with a tolerance of 1, then of 0: every client 1 off is a new gap in the second."""
+    settings = stack.ok("GET", "/settings")
+    stack.ok("PUT", "/settings", {**settings, "tolerance": 1})
+    stack.ok("POST", "/snapshots")
+    stack.ok("PUT", "/settings", {**stack.ok("GET", "/settings"), "tolerance": 0})
+    second: dict[str, Any] = stack.snapshot(stack.ok("POST", "/snapshots")["id"])
+    return second
+
+
+def test_the_change_filter_keeps_only_the_gaps_new_since_the_snapshot_before(
+    page: Page, stack: LocalStack
+) -> None:
+    second = two_snapshots_with_new_gaps(stack)
+    rows = second["coverages"][0]["rows"]
+    new = [r for r in rows if r["change"] == "new"]
+    # Hillcrest and Yellowstone (+1), Juniper and Maple Street (-1) were matched within the tolerance.
+    assert sorted(r["client"] for r in new) == [
+        "Hillcrest Senior Living",
+        "Juniper Health Co.",
+        "Maple Street Bakery",
+        "Yellowstone Outfitters",
+    ]
+    open_page(page, stack)
+    expect_table(page, rows)
+    expect(
+        page.locator("#rows tr.row", has_text="Hillcrest Senior Living").locator(".change-cell")
+    ).to_have_text("New gap")
+    expect(
+        page.locator("#rows tr.row", has_text="Redwood Financial Advisors").locator(".change-cell")
+    ).to_have_text("Same")
+    choice = page.get_by_label("Since the snapshot before")
+    expect(choice.locator("option[value=new]")).to_have_text(
+        re.compile(r"^New gaps since the snapshot of [A-Z][a-z]{2} \d{1,2}$")
+    )
+    choice.select_option("new")
+    expect_table(page, new)
+    expect(page.locator("#row-count")).to_have_text(f"Showing {len(new)} of {len(rows)} clients")
+    choice.select_option("")
+    expect_table(page, rows)
+
+
+def test_a_rows_detail_draws_the_clients_devices_and_licences_over_the_snapshots(
+    page: Page, stack: LocalStack
+) -> None:
+    two_snapshots_with_new_gaps(stack)
+    open_page(page, stack)
+    row = page.locator("#rows tr.row", has_text="Hillcrest Senior Living")
+    row.get_by_role("button").first.click()
+    chart = page.locator("tr.detail .history-chart svg")
+    expect(chart).to_have_attribute("data-points", "2")
+    expect(chart.locator("polyline.devices")).to_have_count(1)
+    expect(chart.locator("polyline.licenses")).to_have_count(1)
+    expect(chart.locator("circle.devices")).to_have_count(2)
+    # What the chart shows, in words (its accessible name): 46 devices and 45 licences both times.
+    label = chart.get_attribute("aria-label") or ""
+    assert label.count("46 devices, 45 licences") == 2, label
+    expect(page.locator("tr.detail .history-chart figcaption")).to_contain_text("over the last 2 snapshots")
+
+
 def test_clicking_a_card_filters_the_table_and_enter_on_a_focused_card_does_too(
     page: Page, stack: LocalStack, snapshot: dict[str, Any]
 ) -> None:

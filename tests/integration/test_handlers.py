@@ -35,6 +35,7 @@ from tests.aws_fixtures import (
     load_function,
 )
 from tests.integration.test_demo_reconciliation import ACRONIS, HUNTRESS, SENTINELONE
+from tests.snapshot_figures import figures
 from trueup import aws
 from trueup.api import openapi, wire
 from trueup.config import config
@@ -570,6 +571,7 @@ def test_a_snapshot_holds_the_hand_worked_rows_and_reads_back_unchanged(stack: S
                 "over_licensed_cost_gap": "-76.84",
             }
         },
+        "changes": {"new": 0, "closed": 0, "changed": 0, "same": 0, "first": 35},  # the first snapshot
     }
     redwood = next(r for r in snap["coverages"][0]["rows"] if r["client"] == "Redwood Financial Advisors")
     assert redwood["amounts"] == {
@@ -643,7 +645,8 @@ def test_a_sync_failing_halfway_leaves_the_previous_data_current(stack: Stack) -
     listed = stack.http("GET", "/syncs").body["items"][0]
     assert listed["id"] == run["id"] and listed["sources"]["pax8"]["status"] == "failed"
     after = stack.http("POST", "/snapshots").body
-    assert after["coverages"] == before["coverages"] and after["data_as_of"] == before["data_as_of"]
+    assert figures(after["coverages"]) == figures(before["coverages"])
+    assert after["data_as_of"] == before["data_as_of"]
 
 
 def test_a_device_list_ended_early_is_held_not_made_current_until_an_admin_accepts_it(stack: Stack) -> None:
@@ -674,7 +677,8 @@ def test_a_device_list_ended_early_is_held_not_made_current_until_an_admin_accep
         }
     ]
     again = stack.http("POST", "/snapshots").body
-    assert again["coverages"] == before["coverages"] and again["data_as_of"] == before["data_as_of"]
+    assert figures(again["coverages"]) == figures(before["coverages"])
+    assert again["data_as_of"] == before["data_as_of"]
 
     # Only an admin decides; a viewer is refused, and nothing else can be accepted.
     viewer = stack.http("POST", f"/syncs/{run['id']}/rmm/accept", as_="viewer")
@@ -837,6 +841,56 @@ def test_an_empty_secret_is_reported_as_not_configured(stack: Stack) -> None:
     assert run["sources"]["rmm"]["error"].startswith("ninjaone credentials are not set in secret")
 
 
+def test_each_row_says_what_changed_since_the_snapshot_before_and_a_clients_history_is_kept(
+    stack: Stack,
+) -> None:
+    stack.sync()
+    first = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    edr = first["coverages"][0]
+    assert {r["change"] for r in edr["rows"]} == {"first"} and edr["summary"]["changes"]["first"] == 35
+    # Contoso Ltd (18 devices, 22 licences: -4) takes in its Denver site (4 devices): matched.
+    view = stack.http("GET", "/mappings").body
+    contoso = next(m for m in view["mappings"] if m["client"] == "Contoso Ltd")
+    denver = next(u["rmm_organization_id"] for u in view["unmapped_rmm"] if u["name"] == "Contoso - Denver")
+    organizations = [o["id"] for o in contoso["rmm_organizations"]] + [denver]
+    key = contoso["pax8_company_id"]
+    assert stack.http("PUT", f"/mappings/{key}", {"rmm_organization_ids": organizations}).status == 200
+    second = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    rows = {r["client"]: r for r in second["coverages"][0]["rows"]}
+    assert (rows["Contoso Ltd"]["status"], rows["Contoso Ltd"]["change"]) == ("matched", "closed")
+    assert rows["Contoso Ltd"]["previous"] == {
+        "snapshot_id": first["id"],
+        "devices": 18,
+        "licenses": 22,
+        "variance": -4,
+        "status": "over_licensed",
+    }
+    assert "Contoso - Denver" not in rows  # its devices are Contoso's now
+    assert rows["Redwood Financial Advisors"]["change"] == "same"  # still +6
+    changes = second["coverages"][0]["summary"]["changes"]
+    assert changes == {"new": 0, "closed": 1, "changed": 0, "same": 33, "first": 0}
+    # ?change= keeps those rows only.
+    closed = stack.http("GET", f"/snapshots/{second['id']}", query={"change": "closed"}).body
+    assert [r["client"] for r in closed["coverages"][0]["rows"]] == ["Contoso Ltd"]
+    bad = stack.http("GET", f"/snapshots/{second['id']}", query={"change": "better"})
+    assert bad.status == 400 and "unknown change better" in bad.body["message"]
+    # The client's history, oldest first, read from the latest snapshot alone.
+    coverage = second["coverages"][0]["id"]
+    history = stack.http("GET", f"/clients/{key}/history", query={"coverage": coverage}).body
+    assert [(p["snapshot_id"], p["devices"], p["licenses"], p["status"]) for p in history["points"]] == [
+        (first["id"], 18, 22, "over_licensed"),
+        (second["id"], 22, 22, "matched"),
+    ]
+    assert history["snapshot_id"] == second["id"] and history["key"] == key
+    up_to_first = stack.http(
+        "GET", f"/clients/{key}/history", query={"coverage": coverage, "snapshot": first["id"]}
+    ).body
+    assert [p["snapshot_id"] for p in up_to_first["points"]] == [first["id"]]
+    assert stack.http("GET", "/clients/nobody/history", query={"coverage": coverage}).status == 404
+    assert stack.http("GET", f"/clients/{key}/history").status == 400
+    assert stack.http("GET", f"/clients/{key}/history", query={"coverage": "nope"}).status == 404
+
+
 def test_a_manual_mapping_rolls_a_site_up_and_the_next_snapshot_reflects_it(stack: Stack) -> None:
     stack.sync()
     view = stack.http("GET", "/mappings").body
@@ -931,6 +985,7 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/syncs/{run_id}/{source}/discard",
         "/cycles",
         "/cycles/{cycle_id}",
+        "/clients/{key}/history",
         "/snapshots",
         "/snapshots/latest",
         "/snapshots/{snapshot_id}",

@@ -65,6 +65,8 @@ def test_header_starts_with_the_seed_columns_and_rows_keep_their_order() -> None
         "",
         "",
         "",  # no commitment
+        "",  # no previous row
+        "",  # no change recorded
         "Huntress Managed EDR",
         "c-1",
         "ninjaone:1",
@@ -177,18 +179,29 @@ def test_amounts_follow_the_seed_columns_as_plain_numbers() -> None:
         "monthly_cost_gap": "-40.00",
     }
     over["commitment_ends"] = "2027-03-01"
+    over["previous"] = {
+        "snapshot_id": "s1",
+        "devices": 15,
+        "licenses": 18,
+        "variance": -3,
+        "status": "over_licensed",
+    }
+    over["change"] = "changed"
+    priced["change"] = "new"
     lines = parse(render([priced, over]))
-    assert lines[0][5:11] == [
+    assert lines[0][5:13] == [
         "Currency",
         "Unit price",
         "Unit cost",
         "Monthly price gap",
         "Monthly cost gap",
         "Commitment ends",
+        "Previous variance",
+        "Change",
     ]
-    assert lines[1][5:11] == ["USD", "4.33", "", "13.00", "", ""]
+    assert lines[1][5:13] == ["USD", "4.33", "", "13.00", "", "", "", "New gap"]
     # A negative amount stays a number (never neutralised like a formula).
-    assert lines[2][5:11] == ["EUR", "10.00", "8.00", "-50.00", "-40.00", "2027-03-01"]
+    assert lines[2][5:13] == ["EUR", "10.00", "8.00", "-50.00", "-40.00", "2027-03-01", "-3", "Changed"]
 
 
 def test_an_empty_coverage_still_has_its_header() -> None:

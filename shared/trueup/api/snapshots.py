@@ -29,6 +29,12 @@ SORT = QueryParam(
     pattern=snapshots.SORT_PATTERN,
 )
 SEARCH = QueryParam("q", "Only clients whose name contains this (any case, accents ignored).")
+CHANGE = QueryParam(
+    "change",
+    "Only rows with these changes since the snapshot before, comma-separated: new (a gap that was not "
+    "there), closed, changed, same, first",
+    pattern=snapshots.CHANGE_LIST_PATTERN,
+)
 ROWS = QueryParam(
     "limit",
     "Rows per page",
@@ -45,13 +51,16 @@ CURSOR = QueryParam(
     "next_cursor of the previous page (a snapshot id)",
     pattern=f"^(|{CURSOR_PATTERN[1:-1]})$",
 )
-ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, ROWS, ROWS_CURSOR)
+ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, CHANGE, ROWS, ROWS_CURSOR)
+HISTORY_COVERAGE = QueryParam("coverage", "The coverage (its id)")
+HISTORY_SNAPSHOT = QueryParam("snapshot", "Up to this snapshot (its id; default: the latest)")
 
 REQUESTS = {
     "POST /snapshots": Request(body="SnapshotRequest", body_required=False),
     "GET /snapshots": Request(query=(LIMIT, CURSOR)),
     "GET /snapshots/latest": Request(query=ROW_QUERY),
     "GET /snapshots/{snapshot_id}": Request(query=ROW_QUERY),
+    "GET /clients/{key}/history": Request(query=(HISTORY_COVERAGE, HISTORY_SNAPSHOT)),
 }
 
 
@@ -138,6 +147,24 @@ def _snapshot(snapshot_id: str) -> dict[str, Any]:
         snapshots.parse_statuses(STATUS.read(query)),
         sort=snapshots.parse_sort(SORT.read(query)),
         search=SEARCH.read(query),
+        changes=snapshots.parse_changes(CHANGE.read(query)),
         start=parse_cursor(ROWS_CURSOR.read(query)),
         limit=ROWS.read(query),
     )
+
+
+@router.get(
+    "/clients/<key>/history",
+    summary="One client's devices, licences and status over the last twelve snapshots",
+    description="`key`: the row's Pax8 company id, or the RMM organization id of an unmapped "
+    "organization. Points oldest first, up to the latest snapshot (or ?snapshot=).",
+    tags=["snapshots"],
+    responses=answers(200, "ClientHistory", "The client's points, oldest first"),
+    compress=True,
+)
+def client_history(key: str) -> dict[str, Any]:
+    query = router.current_event.query_string_parameters
+    coverage = HISTORY_COVERAGE.read(query)
+    if not coverage:
+        raise InvalidInput("?coverage= is required: the coverage whose history to answer (its id)")
+    return snapshots.client_history(key, coverage, HISTORY_SNAPSHOT.read(query) or "latest")

@@ -92,6 +92,22 @@ class SnapshotRowsPage(SnapshotSummary):
     next_cursor: str | None = Field(description="The next page of rows (?cursor=); null on the last page.")
 
 
+class HistoryPoint(ApiModel):
+    snapshot_id: str
+    taken_at: datetime
+    devices: int | None
+    licenses: int | None
+    variance: int | None
+    status: Literal["under_licensed", "over_licensed", "matched", "unmapped"]
+
+
+class ClientHistory(ApiModel):
+    key: str = Field(description="The row's Pax8 company id, or an unmapped organization's RMM id")
+    coverage: str
+    snapshot_id: str = Field(description="The snapshot the history runs up to")
+    points: list[HistoryPoint] = Field(description="At most twelve, oldest first")
+
+
 class SnapshotPage(ApiModel):
     items: list[SnapshotSummary]
     next_cursor: str | None

@@ -245,6 +245,26 @@ class CurrencyTotals(DomainModel):
     over_licensed_cost_gap: Decimal
 
 
+class Change(StrEnum):
+    """How a row differs from the same client's row in the snapshot taken just before."""
+
+    NEW = "new"  # a gap (under-licensed, over-licensed or unmapped) that was not there
+    CLOSED = "closed"  # matched now, a gap before
+    CHANGED = "changed"  # still a gap, with other figures
+    SAME = "same"
+    FIRST = "first"  # no row of this client in the snapshot before
+
+
+class PreviousRow(DomainModel):
+    """The same client's figures in the snapshot taken just before."""
+
+    snapshot_id: str
+    devices: int | None
+    licenses: int | None
+    variance: int | None
+    status: Status
+
+
 class Summary(DomainModel):
     under_licensed: int = 0
     over_licensed: int = 0
@@ -252,6 +272,8 @@ class Summary(DomainModel):
     unmapped: int = 0
     # Per currency, the monthly gaps of the under- and over-licensed rows (matched ones not added).
     money: dict[str, CurrencyTotals] = {}
+    # Rows per change since the snapshot before (trueup.domain.changes); {} in older snapshots.
+    changes: dict[Change, int] = {}
 
 
 class Row(DomainModel):
@@ -268,6 +290,8 @@ class Row(DomainModel):
     amounts: Amounts | None = None  # None: unmapped, or no price to work from (amounts_warning says why)
     amounts_warning: str | None = None  # why a mapped row with licences has no amounts
     commitment_ends: date | None = None  # the earliest end of a running commitment of its licences
+    previous: PreviousRow | None = None  # this client's row in the snapshot before (None: none)
+    change: Change | None = None  # None only in snapshots taken before changes were kept
 
 
 class CoverageResult(DomainModel):

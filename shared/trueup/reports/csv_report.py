@@ -27,6 +27,9 @@ HEADER = [
     "Monthly price gap",
     "Monthly cost gap",
     "Commitment ends",
+    # Since the snapshot taken just before (trueup.domain.changes).
+    "Previous variance",
+    "Change",
     "Coverage",
     "Pax8 company id",
     "RMM organization ids",
@@ -41,6 +44,13 @@ STATUS_LABELS = {
     "over_licensed": "Over-licensed",
     "matched": "Matched",
     "unmapped": "Unmapped",
+}
+CHANGE_LABELS = {
+    "new": "New gap",
+    "closed": "Closed",
+    "changed": "Changed",
+    "same": "Same",
+    "first": "First",
 }
 EXCLUSION_LABELS = {
     "pending": "pending approval",
@@ -102,6 +112,8 @@ def csv_row(row: Mapping[str, Any], coverage_name: str, snapshot: Mapping[str, A
         STATUS_LABELS[row["status"]],
         *_money(row.get("amounts")),
         row.get("commitment_ends") or "",
+        _number((row.get("previous") or {}).get("variance")),
+        CHANGE_LABELS.get(row.get("change") or "", ""),
         safe_text(coverage_name),
         safe_text(row["pax8_company_id"] or ""),
         safe_text(" ".join(row["rmm_organization_ids"])),

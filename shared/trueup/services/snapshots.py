@@ -15,7 +15,12 @@ from trueup.domain.names import folded, natural
 from trueup.domain.status import Status
 from trueup.errors import Conflict, InvalidInput, NotFound
 from trueup.ids import new_id
-from trueup.store.snapshot_files import coverage_key, put_snapshot_document, read_snapshot_document
+from trueup.store.snapshot_files import (
+    coverage_key,
+    history_key,
+    put_snapshot_document,
+    read_snapshot_document,
+)
 from trueup.store.table import TrueupTable
 
 Trigger = Literal["api", "schedule"]
@@ -47,6 +52,7 @@ def reconcile_current(
     records it). Nothing lists it until that item is stored."""
     # Only taking a snapshot runs the engine and reads generations; reading snapshots (the export
     # function, GET /snapshots) never loads either.
+    from trueup.domain.changes import with_changes
     from trueup.domain.freshness import data_age_warnings
     from trueup.domain.reconcile import reconcile, tally_rmm
     from trueup.services.reconciliation_settings import load_settings
@@ -71,6 +77,11 @@ def reconcile_current(
     result = reconcile(pax8, rmm, settings, manual)
 
     snapshot_id = new_id(now)
+    # What changed since the snapshot taken just before this one, whatever started it.
+    before = table.latest_snapshot()
+    coverages, histories = with_changes(
+        result.coverages, _histories_of(before), snapshot_id, _iso(now), before["id"] if before else None
+    )
     snapshot: Snapshot = {
         "id": snapshot_id,
         "taken_at": _iso(now),
@@ -80,7 +91,7 @@ def reconcile_current(
         "data_as_of": {"pax8": pax8_ptr["synced_at"], "rmm": rmm_ptr["synced_at"]},
         "generations": {"pax8": pax8_ptr["generation"], "rmm": rmm_ptr["generation"]},
         "settings": settings.model_dump(mode="json"),  # coverages null: the proposal was used
-        "coverages": [c.model_dump(mode="json") for c in result.coverages],
+        "coverages": [c.model_dump(mode="json") for c in coverages],
         # Snapshot-wide: data older than the settings allow (each row's own warnings are on the row).
         "warnings": [
             *result.warnings,
@@ -92,11 +103,28 @@ def reconcile_current(
         ],
     }
     # Each coverage's rows apart: a page of one coverage, or its export, reads that coverage only.
-    keys = {}
+    keys, history_keys = {}, {}
     for coverage in snapshot["coverages"]:
         keys[coverage["id"]] = coverage_key(snapshot_id, now, coverage["id"])
         put_snapshot_document(keys[coverage["id"]], coverage)
-    return snapshot, {**summary_of(snapshot), "coverage_keys": keys}
+        history_keys[coverage["id"]] = history_key(snapshot_id, now, coverage["id"])
+        put_snapshot_document(history_keys[coverage["id"]], histories[coverage["id"]])
+    return snapshot, {**summary_of(snapshot), "coverage_keys": keys, "history_keys": history_keys}
+
+
+def _histories_of(meta: Snapshot | None) -> dict[str, Any]:
+    """The client histories as of a snapshot, per coverage id: its own, or (a snapshot taken before
+    histories were kept) made from its rows."""
+    from trueup.domain.changes import history_from_rows
+
+    if meta is None:
+        return {}
+    if "history_keys" in meta:
+        return {cid: read_snapshot_document(key) for cid, key in meta["history_keys"].items()}
+    return {
+        c["id"]: history_from_rows(_rows(meta, c["id"]), meta["id"], meta["taken_at"])
+        for c in meta["coverages"]
+    }
 
 
 def announce(snapshot: Snapshot, must_reach: bool) -> None:
@@ -128,7 +156,11 @@ def announce(snapshot: Snapshot, must_reach: bool) -> None:
 # that the pages of a large snapshot, and each sort or search of it, read and parse them once.
 _read: OrderedDict[str, Any] = OrderedDict()
 _KEPT = 4
-_STORAGE_KEYS = ("rows_key", "coverage_keys")  # where the rows are: the table's, not the API's
+_STORAGE_KEYS = (
+    "rows_key",
+    "coverage_keys",
+    "history_keys",
+)  # where the rows are: the table's, not the API's
 
 
 def _stored(key: str) -> Any:
@@ -226,6 +258,40 @@ def get_snapshot(
     return {**_public(meta), "coverages": coverages}
 
 
+_CHANGE = "(new|closed|changed|same|first)"
+CHANGE_LIST_PATTERN = rf"^( *{_CHANGE} *(, *{_CHANGE} *)*)?$"
+
+
+def parse_changes(value: str | None) -> set[str] | None:
+    """?change=new,closed: rows with these changes since the snapshot before; empty for all."""
+    if value is None or not value.strip():
+        return None
+    from trueup.domain.models import Change
+
+    known = {c.value for c in Change}
+    wanted = {part.strip() for part in value.split(",") if part.strip()}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise InvalidInput(f"unknown change {', '.join(unknown)}; use {', '.join(c.value for c in Change)}")
+    return wanted
+
+
+def client_history(key: str, coverage: str, snapshot_id: str = "latest") -> dict[str, Any]:
+    """One client's figures in one coverage over the last snapshots up to `snapshot_id`, oldest
+    first: read from that snapshot's history, never from the earlier snapshots themselves."""
+    from trueup.domain.changes import history_from_rows
+
+    meta = _meta(snapshot_id)
+    _coverage(meta, coverage)
+    if "history_keys" in meta:
+        history = _stored(meta["history_keys"][coverage])
+    else:
+        history = history_from_rows(_rows(meta, coverage), meta["id"], meta["taken_at"])
+    if key not in history:
+        raise NotFound(f"client {key!r} has no row in coverage {coverage!r} up to snapshot {meta['id']}")
+    return {"key": key, "coverage": coverage, "snapshot_id": meta["id"], "points": history[key]}
+
+
 # What ?sort= accepts: a column, "-" first for descending; no sort is the snapshot's own order.
 SORT_KEYS = ("client", "devices", "licenses", "variance", "status", "monthly")
 SORT_PATTERN = rf"^-?({'|'.join(SORT_KEYS)})?$"
@@ -275,13 +341,14 @@ def snapshot_page(
     *,
     sort: tuple[str, bool] | None = None,
     search: str | None = None,
+    changes: set[str] | None = None,
     start: int = 0,
     limit: int = DEFAULT_PAGE_ROWS,
 ) -> Snapshot:
     """A snapshot with one coverage's rows, a page at a time (the first coverage when none is named).
 
     Every coverage is listed with its summary; only the one asked for carries `rows` (this page of the
-    rows that match `statuses` and `search`, in `sort` order) and `rows_total` (how many match in
+    rows that match `statuses`, `search` and `changes`, in `sort` order) and `rows_total` (how many match in
     all). `next_cursor` continues the page, null on the last one."""
     meta = _meta(snapshot_id)
     chosen = _coverage(meta, coverage) if coverage is not None else next(iter(meta["coverages"]), None)
@@ -297,6 +364,7 @@ def snapshot_page(
                 for row in _rows(meta, listed["id"])
                 if (wanted is None or row["status"] in wanted)
                 and (needle is None or needle in folded(row["client"]))
+                and (changes is None or row.get("change") in changes)
             ]
             ordered = _sorted(rows, sort)
             entry["rows"] = ordered[start : start + limit]

@@ -21,6 +21,11 @@ def coverage_key(snapshot_id: str, taken_at: datetime, coverage_id: str) -> str:
     return f"snapshots/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}/{coverage_id}.json.gz"
 
 
+def history_key(snapshot_id: str, taken_at: datetime, coverage_id: str) -> str:
+    """Where one coverage's client histories, as of a snapshot, live (trueup.domain.changes)."""
+    return f"snapshots/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}/history/{coverage_id}.json.gz"
+
+
 def put_snapshot_document(key: str, snapshot: dict[str, Any]) -> None:
     aws.client("s3").put_object(
         Bucket=config().bucket,

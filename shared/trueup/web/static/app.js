@@ -56,6 +56,7 @@ const dateTime = new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle:
 const fullDateTime = new Intl.DateTimeFormat("en", { dateStyle: "full", timeStyle: "long" });
 const dayAndTime = new Intl.DateTimeFormat("en", { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
 const monthYear = new Intl.DateTimeFormat("en", { month: "long", year: "numeric" });
+const monthDay = new Intl.DateTimeFormat("en", { month: "short", day: "numeric" });
 const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
 const byName = new Intl.Collator("en", { sensitivity: "base", numeric: true });
 const UNITS = [
@@ -177,6 +178,7 @@ const state = {
   coverageId: null,
   filter: null, // a status, from a card or the unmapped warning
   search: "",
+  change: "", // "new", "closed" or "changed": rows with that change since the snapshot before
   sort: null, // {key, direction} or null for the API's order
   expanded: new Set(),
   current: null, // GET /syncs/current
@@ -374,6 +376,7 @@ function rowQuery(coverageId, cursor = null) {
   if (state.filter) query.set("status", state.filter);
   const needle = state.search.trim();
   if (needle) query.set("q", needle);
+  if (state.change) query.set("change", state.change);
   if (state.sort) query.set("sort", `${state.sort.direction === "descending" ? "-" : ""}${state.sort.key}`);
   if (cursor) query.set("cursor", cursor);
   return query;
@@ -836,6 +839,31 @@ function renderSnapshotChoice() {
       ? [" from data synced ", timeElement(asOf.pax8, pax8)]
       : [" from Pax8 data of ", timeElement(asOf.pax8, pax8), " and RMM data of ", timeElement(asOf.rmm, rmm)]),
   );
+  renderChangeFilter();
+}
+
+// The snapshot taken just before the shown one, when the history the page has loaded holds it.
+function snapshotBefore(snapshot) {
+  const index = state.history.findIndex((s) => s.id === snapshot.id);
+  return index >= 0 ? (state.history[index + 1] ?? null) : null;
+}
+
+function renderChangeFilter() {
+  const select = $("change-filter");
+  const before = snapshotBefore(state.snapshot);
+  const first = !before && !state.historyCursor && state.history.length <= 1;
+  const since = before ? ` since the snapshot of ${monthDay.format(new Date(before.taken_at))}` : "";
+  const labels = { "": "All clients", new: `New gaps${since}`, closed: `Closed gaps${since}`, changed: `Changed gaps${since}` };
+  for (const option of select.options) option.textContent = labels[option.value];
+  select.disabled = first && !state.change;
+  select.title = first ? "This is the first snapshot: nothing to compare it with yet" : "";
+  select.value = state.change;
+}
+
+function setChangeFilter(value) {
+  state.change = value;
+  state.expanded.clear();
+  loadRows();
 }
 
 function renderFreshness() {
@@ -1031,7 +1059,7 @@ function cycleSort(key) {
 }
 
 function renderSortHeaders() {
-  for (const th of document.querySelectorAll("#clients th")) {
+  for (const th of document.querySelectorAll("#clients th[data-key]")) {
     th.setAttribute("aria-sort", state.sort?.key === th.dataset.key ? state.sort.direction : "none");
   }
 }
@@ -1046,7 +1074,7 @@ function renderTable() {
   if (!rows.length) {
     const why = state.search.trim() ? `No client matches “${state.search.trim()}”` : "No clients";
     const filtered = state.filter ? ` among the ${FILTER_NAMES[state.filter]} clients` : "";
-    body.replaceChildren(h("tr", { class: "empty-row" }, h("td", { colspan: "6" }, `${why}${filtered}.`)));
+    body.replaceChildren(h("tr", { class: "empty-row" }, h("td", { colspan: "7" }, `${why}${filtered}.`)));
   } else {
     body.replaceChildren(...rows.flatMap((row, index) => renderRow(row, index)));
   }
@@ -1101,6 +1129,17 @@ function monthlyCell(row) {
   );
 }
 
+const CHANGE_LABELS = { new: "New gap", closed: "Closed", changed: "Changed", same: "Same", first: "First" };
+
+// Since the snapshot before: a new gap, a gap closed, a gap whose figures changed (with its old
+// variance), or nothing to act on.
+function changeCell(row) {
+  if (!row.change) return h("td", { class: "change-cell" }, h("span", { class: "no-data", title: "Taken before changes were kept" }, "—"));
+  const was = row.previous && row.change === "changed" ? ` (was ${row.previous.variance === null ? row.previous.status : signed(row.previous.variance)})` : "";
+  const title = row.previous ? `Before: ${row.previous.devices ?? "no"} devices, ${row.previous.licenses ?? "no"} licences` : "No row in the snapshot before";
+  return h("td", { class: "change-cell", "data-label": "Change" }, h("span", { class: `change ${row.change}`, title }, CHANGE_LABELS[row.change] + was));
+}
+
 function renderRow(row, index) {
   const key = rowKey(row);
   const open = state.expanded.has(key);
@@ -1135,10 +1174,11 @@ function renderRow(row, index) {
         : h("span", { class: `variance${row.variance > 0 ? " positive" : row.variance < 0 ? " negative" : ""}` }, signed(row.variance)),
     ),
     monthlyCell(row),
+    changeCell(row),
     h("td", { class: "status-cell" }, h("span", { class: `status ${row.status}` }, status.label)),
   );
   if (!open) return [tr];
-  return [tr, h("tr", { class: "detail", id: detailId }, h("td", { colspan: "6" }, renderDetail(row)))];
+  return [tr, h("tr", { class: "detail", id: detailId }, h("td", { colspan: "7" }, renderDetail(row)))];
 }
 
 // Opens or closes one row's detail in place: the rest of the table is left as it is.
@@ -1206,6 +1246,7 @@ function renderDetail(row) {
     ),
   );
   if (row.pax8_company_id && row.devices !== null) sections.push(renderMoney(row));
+  sections.push(renderHistory(row));
   const warnings = [...row.warnings, ...(row.amounts_warning ? [row.amounts_warning] : [])];
   if (warnings.length) {
     sections.push(
@@ -1213,6 +1254,63 @@ function renderDetail(row) {
     );
   }
   return h("div", { class: "detail-grid" }, sections);
+}
+
+// The client's devices and licences over the last snapshots (up to the shown one), as a small chart.
+function renderHistory(row) {
+  const section = h("section", { class: "detail-history" }, h("h3", {}, "Devices and licences over time"), h("p", { class: "loading" }, "Loading…"));
+  const key = row.pax8_company_id ?? row.rmm_organization_ids[0];
+  const query = new URLSearchParams({ coverage: state.coverageId, snapshot: state.snapshot.id });
+  api("GET", `clients/${encodeURIComponent(key)}/history?${query}`).then(
+    (history) => section.replaceChildren(section.firstChild, historyChart(history.points)),
+    (error) => section.replaceChildren(section.firstChild, h("p", {}, `Could not load the history: ${error.message}`)),
+  );
+  return section;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attributes, ...children) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  element.append(...children);
+  return element;
+}
+
+function historyChart(points) {
+  if (points.length < 2) {
+    return h("p", {}, points.length ? "Only this snapshot so far: the chart starts with the next one." : "No earlier figures.");
+  }
+  const width = 320, height = 120, left = 30, right = 8, top = 8, bottom = 22;
+  const values = points.flatMap((p) => [p.devices, p.licenses]).filter((v) => v !== null);
+  const high = Math.max(1, ...values);
+  const x = (i) => left + (i * (width - left - right)) / (points.length - 1);
+  const y = (v) => top + (1 - v / high) * (height - top - bottom);
+  const line = (field, cls) => {
+    const drawn = points.map((p, i) => [i, p[field]]).filter(([, v]) => v !== null);
+    return [
+      svg("polyline", { class: `line ${cls}`, fill: "none", points: drawn.map(([i, v]) => `${x(i)},${y(v)}`).join(" ") }),
+      ...drawn.map(([i, v]) => svg("circle", { class: `dot ${cls}`, cx: x(i), cy: y(v), r: 2.5 }, svg("title", {}, `${cls}: ${v}`))),
+    ];
+  };
+  const first = monthDay.format(new Date(points[0].taken_at));
+  const last = monthDay.format(new Date(points.at(-1).taken_at));
+  const described = points.map((p) => `${monthDay.format(new Date(p.taken_at))}: ${p.devices ?? "no"} devices, ${p.licenses ?? "no"} licences`).join("; ");
+  return h(
+    "figure",
+    { class: "history-chart" },
+    svg(
+      "svg",
+      { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": described, "data-points": points.length },
+      svg("line", { class: "axis", x1: left, y1: height - bottom, x2: width - right, y2: height - bottom }),
+      svg("text", { class: "tick", x: left - 4, y: y(high) + 4, "text-anchor": "end" }, String(high)),
+      svg("text", { class: "tick", x: left - 4, y: height - bottom + 4, "text-anchor": "end" }, "0"),
+      svg("text", { class: "tick", x: left, y: height - 6 }, first),
+      svg("text", { class: "tick", x: width - right, y: height - 6, "text-anchor": "end" }, last),
+      ...line("licenses", "licenses"),
+      ...line("devices", "devices"),
+    ),
+    h("figcaption", {}, h("span", { class: "key devices" }, "Devices"), " ", h("span", { class: "key licenses" }, "Licences"), ` over the last ${plural(points.length, "snapshot", "snapshots")}`),
+  );
 }
 
 // What the row's gap costs, both ways: what the client is billed, and what the MSP pays Pax8.
@@ -1522,10 +1620,11 @@ function bind() {
   for (const card of document.querySelectorAll(".card")) {
     card.addEventListener("click", () => toggleFilter(card.dataset.status));
   }
-  for (const th of document.querySelectorAll("#clients th")) {
+  for (const th of document.querySelectorAll("#clients th[data-key]")) {
     th.querySelector("button").addEventListener("click", () => cycleSort(th.dataset.key));
   }
   let typing = null;
+  $("change-filter").addEventListener("change", (event) => setChangeFilter(event.target.value));
   $("search").addEventListener("input", (event) => {
     state.search = event.target.value;
     state.expanded.clear();
