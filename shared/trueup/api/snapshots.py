@@ -52,7 +52,7 @@ CURSOR = QueryParam(
     pattern=f"^(|{CURSOR_PATTERN[1:-1]})$",
 )
 ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, CHANGE, ROWS, ROWS_CURSOR)
-HISTORY_COVERAGE = QueryParam("coverage", "The coverage (its id)")
+HISTORY_COVERAGE = QueryParam("coverage", "The coverage (its id; default: the snapshot's first)")
 HISTORY_SNAPSHOT = QueryParam("snapshot", "Up to this snapshot (its id; default: the latest)")
 
 REQUESTS = {
@@ -164,7 +164,6 @@ def _snapshot(snapshot_id: str) -> dict[str, Any]:
 )
 def client_history(key: str) -> dict[str, Any]:
     query = router.current_event.query_string_parameters
-    coverage = HISTORY_COVERAGE.read(query)
-    if not coverage:
-        raise InvalidInput("?coverage= is required: the coverage whose history to answer (its id)")
-    return snapshots.client_history(key, coverage, HISTORY_SNAPSHOT.read(query) or "latest")
+    return snapshots.client_history(
+        key, HISTORY_COVERAGE.read(query) or None, HISTORY_SNAPSHOT.read(query) or "latest"
+    )

@@ -276,12 +276,16 @@ def parse_changes(value: str | None) -> set[str] | None:
     return wanted
 
 
-def client_history(key: str, coverage: str, snapshot_id: str = "latest") -> dict[str, Any]:
-    """One client's figures in one coverage over the last snapshots up to `snapshot_id`, oldest
-    first: read from that snapshot's history, never from the earlier snapshots themselves."""
+def client_history(key: str, coverage: str | None, snapshot_id: str = "latest") -> dict[str, Any]:
+    """One client's figures in one coverage (None: the snapshot's first) over the last snapshots up
+    to `snapshot_id`, oldest first: read from that snapshot's history, never from earlier snapshots."""
     from trueup.domain.changes import history_from_rows
 
     meta = _meta(snapshot_id)
+    if coverage is None:
+        if not meta["coverages"]:
+            raise NotFound(f"snapshot {meta['id']} has no coverage")
+        coverage = meta["coverages"][0]["id"]
     _coverage(meta, coverage)
     if "history_keys" in meta:
         history = _stored(meta["history_keys"][coverage])
