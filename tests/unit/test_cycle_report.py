@@ -128,3 +128,45 @@ def test_a_stopped_cycle_says_why_and_what_to_do() -> None:
         "RMM failed (NinjaOne answered 500 after 5 attempts)."
     ) in notice.text
     assert "the previous snapshot is still the latest" in notice.text
+
+
+def test_the_report_tells_what_the_gaps_cost_a_month_per_currency() -> None:
+    under = {
+        **row("Acme", 20, 14, "under_licensed"),
+        "amounts": {"currency": "USD", "monthly_price_gap": "39.00"},
+    }
+    over = row("Bolt", 3, 5, "over_licensed")
+    money = {
+        "USD": {
+            "under_licensed_price_gap": "1240.50",
+            "under_licensed_cost_gap": "900.00",
+            "over_licensed_price_gap": "-13.00",
+            "over_licensed_cost_gap": "-9.00",
+        },
+        "EUR": {
+            "under_licensed_price_gap": "0.00",
+            "under_licensed_cost_gap": "0.00",
+            "over_licensed_price_gap": "-7.00",
+            "over_licensed_cost_gap": "-5.00",
+        },
+    }
+    snapshot = {
+        "id": "s1",
+        "taken_at": "2026-12-01T06:03:00Z",
+        "data_as_of": {"pax8": "2026-12-01T06:01:00Z", "rmm": "2026-12-01T06:02:00Z"},
+        "coverages": [
+            {
+                "id": "edr",
+                "name": "EDR",
+                "summary": {**summary([under, over]), "money": money},
+                "rows": [under, over],
+            }
+        ],
+    }
+    text = cycle_report(finished_cycle(), snapshot, None).text
+    # Under: USD only (EUR's is 0); over: both currencies, as amounts overpaid.
+    assert (
+        "- EDR: 1 under-licensed ($1,240.50 a month not billed), "
+        "1 over-licensed ($13.00 a month overpaid; EUR 7.00 a month overpaid), 0 matched, 0 unmapped"
+    ) in text
+    assert "1. Acme (EDR): 20 devices, 14 licences, 6 under, $39.00 a month" in text

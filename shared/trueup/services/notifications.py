@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from trueup import aws
@@ -112,9 +113,11 @@ def cycle_report(cycle: dict[str, Any], snapshot: dict[str, Any] | None, page_ur
         "",
         "Per coverage (clients):",
         *(
-            f"- {c['name']}: {c['summary']['under_licensed']} under-licensed, "
-            f"{c['summary']['over_licensed']} over-licensed, {c['summary']['matched']} matched, "
-            f"{c['summary']['unmapped']} unmapped"
+            f"- {c['name']}: {c['summary']['under_licensed']} under-licensed"
+            f"{_totals(c['summary'], 'under_licensed_price_gap', 'not billed')}, "
+            f"{c['summary']['over_licensed']} over-licensed"
+            f"{_totals(c['summary'], 'over_licensed_price_gap', 'overpaid')}, "
+            f"{c['summary']['matched']} matched, {c['summary']['unmapped']} unmapped"
             for c in coverages
         ),
         "",
@@ -133,6 +136,11 @@ def cycle_report(cycle: dict[str, Any], snapshot: dict[str, Any] | None, page_ur
         lines += [
             f"{n}. {client} ({coverage}): {row['devices']} devices, {row['licenses']} licences, "
             f"{variance} under"
+            + (
+                f", {_money(row['amounts']['monthly_price_gap'], row['amounts']['currency'])} a month"
+                if row.get("amounts")
+                else ""
+            )
             for n, (variance, client, coverage, row) in enumerate(gaps, 1)
         ]
     else:
@@ -159,6 +167,25 @@ def cycle_report(cycle: dict[str, Any], snapshot: dict[str, Any] | None, page_ur
         ),
         text="\n".join(lines),
     )
+
+
+def _money(amount: str, currency: str) -> str:
+    """ "$1,240.50", "EUR 7.00": plain text for any mail client."""
+    value = Decimal(amount)
+    digits = max(0, -int(value.as_tuple().exponent))
+    text = f"{abs(value):,.{digits}f}"
+    sign = "-" if value < 0 else ""
+    return f"{sign}{'$' if currency == 'USD' else currency + ' '}{text}"
+
+
+def _totals(summary: dict[str, Any], field: str, words: str) -> str:
+    """ " ($131.46 a month not billed)", per currency; nothing without money."""
+    amounts = [
+        f"{_money(str(abs(Decimal(t[field]))), c)} a month {words}"
+        for c, t in (summary.get("money") or {}).items()
+        if Decimal(t[field]) != 0
+    ]
+    return f" ({'; '.join(amounts)})" if amounts else ""
 
 
 def _subject(text: str) -> str:
