@@ -311,7 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 first = taken["coverages"][0]["summary"]
                 print(f"measuring the page at {clients:,} clients...", file=sys.stderr)
                 figures = measure_page(url, args.rounds)
-                figures["rows"] = sum(first.values())
+                # Each row is counted under its status (the summary also holds money and changes).
+                figures["rows"] = sum(
+                    first[s] for s in ("under_licensed", "over_licensed", "matched", "unmapped")
+                )
                 results[clients] = figures
             finally:
                 process.terminate()
