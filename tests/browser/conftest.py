@@ -40,6 +40,26 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         running.stop()
 
 
+@pytest.fixture(scope="module")
+def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """One demo stack per module for the tests that only read its one snapshot: they sync nothing, take
+    no snapshot and change no mapping or setting (a test that does takes its own `stack`)."""
+    root = tmp_path_factory.mktemp("demo-stack")
+    running = LocalStack(root / "data", root / "stack.log")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_snapshot(demo_stack: LocalStack) -> dict[str, Any]:
+    """The shared stack's one snapshot, taken through the API."""
+    taken: dict[str, Any] = demo_stack.snapshot(demo_stack.ok("POST", "/snapshots")["id"])
+    return taken
+
+
 @pytest.fixture
 def snapshot(stack: LocalStack) -> dict[str, Any]:
     """The first snapshot of a fresh stack, taken through the API."""

@@ -116,8 +116,9 @@ def test_the_empty_state_shows_before_any_snapshot_and_take_snapshot_adds_one_to
 
 
 def test_the_card_counts_equal_the_apis_summary_for_every_coverage(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     open_page(page, stack)
     coverages = snapshot["coverages"]
     assert len(coverages) >= 2  # the demo sells several per-device products
@@ -138,8 +139,9 @@ def test_the_card_counts_equal_the_apis_summary_for_every_coverage(
 
 
 def test_the_cards_show_what_the_gaps_cost_a_month_and_a_year_as_the_api_sums_them(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     open_page(page, stack)
     tabs = page.get_by_role("tab")
     for index, coverage in enumerate(snapshot["coverages"]):
@@ -169,8 +171,9 @@ def test_the_cards_show_what_the_gaps_cost_a_month_and_a_year_as_the_api_sums_th
 
 
 def test_the_monthly_column_sorts_by_the_gap_and_says_when_committed_licences_can_be_reduced(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     rows = snapshot["coverages"][0]["rows"]
     open_page(page, stack)
     expect_table(page, rows)
@@ -263,8 +266,9 @@ def test_a_rows_detail_draws_the_clients_devices_and_licences_over_the_snapshots
 
 
 def test_clicking_a_card_filters_the_table_and_enter_on_a_focused_card_does_too(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     rows = snapshot["coverages"][0]["rows"]
     open_page(page, stack)
     expect_table(page, rows)
@@ -296,8 +300,9 @@ def test_clicking_a_card_filters_the_table_and_enter_on_a_focused_card_does_too(
 
 
 def test_sorting_by_variance_and_searching_by_name_change_the_rows(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     rows = snapshot["coverages"][0]["rows"]
     open_page(page, stack)
     expect_table(page, rows)
@@ -348,8 +353,9 @@ def csv_as_shown(record: list[str]) -> dict[str, str]:
 
 
 def test_export_report_with_no_filter_downloads_a_csv_of_the_tables_rows_in_its_default_order(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     coverage = snapshot["coverages"][0]
     open_page(page, stack)
     expect_table(page, coverage["rows"])
@@ -427,8 +433,9 @@ def test_switching_to_an_earlier_snapshot_shows_its_rows(page: Page, stack: Loca
 
 
 def test_a_rows_detail_shows_its_organizations_and_excluded_devices_by_reason(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     rows = snapshot["coverages"][0]["rows"]
     open_page(page, stack)
     expect_table(page, rows)
@@ -571,8 +578,9 @@ def fail_with_500(route: Route) -> None:
 
 
 def test_an_api_failure_shows_an_error_message_not_a_blank_page(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     page.route("**/snapshots/latest?*", fail_with_500)
     open_page(page, stack)
     alert = page.get_by_role("alert")
@@ -598,8 +606,9 @@ def test_an_api_failure_shows_an_error_message_not_a_blank_page(
 
 
 def test_at_390_px_wide_the_page_has_no_horizontal_scroll(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
     page.set_viewport_size(PHONE)
     open_page(page, stack)
     rows = snapshot["coverages"][0]["rows"]
@@ -685,8 +694,9 @@ def test_sync_and_snapshot_on_a_held_sync_takes_no_snapshot_and_says_why(
 
 
 def test_a_snapshot_of_old_data_says_so_under_its_date(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
 ) -> None:
+    stack = demo_stack  # read only: a stack shared by the module (its snapshot taken)
     warning = (
         "The RMM data was 3 days old when this snapshot was taken (synced 28 Nov 2026 06:00 UTC, "
         "more than 26 hours before): sync, then take a snapshot before relying on it."
