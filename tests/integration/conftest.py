@@ -11,6 +11,7 @@ from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDEN
 from tests.aws_fixtures import REGION, create_resources
 from trueup import aws
 from trueup.config import config
+from trueup.store.table import TrueupTable
 from trueup.vendors.credentials import ClientCredentials
 
 NOW = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
@@ -26,8 +27,9 @@ def demo() -> Iterator[DemoUpstreams]:
 
 
 @pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The template's resources in moto, and the environment that names them (no upstreams)."""
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[TrueupTable]:
+    """The template's resources in moto, the environment that names them (no upstreams), and the
+    table's typed access."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "t",
         "AWS_SECRET_ACCESS_KEY": "t",
@@ -40,6 +42,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         for name, value in create_resources({"Pax8Secret": {}, "NinjaOneSecret": {}}).items():
             monkeypatch.setenv(name, value)
         config.cache_clear()
-        yield
+        aws.reset_clients()
+        yield TrueupTable()
     aws.reset_clients()
     config.cache_clear()

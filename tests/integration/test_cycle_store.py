@@ -15,7 +15,7 @@ from trueup.store.table import TrueupTable
 NOW = datetime(2026, 12, 1, 6, tzinfo=UTC)
 
 
-def test_a_cycle_is_started_once_per_id(table: None) -> None:
+def test_a_cycle_is_started_once_per_id(table: TrueupTable) -> None:
     first, created = cycles.start_cycle("2026-12-01T06:00:00Z", "schedule", NOW)
     assert created is True and set(first["syncs"]) == {"pax8", "rmm"}
     again, created = cycles.start_cycle("2026-12-01T06:00:00Z", "schedule", NOW)
@@ -50,7 +50,7 @@ def test_two_syncs_finishing_together_are_both_kept_and_start_the_snapshot_once(
     assert again == (stored, Next.NOTHING)
 
 
-def test_a_cycles_snapshot_is_recorded_with_its_step_or_not_at_all(table: None) -> None:
+def test_a_cycles_snapshot_is_recorded_with_its_step_or_not_at_all(table: TrueupTable) -> None:
     from trueup.domain.cycles import snapshot_taken
 
     store = TrueupTable()

@@ -7,35 +7,12 @@ requests read before either writes, which is exactly what two concurrent PUTs ca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
-from moto import mock_aws
 
-from tests.aws_fixtures import REGION, create_resources
-from trueup import aws
+from tests.aws_fixtures import REGION
 from trueup.errors import Conflict
 from trueup.store.table import TrueupTable
-
-
-@pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[TrueupTable]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    aws.reset_clients()
-    with mock_aws():
-        secrets: dict[str, dict[str, str]] = {"Pax8Secret": {}, "NinjaOneSecret": {}}
-        for name, value in create_resources(secrets).items():
-            monkeypatch.setenv(name, value)
-        aws.reset_clients()
-        yield TrueupTable()
-    aws.reset_clients()
 
 
 def mapping(*organizations: str) -> dict[str, object]:
