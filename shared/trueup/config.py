@@ -54,6 +54,8 @@ class RuntimeConfig:
     # Notifications: the SNS topic people subscribe to, and the page's address to put in them
     topic_arn: str | None = None
     page_url: str | None = None
+    # Snapshots: keep each row's devices and subscriptions ("on"); "off" only to measure what it costs.
+    snapshot_evidence: bool = True
 
     def rmm_secret_id(self) -> tuple[str, str | None]:
         """(the variable naming the RMM's secret, its value) for the configured RMM source."""
@@ -87,6 +89,7 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "sign_in_origins": ("TRUEUP_SIGN_IN_ORIGINS",),
     "topic_arn": ("TRUEUP_TOPIC_ARN",),
     "page_url": ("TRUEUP_PAGE_URL",),
+    "snapshot_evidence": ("TRUEUP_SNAPSHOT_EVIDENCE",),
 }
 
 
@@ -115,6 +118,7 @@ def _one_of(*allowed: str) -> Callable[[str], str]:
 PARSERS: dict[str, Callable[[str], Any]] = {
     "export_link_seconds": _whole_number(1, MAX_EXPORT_LINK_SECONDS),
     "sign_in": _one_of(*SIGN_IN_MODES),
+    "snapshot_evidence": lambda text: _one_of("on", "off")(text) == "on",
 }
 
 

@@ -14,9 +14,17 @@ router = APIGatewayHttpRouter()
 COVERAGE = QueryParam("coverage", "The coverage to export (default: the first).")
 STATUS = QueryParam("status", "Only these statuses, comma-separated.", pattern=STATUS_LIST_PATTERN)
 
+CLIENT = QueryParam(
+    "client",
+    "One row only: its Pax8 company id, or the RMM organization id of an unmapped organization "
+    "(default: every row of the coverage)",
+)
+
 REQUESTS = {
     "POST /snapshots/{snapshot_id}/export": Request(query=(COVERAGE, STATUS)),
     "GET /snapshots/{snapshot_id}/export.csv": Request(query=(COVERAGE, STATUS)),
+    "POST /snapshots/{snapshot_id}/evidence/export": Request(query=(COVERAGE, CLIENT)),
+    "GET /snapshots/{snapshot_id}/evidence.csv": Request(query=(COVERAGE, CLIENT)),
 }
 
 
@@ -40,6 +48,38 @@ def export(snapshot_id: str) -> dict[str, Any]:
 def export_csv(snapshot_id: str) -> Response[str]:
     link = _export(snapshot_id)
     return Response(status_code=303, headers={"Location": link["url"], "Cache-Control": "no-store"}, body="")
+
+
+@router.post(
+    "/snapshots/<snapshot_id>/evidence/export",
+    summary="Export the evidence of one row, or of a whole coverage, as CSV",
+    description="One line per device (counted, or left out with the reason) and per subscription "
+    "(counted or not, with the reason), as the snapshot froze them.",
+    tags=["exports"],
+    responses={
+        **answers(200, "ExportLink", "A link to the CSV (rows: its lines)"),
+        404: {"description": "No such snapshot, coverage or row, or a snapshot without evidence"},
+    },
+    compress=True,
+)
+def export_evidence(snapshot_id: str) -> dict[str, Any]:
+    return _evidence(snapshot_id)
+
+
+@router.get(
+    "/snapshots/<snapshot_id>/evidence.csv",
+    summary="Download the evidence CSV (303 to a fresh presigned link)",
+    tags=["exports"],
+    responses={303: {"description": "See Other: Location is the download"}},
+)
+def evidence_csv(snapshot_id: str) -> Response[str]:
+    link = _evidence(snapshot_id)
+    return Response(status_code=303, headers={"Location": link["url"], "Cache-Control": "no-store"}, body="")
+
+
+def _evidence(snapshot_id: str) -> dict[str, Any]:
+    query = router.current_event.query_string_parameters
+    return exports.export_evidence(snapshot_id, COVERAGE.read(query) or None, CLIENT.read(query) or None)
 
 
 def _export(snapshot_id: str) -> dict[str, Any]:

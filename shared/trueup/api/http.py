@@ -44,10 +44,13 @@ class QueryParam:
     # The form a text parameter takes, for the description; the handler checks it itself and
     # answers 400 naming the problem (as the shared HTTP contract has it), not 422.
     pattern: str | None = None
+    required: bool = False
 
     def read(self, query: Mapping[str, str] | None) -> Any:
         value = (query or {}).get(self.name)
-        if value is None:
+        if value is None or (self.required and not value.strip()):
+            if self.required:
+                raise InvalidInput(f"the query parameter {self.name} is required: {self.description}")
             return self.default
         if not self.integer:
             return value

@@ -153,7 +153,7 @@ def _describe_request(operation: dict[str, Any], route: str, request: Request) -
             {
                 "name": query.name,
                 "in": "query",
-                "required": False,
+                "required": query.required,
                 "description": query.description,
                 "schema": schema,
             }

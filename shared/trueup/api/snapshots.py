@@ -52,6 +52,20 @@ CURSOR = QueryParam(
     pattern=f"^(|{CURSOR_PATTERN[1:-1]})$",
 )
 ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, CHANGE, ROWS, ROWS_CURSOR)
+EVIDENCE_COVERAGE = QueryParam("coverage", "The coverage (its id; default: the snapshot's first)")
+EVIDENCE_CLIENT = QueryParam(
+    "client",
+    "The row: its Pax8 company id, or the RMM organization id of an unmapped organization",
+    required=True,
+)
+EVIDENCE_SORT = QueryParam(
+    "sort",
+    "Devices by name, organization, device_class, last_seen, state or reason; -field: descending. "
+    "By default the devices left out first, by reason, then by name.",
+    pattern=r"^-?(name|organization|device_class|last_seen|state|reason)?$",
+)
+EVIDENCE_LIMIT = QueryParam("limit", "Devices per page", integer=True, default=500, minimum=1, maximum=5000)
+EVIDENCE_CURSOR = QueryParam("cursor", "next_cursor of the previous page of devices", pattern=r"^\d{0,9}$")
 HISTORY_COVERAGE = QueryParam("coverage", "The coverage (its id; default: the snapshot's first)")
 HISTORY_SNAPSHOT = QueryParam("snapshot", "Up to this snapshot (its id; default: the latest)")
 
@@ -61,6 +75,9 @@ REQUESTS = {
     "GET /snapshots/latest": Request(query=ROW_QUERY),
     "GET /snapshots/{snapshot_id}": Request(query=ROW_QUERY),
     "GET /clients/{key}/history": Request(query=(HISTORY_COVERAGE, HISTORY_SNAPSHOT)),
+    "GET /snapshots/{snapshot_id}/evidence": Request(
+        query=(EVIDENCE_COVERAGE, EVIDENCE_CLIENT, EVIDENCE_SORT, EVIDENCE_LIMIT, EVIDENCE_CURSOR)
+    ),
 }
 
 
@@ -150,6 +167,35 @@ def _snapshot(snapshot_id: str) -> dict[str, Any]:
         changes=snapshots.parse_changes(CHANGE.read(query)),
         start=parse_cursor(ROWS_CURSOR.read(query)),
         limit=ROWS.read(query),
+    )
+
+
+@router.get(
+    "/snapshots/<snapshot_id>/evidence",
+    summary="Why one row's counts are what they are: its devices and subscriptions, frozen with the snapshot",
+    description="Every device of the row's RMM organizations, counted (reason null) or left out with the "
+    "reason, a page at a time; and every subscription of the coverage's products its Pax8 company holds, "
+    "counted or not with the reason. Later syncs never change it.",
+    tags=["snapshots"],
+    responses={
+        **answers(200, "RowEvidence", "The row's subscriptions and a page of its devices"),
+        404: {
+            "description": "No such snapshot, coverage or row, or a snapshot taken before evidence was kept"
+        },
+    },
+    compress=True,
+)
+def row_evidence(snapshot_id: str) -> dict[str, Any]:
+    from trueup.services.evidence import parse_device_sort
+
+    query = router.current_event.query_string_parameters
+    return snapshots.row_evidence(
+        snapshot_id,
+        EVIDENCE_COVERAGE.read(query) or None,
+        EVIDENCE_CLIENT.read(query),
+        parse_device_sort(EVIDENCE_SORT.read(query)),
+        start=parse_cursor(EVIDENCE_CURSOR.read(query)),
+        limit=EVIDENCE_LIMIT.read(query),
     )
 
 

@@ -10,7 +10,7 @@ answer to it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,6 +106,47 @@ class ClientHistory(ApiModel):
     coverage: str
     snapshot_id: str = Field(description="The snapshot the history runs up to")
     points: list[HistoryPoint] = Field(description="At most twelve, oldest first")
+
+
+class DeviceEvidence(ApiModel):
+    id: str = Field(description="The RMM's device id, prefixed by the RMM (ninjaone:481)")
+    name: str
+    organization: str = Field(description="The RMM organization's name")
+    device_class: str
+    last_seen: datetime | None
+    state: Literal["active", "pending", "deleted", "suspended"]
+    reason: Literal["pending", "inactive", "class_not_covered", "never_seen", "stale"] | None = Field(
+        description="Why it is left out of the count; null: counted"
+    )
+
+
+class SubscriptionEvidence(ApiModel):
+    id: str = Field(description="The Pax8 subscription id")
+    product: str
+    quantity: int
+    status: str
+    billing_term: str | None
+    price: str | None = Field(description="Per unit and billing term, as Pax8 sent it")
+    partner_cost: str | None
+    currency: str | None
+    commitment_end: date | None
+    counted: bool = Field(description="Whether its quantity is in the row's licences")
+    reason: str | None = Field(description="Why it is not counted; null: counted")
+    price_left_out: str | None = Field(description="Why a counted subscription is not in the row's price")
+
+
+class RowEvidence(ApiModel):
+    snapshot_id: str
+    taken_at: datetime
+    coverage: str
+    key: str = Field(description="The row's Pax8 company id, or an unmapped organization's RMM id")
+    client: str
+    subscriptions: list[SubscriptionEvidence] = Field(description="Counted first")
+    devices_total: int
+    devices_counted: int
+    devices_left_out: dict[str, int] = Field(description="Devices left out per reason")
+    devices: list[DeviceEvidence] = Field(description="This page of the devices, in ?sort= order")
+    next_cursor: str | None = Field(description="The next page of devices (?cursor=); null on the last")
 
 
 class SnapshotPage(ApiModel):

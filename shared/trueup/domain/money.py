@@ -41,11 +41,7 @@ def row_amounts(
     unit_price = sum(quantity x price / months) / sum(quantity) over the subscriptions with a price
     and a term of known months; unit_cost the same with partnerCost. Each gap is the variance times
     the exact unit figure, then rounded once, like the unit figures themselves."""
-    priced = [
-        s
-        for s in subscriptions
-        if s.price is not None and months_per_term.get(s.billing_term or "", 0) > 0 and s.quantity > 0
-    ]
+    priced = [s for s in subscriptions if price_left_out(s, months_per_term) is None and s.quantity > 0]
     if not priced:
         return None, "no counted subscription has a price for a billing term of known months: no amount"
     currencies = sorted({(s.currency or "").upper() for s in priced})
@@ -68,6 +64,16 @@ def row_amounts(
         ),
         None,
     )
+
+
+def price_left_out(subscription: Subscription, months_per_term: Mapping[str, int]) -> str | None:
+    """Why a counted subscription is left out of its row's price, or None when it is in it."""
+    if subscription.price is None:
+        return "no price"
+    if months_per_term.get(subscription.billing_term or "", 0) <= 0:
+        term = subscription.billing_term or "none"
+        return f"billing term {term} has no months per term in the settings"
+    return None
 
 
 def _per_unit_month(

@@ -20,6 +20,7 @@ from trueup.domain.models import (
     DeviceClass,
     DeviceState,
     ExclusionReason,
+    MappingResult,
     Organization,
     Pax8Data,
     Reconciliation,
@@ -56,6 +57,18 @@ def device_reason(device: Device, rmm_synced_at: datetime, stale_after: timedelt
     if rmm_synced_at - device.last_seen > stale_after:
         return ExclusionReason.STALE
     return None
+
+
+def coverage_reason(
+    reason: ExclusionReason | None, device_class: DeviceClass, classes: frozenset[DeviceClass]
+) -> ExclusionReason | None:
+    """Why a device is left out of one coverage (None: counted), from its coverage-independent
+    reason: pending and inactive first, then a class the coverage does not cover, then the rest."""
+    if reason in (ExclusionReason.PENDING, ExclusionReason.INACTIVE):
+        return reason
+    if device_class not in classes:
+        return ExclusionReason.CLASS_NOT_COVERED
+    return reason
 
 
 def status_for(variance: int, tolerance: int) -> Status:
@@ -108,11 +121,14 @@ def reconcile(
     rmm: RmmData | TalliedRmm,
     settings: Settings,
     manual_mappings: Mapping[str, Sequence[str]] | None = None,
+    mapping: MappingResult | None = None,
 ) -> Reconciliation:
     """Reconcile one Pax8 sync against one RMM sync under `settings` and the manual mappings.
 
     Returns one CoverageResult per coverage (the settings' coverages, or the proposal when the
     settings have none), each with its rows in reading order and a summary of client counts.
+    `mapping`: the clients' mapping when the caller worked it out already (from the same data and
+    manual mappings), so that it is not worked out twice.
     """
     if isinstance(rmm, RmmData):
         rmm = tally_rmm(
@@ -123,10 +139,11 @@ def reconcile(
         )
     elif rmm.stale_after_days != settings.stale_after_days:
         raise ValueError("the RMM data was tallied with another stale_after_days than the settings'")
-    mapping = map_clients(pax8.companies, rmm.organizations, manual_mappings or {}, with_suggestions=False)
-    coverages = settings.coverages
-    if coverages is None:
-        coverages = propose_coverages(pax8.products, pax8.subscriptions, settings.counted_statuses)
+    if mapping is None:
+        mapping = map_clients(
+            pax8.companies, rmm.organizations, manual_mappings or {}, with_suggestions=False
+        )
+    coverages = coverages_in_use(pax8, settings)
 
     tallies = rmm.tallies
     counted = _counted_by_coverage(pax8, coverages, settings.counted_statuses)
@@ -220,6 +237,21 @@ def reconcile(
     return Reconciliation(coverages=results, mapping=mapping, warnings=_describe(loose) if loose else [])
 
 
+def coverages_in_use(pax8: Pax8Data, settings: Settings) -> list[Coverage]:
+    """The settings' coverages, or the proposal from the Pax8 data when the settings name none."""
+    if settings.coverages is not None:
+        return list(settings.coverages)
+    return propose_coverages(pax8.products, pax8.subscriptions, settings.counted_statuses)
+
+
+def row_keys_of_organizations(mapping: MappingResult) -> dict[str, str]:
+    """Each RMM organization's row key in every coverage: its company's id when a company holds it,
+    its own id when none does (trueup.domain.changes.row_key)."""
+    keys = {org: m.pax8_company_id for m in mapping.mappings for org in m.rmm_organization_ids}
+    keys.update({org: org for org in mapping.unmapped_rmm})
+    return keys
+
+
 def _row_order(row: Row) -> tuple[int, int, str, str]:
     variance = row.variance or 0
     tie = (
@@ -248,14 +280,11 @@ def _count(
     excluded = _no_exclusions()
     for org_id in org_ids:
         for (reason, device_class), n in tallies.get(org_id, Counter()).items():
-            if reason in (ExclusionReason.PENDING, ExclusionReason.INACTIVE):
-                excluded[reason] += n
-            elif device_class not in classes:
-                excluded[ExclusionReason.CLASS_NOT_COVERED] += n
-            elif reason is not None:
-                excluded[reason] += n
-            else:
+            left_out = coverage_reason(reason, device_class, classes)
+            if left_out is None:
                 counted += n
+            else:
+                excluded[left_out] += n
     return counted, excluded
 
 
@@ -264,13 +293,21 @@ def _counted_by_coverage(
 ) -> dict[str, dict[str, list[Subscription]]]:
     """coverage id -> company id -> the subscriptions counted for it (a counted status, a product in
     the coverage): their quantities are its licences, their prices its amounts."""
-    counted = {s.casefold() for s in counted_statuses}
-    live = [s for s in pax8.subscriptions if s.status.casefold() in counted]
+    return subscriptions_by_coverage(pax8, coverages, counted_statuses)
+
+
+def subscriptions_by_coverage(
+    pax8: Pax8Data, coverages: Sequence[Coverage], counted_statuses: Iterable[str] | None = None
+) -> dict[str, dict[str, list[Subscription]]]:
+    """coverage id -> company id -> its subscriptions of the coverage's products, of a counted status
+    (`counted_statuses`), or of any status (None: what a row's evidence lists)."""
+    counted = None if counted_statuses is None else {s.casefold() for s in counted_statuses}
+    subs = [s for s in pax8.subscriptions if counted is None or s.status.casefold() in counted]
     coverages_of = {
-        p.id: [c.id for c in coverages if in_coverage(c, p)] for p in products_in_use(pax8.products, live)
+        p.id: [c.id for c in coverages if in_coverage(c, p)] for p in products_in_use(pax8.products, subs)
     }
     found: dict[str, dict[str, list[Subscription]]] = defaultdict(lambda: defaultdict(list))
-    for sub in live:
+    for sub in subs:
         for coverage_id in coverages_of[sub.product_id]:
             found[coverage_id][sub.company_id].append(sub)
     return found

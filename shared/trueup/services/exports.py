@@ -6,6 +6,7 @@ written on the first request and reused after.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +48,37 @@ def export_snapshot(
         "key": key,
         "file_name": name,
         "rows": len(chosen["rows"]),
+    }
+
+
+def export_evidence(
+    snapshot_id: str, coverage: str | None, client: str | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The evidence CSV of one row (`client`: its key) or of a whole coverage (None), written once;
+    answers {url, expires_at, key, file_name, rows} (rows: the CSV's lines, devices and subscriptions)."""
+    from trueup.reports.evidence_csv import write_evidence_csv
+    from trueup.services.snapshots import evidence_documents
+
+    snapshot, chosen, documents = evidence_documents(snapshot_id, coverage, client)
+    taken_at = datetime.fromisoformat(snapshot["taken_at"])
+    key = export_files.evidence_export_key(snapshot["id"], taken_at, chosen["id"], client)
+    part = "" if client is None else "-" + re.sub(r"[^A-Za-z0-9]+", "-", client).strip("-")[:60]
+    name = f"trueup-evidence-{taken_at:%Y-%m-%d}-{chosen['id']}{part}.csv"
+    lines = export_files.lines_of(key)
+    if lines is None:
+        with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
+            lines = write_evidence_csv(spool, documents, chosen["name"], snapshot["taken_at"])
+            spool.seek(0)
+            export_files.upload(spool, key, name, lines=lines)
+        emit_metrics({"ExportsWritten": (MetricUnit.Count, 1), "ExportRows": (MetricUnit.Count, lines)})
+    lifetime = config().export_link_seconds
+    expires_at = (now or datetime.now(UTC)) + timedelta(seconds=lifetime)
+    return {
+        "url": export_files.presigned_link(key, name, lifetime),
+        "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
+        "key": key,
+        "file_name": name,
+        "rows": lines,
     }
 
 

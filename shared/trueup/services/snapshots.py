@@ -7,10 +7,12 @@ DynamoDB so that listing snapshots reads only those. A snapshot never changes on
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from trueup.config import config
 from trueup.domain.names import folded, natural
 from trueup.domain.status import Status
 from trueup.errors import Conflict, InvalidInput, NotFound
@@ -54,9 +56,11 @@ def reconcile_current(
     # function, GET /snapshots) never loads either.
     from trueup.domain.changes import with_changes
     from trueup.domain.freshness import data_age_warnings
+    from trueup.domain.mapping import map_clients
     from trueup.domain.reconcile import reconcile, tally_rmm
+    from trueup.services.evidence import EvidenceCollector
     from trueup.services.reconciliation_settings import load_settings
-    from trueup.store.generations import iter_rmm, read_pax8
+    from trueup.store.generations import iter_rmm, read_pax8, read_rmm_organizations
 
     table = TrueupTable()
     pointers = {source: table.get_current(source) for source in ("pax8", "rmm")}
@@ -71,45 +75,71 @@ def reconcile_current(
 
     pax8 = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"]))
     rmm_synced = datetime.fromisoformat(rmm_ptr["synced_at"])
-    rmm = tally_rmm(
-        rmm_ptr.get("rmm_source") or "rmm", iter_rmm(rmm_ptr["key"]), rmm_synced, settings.stale_after_days
+    # The mapping first (organizations only), so that each device can be put aside under its row as
+    # the one pass over the devices counts them.
+    organizations = read_rmm_organizations(rmm_ptr["key"], rmm_ptr.get("parties_key"))
+    mapping = map_clients(pax8.companies, organizations, manual, with_suggestions=False)
+    collector = (
+        EvidenceCollector(pax8, organizations, mapping, rmm_synced, settings.stale_after_days)
+        if config().snapshot_evidence
+        else None
     )
-    result = reconcile(pax8, rmm, settings, manual)
-
-    snapshot_id = new_id(now)
-    # What changed since the snapshot taken just before this one, whatever started it.
-    before = table.latest_snapshot()
-    coverages, histories = with_changes(
-        result.coverages, _histories_of(before), snapshot_id, _iso(now), before["id"] if before else None
-    )
-    snapshot: Snapshot = {
-        "id": snapshot_id,
-        "taken_at": _iso(now),
-        "trigger": trigger,
-        "taken_by": by,
-        **({"cycle_id": cycle_id} if cycle_id else {}),
-        "data_as_of": {"pax8": pax8_ptr["synced_at"], "rmm": rmm_ptr["synced_at"]},
-        "generations": {"pax8": pax8_ptr["generation"], "rmm": rmm_ptr["generation"]},
-        "settings": settings.model_dump(mode="json"),  # coverages null: the proposal was used
-        "coverages": [c.model_dump(mode="json") for c in coverages],
-        # Snapshot-wide: data older than the settings allow (each row's own warnings are on the row).
-        "warnings": [
-            *result.warnings,
-            *data_age_warnings(
-                now,
-                {"pax8": pax8.synced_at, "rmm": rmm_synced},
-                settings.stale_data_hours,
-            ),
-        ],
-    }
-    # Each coverage's rows apart: a page of one coverage, or its export, reads that coverage only.
-    keys, history_keys = {}, {}
-    for coverage in snapshot["coverages"]:
-        keys[coverage["id"]] = coverage_key(snapshot_id, now, coverage["id"])
-        put_snapshot_document(keys[coverage["id"]], coverage)
-        history_keys[coverage["id"]] = history_key(snapshot_id, now, coverage["id"])
-        put_snapshot_document(history_keys[coverage["id"]], histories[coverage["id"]])
-    return snapshot, {**summary_of(snapshot), "coverage_keys": keys, "history_keys": history_keys}
+    try:
+        records = iter_rmm(rmm_ptr["key"])
+        rmm = tally_rmm(
+            rmm_ptr.get("rmm_source") or "rmm",
+            collector.passing(records) if collector else records,
+            rmm_synced,
+            settings.stale_after_days,
+        )
+        result = reconcile(pax8, rmm, settings, manual, mapping=mapping)
+        snapshot_id = new_id(now)
+        # What changed since the snapshot taken just before this one, whatever started it.
+        before = table.latest_snapshot()
+        coverages, histories = with_changes(
+            result.coverages, _histories_of(before), snapshot_id, _iso(now), before["id"] if before else None
+        )
+        snapshot: Snapshot = {
+            "id": snapshot_id,
+            "taken_at": _iso(now),
+            "trigger": trigger,
+            "taken_by": by,
+            **({"cycle_id": cycle_id} if cycle_id else {}),
+            "data_as_of": {"pax8": pax8_ptr["synced_at"], "rmm": rmm_ptr["synced_at"]},
+            "generations": {"pax8": pax8_ptr["generation"], "rmm": rmm_ptr["generation"]},
+            "settings": settings.model_dump(mode="json"),  # coverages null: the proposal was used
+            "coverages": [c.model_dump(mode="json") for c in coverages],
+            # Snapshot-wide: data older than the settings allow (each row's own warnings are on the row).
+            "warnings": [
+                *result.warnings,
+                *data_age_warnings(
+                    now,
+                    {"pax8": pax8.synced_at, "rmm": rmm_synced},
+                    settings.stale_data_hours,
+                ),
+            ],
+        }
+        # Each coverage's rows apart: a page of one coverage, or its export, reads that coverage only.
+        keys, history_keys = {}, {}
+        for coverage in snapshot["coverages"]:
+            keys[coverage["id"]] = coverage_key(snapshot_id, now, coverage["id"])
+            put_snapshot_document(keys[coverage["id"]], coverage)
+            history_keys[coverage["id"]] = history_key(snapshot_id, now, coverage["id"])
+            put_snapshot_document(history_keys[coverage["id"]], histories[coverage["id"]])
+        evidence_keys = (
+            {"evidence_keys": collector.write(snapshot_id, now, snapshot["coverages"], settings)}
+            if collector
+            else {}
+        )
+        return snapshot, {
+            **summary_of(snapshot),
+            "coverage_keys": keys,
+            "history_keys": history_keys,
+            **evidence_keys,
+        }
+    finally:
+        if collector:
+            collector.close()
 
 
 def _histories_of(meta: Snapshot | None) -> dict[str, Any]:
@@ -160,6 +190,7 @@ _STORAGE_KEYS = (
     "rows_key",
     "coverage_keys",
     "history_keys",
+    "evidence_keys",
 )  # where the rows are: the table's, not the API's
 
 
@@ -294,6 +325,49 @@ def client_history(key: str, coverage: str | None, snapshot_id: str = "latest") 
     if key not in history:
         raise NotFound(f"client {key!r} has no row in coverage {coverage!r} up to snapshot {meta['id']}")
     return {"key": key, "coverage": coverage, "snapshot_id": meta["id"], "points": history[key]}
+
+
+def row_evidence(
+    snapshot_id: str,
+    coverage: str | None,
+    key: str,
+    sort: tuple[str, bool],
+    start: int = 0,
+    limit: int = 500,
+) -> dict[str, Any]:
+    """One row's evidence, frozen with the snapshot: its subscriptions and a page of its devices."""
+    from trueup.services import evidence
+
+    meta, chosen, index = _evidence_index(snapshot_id, coverage)
+    return evidence.row_evidence(meta, chosen["id"], key, index, sort, start, limit)
+
+
+def evidence_documents(
+    snapshot_id: str, coverage: str | None, key: str | None
+) -> tuple[Snapshot, dict[str, Any], Iterator[dict[str, Any]]]:
+    """(the snapshot, the coverage, its rows' stored evidence): one row's (`key`), or every row's
+    streamed in the clients' order (None)."""
+    from trueup.services import evidence
+    from trueup.store import evidence_files
+
+    meta, chosen, index = _evidence_index(snapshot_id, coverage)
+    if key is None:
+        return meta, chosen, evidence_files.iter_rows(evidence.evidence_of(meta, chosen["id"])["data"])
+    return meta, chosen, iter([evidence.read_row(meta, chosen["id"], key, index)])
+
+
+def _evidence_index(
+    snapshot_id: str, coverage: str | None
+) -> tuple[Snapshot, dict[str, Any], dict[str, list[int]]]:
+    from trueup.services import evidence
+
+    meta = _meta(snapshot_id)
+    if coverage is None and not meta["coverages"]:
+        raise NotFound(f"snapshot {meta['id']} has no coverage")
+    chosen = _coverage(meta, coverage) if coverage is not None else meta["coverages"][0]
+    keys = evidence.evidence_of(meta, chosen["id"])
+    index: dict[str, list[int]] = _stored(keys["index"])["rows"]
+    return meta, chosen, index
 
 
 # What ?sort= accepts: a column, "-" first for descending; no sort is the snapshot's own order.

@@ -26,18 +26,36 @@ def export_key(snapshot_id: str, taken_at: datetime, coverage_id: str, statuses:
     return f"exports/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}/{coverage_id}{suffix}.csv"
 
 
-def exists(key: str) -> bool:
+def evidence_export_key(snapshot_id: str, taken_at: datetime, coverage_id: str, client: str | None) -> str:
+    """One row's evidence CSV (`client`: the row's key) or a whole coverage's (None)."""
+    suffix = "" if client is None else "--" + client.replace("/", "_")
+    return f"exports/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}/evidence/{coverage_id}{suffix}.csv"
+
+
+def _head(key: str) -> dict[str, Any] | None:
     try:
-        aws.client("s3").head_object(Bucket=config().bucket, Key=key)
+        head: dict[str, Any] = aws.client("s3").head_object(Bucket=config().bucket, Key=key)
     except ClientError as exc:
         # Without s3:ListBucket (deliberately not granted) S3 answers 403 for a missing key: write it.
         if exc.response.get("Error", {}).get("Code") in {"403", "404", "NoSuchKey", "NotFound", "Forbidden"}:
-            return False
+            return None
         raise
-    return True
+    return head
 
 
-def upload(body: IO[bytes], key: str, file_name: str) -> None:
+def exists(key: str) -> bool:
+    return _head(key) is not None
+
+
+def lines_of(key: str) -> int | None:
+    """How many lines an export written with `lines` holds, or None when it is not written yet."""
+    head = _head(key)
+    if head is None:
+        return None
+    return int(head.get("Metadata", {}).get("lines", "0"))
+
+
+def upload(body: IO[bytes], key: str, file_name: str, lines: int | None = None) -> None:
     aws.client("s3").upload_fileobj(
         body,
         config().bucket,
@@ -45,6 +63,7 @@ def upload(body: IO[bytes], key: str, file_name: str) -> None:
         ExtraArgs={
             "ContentType": CSV_CONTENT_TYPE,
             "ContentDisposition": f'attachment; filename="{file_name}"',
+            **({"Metadata": {"lines": str(lines)}} if lines is not None else {}),
         },
     )
 

@@ -1,0 +1,123 @@
+"""A snapshot's evidence as CSV: one row's, or a whole coverage's, devices and subscriptions.
+
+One line per device and per subscription, under the client it belongs to: what was counted, what was
+left out and why, as the snapshot froze it. Same conventions as the report (trueup.reports.csv_report):
+UTF-8 with a byte-order mark, RFC 4180 quoting, outside text neutralised against formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+from trueup.domain.evidence import DEVICE_FIELDS, DEVICE_REASONS
+from trueup.domain.models import ExclusionReason
+from trueup.domain.names import natural
+from trueup.reports.csv_report import BOM, safe_text
+
+HEADER = [
+    "Client",
+    "Item",  # Device or Subscription
+    "Counted",  # Yes / No
+    "Reason",  # why not counted (empty when counted)
+    "Name or product",
+    "RMM organization",
+    "Device class",
+    "Last seen",
+    "State",
+    "Quantity",
+    "Subscription status",
+    "Billing term",
+    "Price",
+    "Partner cost",
+    "Currency",
+    "Commitment ends",
+    "Left out of the price",
+    "Id",
+    "Coverage",
+    "Client key",
+    "Snapshot taken at",
+]
+REASON_LABELS = {
+    reason.value: f"{reason.value.replace('_', ' ')}: {DEVICE_REASONS[reason]}" for reason in ExclusionReason
+}
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else safe_text(str(value))
+
+
+def evidence_lines(document: Mapping[str, Any], coverage_name: str, taken_at: str) -> Iterable[list[str]]:
+    """One row's evidence as CSV lines: its subscriptions (counted first), then its devices (left out
+    first, by reason, then by name)."""
+    client, key = document["client"], document["key"]
+    tail = [safe_text(coverage_name), safe_text(key), taken_at]
+    for sub in document["subscriptions"]:
+        yield [
+            safe_text(client),
+            "Subscription",
+            "Yes" if sub["counted"] else "No",
+            _text(sub["reason"]),
+            _text(sub["product"]),
+            "",
+            "",
+            "",
+            "",
+            str(int(sub["quantity"])),
+            _text(sub["status"]),
+            _text(sub["billing_term"]),
+            sub["price"] or "",
+            sub["partner_cost"] or "",
+            _text(sub["currency"]),
+            sub["commitment_end"] or "",
+            _text(sub["price_left_out"]),
+            safe_text(sub["id"]),
+            *tail,
+        ]
+    rank = {reason.value: i for i, reason in enumerate(ExclusionReason)}
+    devices = [dict(zip(DEVICE_FIELDS, entry, strict=True)) for entry in document["devices"]]
+    devices.sort(key=lambda d: (rank.get(d["reason"], len(rank)), natural(d["name"]), d["id"]))
+    for device in devices:
+        yield [
+            safe_text(client),
+            "Device",
+            "No" if device["reason"] else "Yes",
+            REASON_LABELS.get(device["reason"], "") if device["reason"] else "",
+            _text(device["name"]),
+            _text(device["organization"]),
+            _text(device["device_class"]),
+            device["last_seen"] or "",
+            _text(device["state"]),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            safe_text(device["id"]),
+            *tail,
+        ]
+
+
+def write_evidence_csv(
+    out: IO[bytes], documents: Iterable[Mapping[str, Any]], coverage_name: str, taken_at: str
+) -> int:
+    """Write the CSV of these rows' evidence to a binary stream; returns the lines written."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    count = 0
+    try:
+        text.write(BOM)
+        writer = csv.writer(text, dialect="excel", lineterminator="\r\n")
+        writer.writerow(HEADER)
+        for document in documents:
+            for line in evidence_lines(document, coverage_name, taken_at):
+                writer.writerow(line)
+                count += 1
+        text.flush()
+    finally:
+        text.detach()
+    return count
