@@ -7,7 +7,9 @@ EventBridge events as delivered by the template's rules, the schedule's input fo
 from __future__ import annotations
 
 import base64
+import csv
 import gzip
+import io
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -1046,6 +1048,117 @@ def test_an_export_is_written_once_and_handed_out_as_a_presigned_sigv4_link(stac
     again = stack.http("POST", f"/snapshots/{snap['id']}/export").body
     assert again["key"] == link["key"]
     assert s3.head_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=link["key"])["LastModified"] == modified
+
+
+def test_every_rows_evidence_agrees_with_its_counts_and_is_frozen_with_the_snapshot(stack: Stack) -> None:
+    stack.sync()
+    snap = stack.http("POST", "/snapshots").body
+    whole = stack.whole(snap["id"])
+    for coverage in whole["coverages"]:
+        for row in coverage["rows"]:
+            key = row["pax8_company_id"] or row["rmm_organization_ids"][0]
+            answer = stack.http(
+                "GET", f"/snapshots/{snap['id']}/evidence", query={"coverage": coverage["id"], "client": key}
+            )
+            assert answer.status == 200, answer.body
+            evidence = answer.body
+            assert evidence["client"] == row["client"]
+            assert evidence["devices_counted"] == (row["devices"] or 0)
+            assert evidence["devices_left_out"] == {r: n for r, n in row["excluded"].items() if n}
+            counted = sum(s["quantity"] for s in evidence["subscriptions"] if s["counted"])
+            assert counted == (row["licenses"] or 0)
+    # Granite Peak's phones and network devices are left out of the EDR count, each named.
+    granite = next(
+        r for r in whole["coverages"][0]["rows"] if r["client"] == "Granite Peak Construction Inc."
+    )
+    first = stack.http(
+        "GET",
+        f"/snapshots/{snap['id']}/evidence",
+        query={"client": granite["pax8_company_id"], "limit": "5", "sort": "-device_class"},
+    ).body
+    assert [d["device_class"] for d in first["devices"]] == ["workstation"] * 5  # descending: w, s, n, m
+    assert first["devices_total"] == 38 and first["next_cursor"] == "5"
+    rest = stack.http(
+        "GET",
+        f"/snapshots/{snap['id']}/evidence",
+        query={"client": granite["pax8_company_id"], "cursor": "5", "limit": "100", "sort": "-device_class"},
+    ).body
+    left_out = [d for d in first["devices"] + rest["devices"] if d["reason"]]
+    assert {d["device_class"] for d in left_out} == {"mobile", "network"} and len(left_out) == 11
+    # Later settings and snapshots change nothing in it: phones count from now on, not back then.
+    settings = {k: v for k, v in stack.http("GET", "/settings").body.items() if not k.startswith("updated")}
+    edr = {
+        "id": "edr",
+        "name": "EDR",
+        "vendor_names": ["Huntress"],
+        "device_classes": ["workstation", "mobile"],
+    }
+    assert stack.http("PUT", "/settings", {**settings, "coverages": [edr]}).status == 200
+    later = stack.http("POST", "/snapshots").body
+    query = {"client": granite["pax8_company_id"], "sort": "name"}
+    now = stack.http("GET", f"/snapshots/{later['id']}/evidence", query=query).body
+    then = stack.http("GET", f"/snapshots/{snap['id']}/evidence", query=query).body
+    assert {d["reason"] for d in now["devices"] if d["device_class"] == "mobile"} == {None}
+    assert {d["reason"] for d in then["devices"] if d["device_class"] == "mobile"} == {"class_not_covered"}
+
+
+def test_evidence_is_refused_clearly_for_a_bad_request_or_a_snapshot_without_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.sync()
+    monkeypatch.setenv("TRUEUP_SNAPSHOT_EVIDENCE", "off")
+    config.cache_clear()
+    without = stack.http("POST", "/snapshots").body
+    answer = stack.http("GET", f"/snapshots/{without['id']}/evidence", query={"client": "x"})
+    assert answer.status == 404 and answer.body["message"].startswith(
+        f"snapshot {without['id']} has no evidence: it was taken before trueup kept"
+    )
+    monkeypatch.setenv("TRUEUP_SNAPSHOT_EVIDENCE", "on")
+    config.cache_clear()
+    snap = stack.http("POST", "/snapshots").body
+    missing = stack.http("GET", f"/snapshots/{snap['id']}/evidence")
+    assert missing.status == 400 and missing.body["message"].startswith(
+        "the query parameter client is required"
+    )
+    bad_sort = stack.http("GET", f"/snapshots/{snap['id']}/evidence", query={"client": "x", "sort": "colour"})
+    assert bad_sort.status == 400 and "unknown sort 'colour'" in bad_sort.body["message"]
+    unknown = stack.http("GET", f"/snapshots/{snap['id']}/evidence", query={"client": "nobody"})
+    assert unknown.status == 404 and "client 'nobody' has no row in coverage" in unknown.body["message"]
+
+
+def test_the_evidence_of_a_row_or_a_coverage_exports_as_csv_once(stack: Stack) -> None:
+    stack.sync()
+    snap = stack.http("POST", "/snapshots").body
+    whole = stack.whole(snap["id"])
+    redwood = next(r for r in whole["coverages"][0]["rows"] if r["client"] == "Redwood Financial Advisors")
+    s3 = boto3.client("s3", region_name=REGION)
+
+    def lines(key: str) -> list[dict[str, str]]:
+        text = s3.get_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=key)["Body"].read().decode("utf-8-sig")
+        return list(csv.DictReader(io.StringIO(text)))
+
+    one = stack.http(
+        "POST", f"/snapshots/{snap['id']}/evidence/export", query={"client": redwood["pax8_company_id"]}
+    )
+    assert one.status == 200, one.body
+    taken = snap["taken_at"]
+    assert one.body["file_name"] == (
+        f"trueup-evidence-{taken[:10]}-huntress-managed-edr-{redwood['pax8_company_id']}.csv"
+    )
+    rows = lines(one.body["key"])
+    assert len(rows) == one.body["rows"] and {r["Client"] for r in rows} == {"Redwood Financial Advisors"}
+    devices = [r for r in rows if r["Item"] == "Device"]
+    assert sum(r["Counted"] == "Yes" for r in devices) == redwood["devices"] == 20
+    assert (
+        sum(int(r["Quantity"]) for r in rows if r["Item"] == "Subscription" and r["Counted"] == "Yes") == 14
+    )
+    coverage = stack.http("POST", f"/snapshots/{snap['id']}/evidence/export").body
+    everything = lines(coverage["key"])
+    assert len({r["Client key"] for r in everything}) == len(whole["coverages"][0]["rows"])
+    clients = list(dict.fromkeys(r["Client"] for r in everything))
+    assert clients == sorted(clients, key=str.casefold)  # the clients' order
+    again = stack.http("GET", f"/snapshots/{snap['id']}/evidence.csv")
+    assert again.status == 303 and "/evidence/huntress-managed-edr.csv" in again.headers["Location"]
 
 
 def test_an_export_can_pick_a_coverage_and_statuses_and_latest(stack: Stack) -> None:

@@ -53,7 +53,9 @@ class EvidenceCollector:
         mapping: MappingResult,
         rmm_synced_at: datetime,
         stale_after_days: int,
+        buckets: int = 64,
     ):
+        """`buckets`: how many files the devices wait in (memory holds one: a 64th of them)."""
         from trueup.domain.reconcile import row_keys_of_organizations
 
         self._pax8 = pax8
@@ -63,7 +65,7 @@ class EvidenceCollector:
             org: self._org_names.get(org, org) for org in mapping.unmapped_rmm
         }
         self.order = sorted(names, key=lambda key: (natural(names[key]), key))
-        self._spill = evidence_files.DeviceSpill(self.order)
+        self._spill = evidence_files.DeviceSpill(self.order, buckets)
         self._synced_at = rmm_synced_at
         self._stale_after = timedelta(days=stale_after_days)
 
