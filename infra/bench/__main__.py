@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write each handler invocation's cProfile statistics into DIR (<step>-<function>.prof)",
     )
+    parser.add_argument(
+        "--snapshot-devices",
+        type=int,
+        default=defaults.snapshot_devices,
+        help=f"the snapshot alone, evidence on and off, at this many made-up devices (default "
+        f"{defaults.snapshot_devices:,}; 0 skips it)",
+    )
     parser.add_argument("--json-only", action="store_true", help="print only the JSON line")
     return parser
 
@@ -66,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         latency=args.latency,
         ninjaone_page_cap=args.ninjaone_page_cap,
         profile_dir=args.profile,
+        snapshot_devices=args.snapshot_devices,
     )
 
     def progress(message: str) -> None:

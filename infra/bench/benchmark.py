@@ -80,6 +80,8 @@ class Options:
     latency: float = 0.1
     ninjaone_page_cap: int = 1000
     profile_dir: Path | None = None  # each invocation's cProfile statistics, by invocation
+    # The snapshot alone, with evidence on and off, at this many made-up devices (0: not measured).
+    snapshot_devices: int = 1_000_000
 
 
 def _default(function: Callable[..., Any], parameter: str) -> Any:
@@ -130,7 +132,15 @@ class Functions:
             for f in template.functions.values()
         }
 
-    def invoke(self, function: str, event: Any, *, time_functions: tuple[str, ...] = ()) -> Invocation:
+    def invoke(
+        self,
+        function: str,
+        event: Any,
+        *,
+        time_functions: tuple[str, ...] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Invocation:
+        """One measured invocation; `env`: variables over the function's own (what a parameter sets)."""
         spec = self._functions.get(function)
         if spec is None:
             raise BenchmarkError(f"template.yaml has no function {function}")
@@ -145,6 +155,7 @@ class Functions:
             **spec["environment"],
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            **(env or {}),
         }
         code_root = Path(spec["code_uri"])
         env = lambda_environment(
@@ -203,7 +214,12 @@ class Functions:
         )
 
     def http(
-        self, method: str, target: str, body: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        target: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> tuple[int, dict[str, str], Any, int, Invocation]:
         """One HTTP request as API Gateway hands it to the routed function: (status, headers, JSON
         body, body bytes as sent, the invocation)."""
@@ -222,7 +238,7 @@ class Functions:
             now=datetime.now(UTC),
             authorizer=None if match.route.public else BENCH_CALLER,
         )
-        invocation = self.invoke(match.route.function, event)
+        invocation = self.invoke(match.route.function, event, env=env)
         response = map_response(invocation.result)
         answer_headers = {name.lower(): value for name, value in response.headers}
         data = response.body
@@ -340,6 +356,42 @@ def run(options: Options, progress: Callable[[str], None]) -> dict[str, Any]:
     shutil.rmtree(workdir, ignore_errors=True)
     result["benchmark_s"] = round(time.monotonic() - started, 1)
     return result
+
+
+def _snapshot_at_scale(
+    functions: Functions, standin: Mapping[str, Any], options: Options, progress: Callable[[str], None]
+) -> dict[str, Any] | None:
+    """The snapshot alone at `options.snapshot_devices` made-up devices (100 a client), with evidence
+    and without."""
+    if options.snapshot_devices <= 0:
+        return None
+    from infra.bench import snapshot_scale
+
+    per_client = 100
+    clients = max(1, options.snapshot_devices // per_client)
+    progress(f"writing a made-up inventory of {clients * per_client:,} devices straight into the stand-in...")
+    functions_env = standin["functions"]["SnapshotFunction"]["environment"]
+    environment = {
+        **{k: v for k, v in functions_env.items() if k.startswith("TRUEUP_")},
+        "AWS_ENDPOINT_URL": standin["endpoint_url"],
+        "AWS_ACCESS_KEY_ID": standin["credentials"][0],
+        "AWS_SECRET_ACCESS_KEY": standin["credentials"][1],
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    snapshot_scale.write_current_generations(environment, clients, per_client)
+    progress("taking its snapshot with evidence, then without...")
+
+    def take(env: Mapping[str, str]) -> Invocation:
+        status, _, body, _, invocation = functions.http("POST", "/snapshots", env=env)
+        if status != 201:
+            raise BenchmarkError(f"POST /snapshots at {clients:,} clients answered {status}: {body}")
+        return invocation
+
+    return {
+        "clients": clients,
+        "devices": clients * per_client,
+        **snapshot_scale.snapshot_with_and_without_evidence(take),
+    }
 
 
 def _monthly_cycle(
@@ -501,10 +553,15 @@ def _run(
     if status != 201:
         raise BenchmarkError(f"POST /snapshots answered {status}: {snapshot}")
     stored = _stored_bytes(standin)
+    progress("the same snapshot without evidence...")
+    status, _, _, _, without = functions.http("POST", "/snapshots", env={"TRUEUP_SNAPSHOT_EVIDENCE": "off"})
+    if status != 201:
+        raise BenchmarkError(f"POST /snapshots without evidence answered {status}")
     progress("reading the snapshot and the mappings over the API...")
     api = _api_reads(functions, snapshot["id"], snap, response_bytes)
     progress("firing the monthly schedule: syncs, snapshot, exports, notification...")
     cycle = _monthly_cycle(functions, standin, template, progress)
+    at_scale = _snapshot_at_scale(functions, standin, options, progress)
 
     pax8_concurrency: int = _default(Pax8Client, "concurrency")
     ninjaone_requested: int = _default(NinjaOneAdapter, "page_size")
@@ -604,6 +661,19 @@ def _run(
             "organizations": suggested.result["organizations"],
         },
         "memory_mb": memory,
+        "snapshot_evidence": {
+            "on": {
+                "cpu_s": round(snap.cpu_s, 2),
+                "wall_s": round(snap.wall_s, 2),
+                "peak_mb": fig.mb(snap.max_rss_kib),
+            },
+            "off": {
+                "cpu_s": round(without.cpu_s, 2),
+                "wall_s": round(without.wall_s, 2),
+                "peak_mb": fig.mb(without.max_rss_kib),
+            },
+        },
+        "snapshot_at_scale": at_scale,
         "snapshot": {
             "cpu_s": round(snap.cpu_s, 3),
             "cpu_user_s": round(snap.cpu_user_s, 3),

@@ -112,6 +112,24 @@ def _met(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
 
+def _evidence_lines(figures: Mapping[str, Any]) -> list[str]:
+    size = figures["size"]
+    sizes = [(f"{_n(size['clients'])} clients, {_n(size['devices'])} devices", figures["snapshot_evidence"])]
+    scale = figures.get("snapshot_at_scale")
+    if scale:
+        sizes.append((f"{_n(scale['clients'])} clients, {_n(scale['devices'])} devices (made up)", scale))
+    lines = []
+    for label, measured in sizes:
+        on, off = measured["on"], measured["off"]
+        lines.append(f"  {label}")
+        for name, figure in (("evidence on ", on), ("evidence off", off)):
+            lines.append(
+                f"    {name}  CPU {figure['cpu_s']:7.2f} s   wall {figure['wall_s']:7.2f} s   "
+                f"peak {figure['peak_mb']:7.1f} MB"
+            )
+    return lines
+
+
 def render(figures: Mapping[str, Any]) -> str:
     """The human-readable report (the JSON line carries the same numbers)."""
     size = figures["size"]
@@ -185,6 +203,9 @@ def render(figures: Mapping[str, Any]) -> str:
         f"{_n(snapshot['rows'])} rows; response {_bytes(snapshot['response_bytes'])} "
         f"({snapshot['response_encoding']})"
         + (f"; longer than its Timeout ({snapshot['limit_s']} s)" if overran else ""),
+        "",
+        "Snapshot with each row's evidence, and without (POST /snapshots; CPU, wall, peak memory)",
+        *_evidence_lines(figures),
         "",
         "AWS requests (API calls, by operation)",
     ]

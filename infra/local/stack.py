@@ -122,6 +122,9 @@ class StackConfig:
     demo_devices_per_client: int = 10
     # TRUEUP_DUPLICATE_EVENTS=1: every event is delivered twice, as EventBridge may (for tests).
     duplicate_events: bool = False
+    # TRUEUP_SNAPSHOT_WAIT_DEVICES: the template's SnapshotWaitDevices (None: its default), to try the
+    # 202 answer of a large snapshot on the demo's small data.
+    snapshot_wait_devices: int | None = None
 
     @classmethod
     def from_environment(
@@ -158,6 +161,12 @@ class StackConfig:
                 f"TRUEUP_DUPLICATE_EVENTS must be 1 (deliver every event twice) or 0, got {raw_duplicate!r}"
             )
         duplicate_events = raw_duplicate == "1"
+        raw_wait = env.get("TRUEUP_SNAPSHOT_WAIT_DEVICES", "").strip()
+        if raw_wait and not raw_wait.isdigit():
+            raise InvalidInput(
+                f"TRUEUP_SNAPSHOT_WAIT_DEVICES must be a whole number of devices, got {raw_wait!r}"
+            )
+        snapshot_wait_devices = int(raw_wait) if raw_wait else None
         sizes = {}
         for name, low, high in (("TRUEUP_DEMO_CLIENTS", 1, 100_000), ("TRUEUP_DEMO_DEVICES", 0, 500)):
             raw_size = env.get(name, "").strip()
@@ -176,6 +185,7 @@ class StackConfig:
                 demo_clients=sizes["TRUEUP_DEMO_CLIENTS"],
                 demo_devices_per_client=sizes["TRUEUP_DEMO_DEVICES"] or 10,
                 duplicate_events=duplicate_events,
+                snapshot_wait_devices=snapshot_wait_devices,
             )
         endpoints = vendor_endpoints(env)
         overrides = {
@@ -196,6 +206,7 @@ class StackConfig:
             mappings_file=mappings_file,
             auth=auth,
             duplicate_events=duplicate_events,
+            snapshot_wait_devices=snapshot_wait_devices,
         )
 
 
@@ -243,6 +254,8 @@ class LocalStack:
             raise StackError(f"{exc}{hint}") from exc
         overrides = dict(config.endpoint_overrides)
         overrides["TRUEUP_PAGE_URL"] = self.server.url + "/"  # what notifications point people to
+        if config.snapshot_wait_devices is not None:
+            overrides["TRUEUP_SNAPSHOT_WAIT_DEVICES"] = str(config.snapshot_wait_devices)
         if config.auth == "oidc":
             try:
                 self.sign_in = LocalProvider(config.data_dir, self.server.url, config.host).start()

@@ -56,6 +56,8 @@ class RuntimeConfig:
     page_url: str | None = None
     # Snapshots: keep each row's devices and subscriptions ("on"); "off" only to measure what it costs.
     snapshot_evidence: bool = True
+    # Beyond this many RMM devices POST /snapshots answers 202 and takes the snapshot in a cycle.
+    snapshot_wait_devices: int = 250_000
 
     def rmm_secret_id(self) -> tuple[str, str | None]:
         """(the variable naming the RMM's secret, its value) for the configured RMM source."""
@@ -90,6 +92,7 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "topic_arn": ("TRUEUP_TOPIC_ARN",),
     "page_url": ("TRUEUP_PAGE_URL",),
     "snapshot_evidence": ("TRUEUP_SNAPSHOT_EVIDENCE",),
+    "snapshot_wait_devices": ("TRUEUP_SNAPSHOT_WAIT_DEVICES",),
 }
 
 
@@ -106,6 +109,12 @@ def _whole_number(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _count(text: str, low: int, high: int) -> int:
+    if not text.strip().isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"must be a whole number from {low} to {high:,}, got {text[:40]!r}")
+    return int(text)
+
+
 def _one_of(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in allowed:
@@ -119,6 +128,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "export_link_seconds": _whole_number(1, MAX_EXPORT_LINK_SECONDS),
     "sign_in": _one_of(*SIGN_IN_MODES),
     "snapshot_evidence": lambda text: _one_of("on", "off")(text) == "on",
+    "snapshot_wait_devices": lambda text: _count(text, 0, 1_000_000_000),
 }
 
 

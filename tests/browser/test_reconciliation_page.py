@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, Route, expect
 
 from infra.demo.dataset import build_dataset
@@ -113,6 +114,28 @@ def test_the_empty_state_shows_before_any_snapshot_and_take_snapshot_adds_one_to
     assert [s["id"] for s in stack.ok("GET", "/snapshots")["items"]] == [second["id"], first["id"]]
     expect(page.get_by_label("Snapshot", exact=True)).to_have_value(second["id"])
     expect_table(page, second["coverages"][0]["rows"])
+
+
+def test_a_snapshot_too_large_to_wait_for_is_followed_until_it_is_taken_and_then_shown(
+    page: Page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo's few hundred devices stand in for an inventory beyond the limit.
+    monkeypatch.setenv("TRUEUP_SNAPSHOT_WAIT_DEVICES", "0")
+    stack = LocalStack(tmp_path / "data", tmp_path / "stack.log")
+    stack.start()
+    try:
+        open_page(page, stack)
+        expect(page.locator("#empty-state")).to_be_visible()
+        page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+        expect(page.get_by_role("status")).to_contain_text("Taking a snapshot of a large inventory")
+        expect(page.get_by_role("status").filter(has_text="Snapshot taken")).to_be_visible()
+        taken = latest(stack)
+        [cycle] = stack.ok("GET", "/cycles")["items"]
+        assert cycle["syncs"] == {} and cycle["snapshot_id"] == taken["id"]
+        expect_table(page, taken["coverages"][0]["rows"])
+        expect(page.get_by_label("Snapshot", exact=True)).to_have_value(taken["id"])
+    finally:
+        stack.stop()
 
 
 def test_the_card_counts_equal_the_apis_summary_for_every_coverage(
@@ -488,6 +511,85 @@ def test_a_rows_detail_shows_its_organizations_and_excluded_devices_by_reason(
     expect(page.locator(f"#{westbrook.get_attribute('aria-controls')} .warnings li")).to_have_text(
         warned["warnings"]
     )
+
+
+REASON_TEXT = {
+    "pending": "No: Pending approval",
+    "inactive": "No: Inactive (deleted or suspended)",
+    "class_not_covered": "No: Device class not covered",
+    "never_seen": "No: Never seen",
+    "stale": "No: Stale",
+}
+
+
+def test_a_rows_detail_lists_its_devices_left_out_with_the_reason_and_its_subscriptions(
+    page: Page, demo_stack: LocalStack, demo_snapshot: dict[str, Any]
+) -> None:
+    stack, snapshot = demo_stack, demo_snapshot  # read only: a stack shared by the module
+    coverage = snapshot["coverages"][0]
+
+    def evidence(row: dict[str, Any], sort: str) -> dict[str, Any]:
+        key = row["pax8_company_id"] or row["rmm_organization_ids"][0]
+        query = f"coverage={coverage['id']}&client={key}&sort={sort}&limit=5000"
+        status, body = http_json(f"{stack.url}/snapshots/{snapshot['id']}/evidence?{query}")
+        assert status == 200, body
+        found: dict[str, Any] = body
+        return found
+
+    # The row with the most kinds of devices left out, then the most of them.
+    row = max(
+        coverage["rows"],
+        key=lambda r: (sum(1 for n in r["excluded"].values() if n), sum(r["excluded"].values()), r["client"]),
+    )
+    assert sum(row["excluded"].values()) > 0
+    expected = evidence(row, "reason")
+    open_page(page, stack)
+    expect_table(page, coverage["rows"])
+    toggle = page.locator(
+        "#rows tr.row", has=page.locator(".client-name", has_text=re.compile(f"^{re.escape(row['client'])}$"))
+    ).get_by_role("button")
+    toggle.click()
+    detail = page.locator(f"#{toggle.get_attribute('aria-controls')} .detail-evidence")
+
+    devices = detail.locator(".evidence-devices tbody tr")
+    expect(devices).to_have_count(min(200, expected["devices_total"]))
+    left_out = [d for d in expected["devices"] if d["reason"]]
+    assert len(left_out) == sum(row["excluded"].values())
+    shown_left_out = detail.locator(".evidence-devices tbody tr.left-out")
+    expect(shown_left_out.locator("td:first-child")).to_have_text([d["name"] for d in left_out])
+    expect(shown_left_out.locator("td.reason")).to_have_text([REASON_TEXT[d["reason"]] for d in left_out])
+    expect(detail.locator(".evidence-devices caption")).to_have_text(
+        f"Devices ({expected['devices_total']}: {row['devices']} counted, {len(left_out)} left out)"
+    )
+    subscriptions = detail.locator(".evidence-subscriptions tbody tr")
+    expect(subscriptions.locator("td:first-child")).to_have_text(
+        [s["product"] for s in expected["subscriptions"]]
+    )
+    expect(subscriptions.locator("td:nth-child(2)")).to_have_text(
+        [str(s["quantity"]) for s in expected["subscriptions"]]
+    )
+    counted = sum(s["quantity"] for s in expected["subscriptions"] if s["counted"])
+    assert counted == row["licenses"]
+
+    # Sorted by name, as the API sorts them; again for descending.
+    by_device = detail.locator('.evidence-devices th button[data-sort="name"]')
+    expect(by_device).to_have_text("Device")
+    by_device.click()
+    by_name = [d["name"] for d in evidence(row, "name")["devices"]][:200]
+    expect(devices.locator("td:first-child")).to_have_text(by_name)
+    expect(detail.locator('th[aria-sort="ascending"]')).to_have_text(re.compile("^Device"))
+    by_device.click()
+    expect(devices.locator("td:first-child")).to_have_text(
+        [d["name"] for d in evidence(row, "-name")["devices"]][:200]
+    )
+
+    # The row's evidence downloads as CSV: one line per subscription and per device.
+    with page.expect_download() as downloading:
+        detail.get_by_role("button", name="Download as CSV").click()
+    records = read_csv(Path(downloading.value.path()))
+    assert records[0][:4] == ["Client", "Item", "Counted", "Reason"]
+    assert len(records) - 1 == expected["devices_total"] + len(expected["subscriptions"])
+    assert {r[0] for r in records[1:]} == {row["client"]}
 
 
 def test_accepting_a_suggestion_moves_a_client_out_of_unmapped_on_the_next_snapshot(

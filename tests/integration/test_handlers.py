@@ -458,6 +458,43 @@ def test_cycles_over_http_start_with_202_and_list_newest_first(stack: Stack) -> 
     assert stack.http("POST", "/snapshots", {"sync": False}).status == 201
 
 
+def test_a_snapshot_too_large_to_wait_for_answers_202_and_is_taken_in_a_cycle_of_its_own(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.sync()
+    stack.notifications()
+    from trueup.store.table import TrueupTable
+
+    rmm = TrueupTable().get_current("rmm")
+    assert rmm is not None
+    devices = rmm["counts"]["device"]
+    monkeypatch.setenv("TRUEUP_SNAPSHOT_WAIT_DEVICES", str(devices - 1))
+    config.cache_clear()
+    answer = stack.http("POST", "/snapshots")
+    assert answer.status == 202, answer.body
+    cycle = answer.body
+    assert cycle["syncs"] == {} and cycle["snapshot"]["state"] == "running" and cycle["status"] == "running"
+    assert cycle["started_by"] == {"subject": "u-admin", "name": "Ada Admin"}
+    assert stack.deliver_events() == ["snapshot", "export", "notify"]  # no sync: the snapshot at once
+    done = stack.http("GET", f"/cycles/{cycle['id']}").body
+    assert done["status"] == "succeeded" and done["snapshot_id"]
+    snapshot = stack.http("GET", f"/snapshots/{done['snapshot_id']}").body
+    assert snapshot["trigger"] == "api" and snapshot["taken_by"] == {
+        "subject": "u-admin",
+        "name": "Ada Admin",
+    }
+    first_row = snapshot["coverages"][0]["rows"][0]
+    key = first_row["pax8_company_id"] or first_row["rmm_organization_ids"][0]
+    evidence = stack.http("GET", f"/snapshots/{done['snapshot_id']}/evidence", query={"client": key})
+    assert evidence.status == 200 and evidence.body["devices_counted"] == (first_row["devices"] or 0)
+    [told] = stack.notifications()
+    assert "Syncs: none (a snapshot of the data already current)." in told["text"]
+    # At the limit, the snapshot is answered at once.
+    monkeypatch.setenv("TRUEUP_SNAPSHOT_WAIT_DEVICES", str(devices))
+    config.cache_clear()
+    assert stack.http("POST", "/snapshots").status == 201
+
+
 def test_a_cycle_whose_sync_never_reports_is_stopped_and_told_after_the_wait(stack: Stack) -> None:
     from trueup.services.cycles import STALLED_AFTER, close_stalled_cycles
 

@@ -84,13 +84,16 @@ REQUESTS = {
 @router.post(
     "/snapshots",
     summary="Take a snapshot of the current data (or sync first: a cycle)",
-    description='No body: the snapshot of the current data, now (201). {"sync": true}: a cycle that '
+    description="No body: the snapshot of the current data, now (201); when the RMM data is too large "
+    "for the snapshot to be answered within the request (more devices than the SnapshotWaitDevices "
+    "parameter, 250,000 by default), a cycle that takes it without syncing (202 with the "
+    'cycle). {"sync": true}: a cycle that '
     "syncs every source first, then takes the snapshot of the fresh data, exports it and tells the "
     "notification topic (202 with the cycle; follow it with GET /cycles/{cycle_id}).",
     tags=["snapshots"],
     responses={
         **answers(201, "SnapshotSummary", "The new snapshot, without its rows (GET it for them)"),
-        **answers(202, "CycleOut", '{"sync": true}: the cycle, its syncs asked for'),
+        **answers(202, "CycleOut", '{"sync": true}, or large data: the cycle, its first step asked for'),
         409: {"description": "A source was never synced"},
     },
     compress=True,
@@ -114,10 +117,18 @@ def take_snapshot() -> tuple[dict[str, Any], int]:
         return cycles.get_cycle(started["cycle_id"]), 202
 
     def take() -> dict[str, str]:
+        if not snapshots.fits_in_a_request():
+            from trueup.services import cycles
+
+            return {"cycle_id": cycles.start_snapshot_cycle(datetime.now(UTC), caller.actor())["id"]}
         return {"snapshot_id": snapshots.take_snapshot("api", datetime.now(UTC), caller.actor())["id"]}
 
-    # With an Idempotency-Key, a repeat answers the snapshot the first request took.
+    # With an Idempotency-Key, a repeat answers the snapshot (or the cycle) the first request started.
     taken = idempotency.once(event.headers, caller, "POST /snapshots", body, take, router.lambda_context)
+    if "cycle_id" in taken:
+        from trueup.services import cycles
+
+        return cycles.get_cycle(taken["cycle_id"]), 202
     return snapshots.snapshot_summary(taken["snapshot_id"]), 201
 
 

@@ -65,6 +65,14 @@ def syncs_requested(cycle: Cycle, run_id: str, now: str) -> tuple[Cycle, Next]:
     return {**cycle, "run_id": run_id, "syncs": syncs}, Next.NOTHING
 
 
+def snapshot_requested(cycle: Cycle, now: str) -> tuple[Cycle, Next]:
+    """A cycle that syncs nothing (a snapshot of the current data too large to wait for over HTTP):
+    its snapshot starts at once."""
+    if cycle["syncs"] or cycle["snapshot"]["state"] != "queued":
+        return cycle, Next.NOTHING
+    return {**cycle, "snapshot": _step("running", None, now)}, Next.SNAPSHOT
+
+
 def sync_finished(
     cycle: Cycle, source: str, outcome: SyncOutcome, reason: str | None, now: str
 ) -> tuple[Cycle, Next]:

@@ -79,6 +79,15 @@ def start_cycle_now(now: datetime, by: dict[str, Any] | None) -> Cycle:
     return get_cycle(cycle["id"])
 
 
+def start_snapshot_cycle(now: datetime, by: dict[str, Any] | None) -> Cycle:
+    """A snapshot of the current data too large to take within an HTTP request (POST /snapshots): a
+    cycle that syncs nothing, so that the snapshot is taken on its own event, then exported and told,
+    while the caller follows the cycle. Answers it, its snapshot asked for."""
+    cycle, _ = start_cycle(new_id(now), "api", now, sources=(), started_by=by)
+    record(cycle["id"], lambda c: steps.snapshot_requested(c, iso(now)))
+    return get_cycle(cycle["id"])
+
+
 def _sync_for(cycle: Cycle, now: datetime) -> str:
     """Ask for the cycle's syncs (one run, every source); a failure to ask fails its syncs."""
     try:
@@ -176,7 +185,9 @@ def take_cycle_snapshot(cycle_id: str, now: datetime) -> dict[str, Any]:
             snapshots.announce(snapshots.snapshot_summary(cycle["snapshot_id"]), must_reach=True)
         return {"cycle_id": cycle_id, "snapshot_id": cycle["snapshot_id"], "taken": False}
     try:
-        snapshot, meta = snapshots.reconcile_current(cycle["trigger"], now, None, cycle_id=cycle_id)
+        # Taken by whoever started the cycle (None: the schedule).
+        by = cycle.get("started_by")
+        snapshot, meta = snapshots.reconcile_current(cycle["trigger"], now, by, cycle_id=cycle_id)
     except TrueupError as exc:
         reason = str(exc)
         record(cycle_id, lambda c: steps.snapshot_failed(c, reason, iso(now)))

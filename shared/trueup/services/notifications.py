@@ -83,10 +83,13 @@ def cycle_report(cycle: dict[str, Any], snapshot: dict[str, Any] | None, page_ur
     failed or was held; where to look. A cycle that took no snapshot says why."""
     where = f"Open trueup: {page_url}" if page_url else "Open trueup's Reconciliation page."
     started = "the monthly schedule" if cycle["trigger"] == "schedule" else _who(cycle.get("started_by"))
-    syncs = "; ".join(
-        f"{SOURCE_NAMES.get(source, source)} {STEP_WORDS.get(step['state'], step['state'])}"
-        + (f" ({step['reason']})" if step.get("reason") else "")
-        for source, step in cycle["syncs"].items()
+    syncs = (
+        "; ".join(
+            f"{SOURCE_NAMES.get(source, source)} {STEP_WORDS.get(step['state'], step['state'])}"
+            + (f" ({step['reason']})" if step.get("reason") else "")
+            for source, step in cycle["syncs"].items()
+        )
+        or "none (a snapshot of the data already current)"
     )
     key = f"cycle/{cycle['id']}"
     if snapshot is None:

@@ -37,6 +37,15 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def fits_in_a_request() -> bool:
+    """Whether a snapshot of the current data can be answered within one HTTP request: beyond the
+    configured number of devices (template.yaml's SnapshotWaitDevices), with its evidence, it may not
+    be taken within API Gateway's 30 seconds (`make bench` prints what it takes; README "Scale")."""
+    pointer = TrueupTable().get_current("rmm")
+    devices = int(((pointer or {}).get("counts") or {}).get("device", 0))
+    return devices <= config().snapshot_wait_devices
+
+
 def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = None) -> Snapshot:
     """Reconcile the current Pax8 and RMM generations under the current settings and store the result.
 

@@ -562,7 +562,13 @@ async function takeSnapshot() {
   notify("Taking a snapshot: counting devices and licences for every client…");
   try {
     // One key per click: a retried or repeated request answers this snapshot instead of taking another.
-    const snapshot = await api("POST", "snapshots", undefined, { "Idempotency-Key": crypto.randomUUID() });
+    let snapshot = await api("POST", "snapshots", undefined, { "Idempotency-Key": crypto.randomUUID() });
+    if (snapshot.snapshot?.state) {
+      // 202: too much data to answer at once; the snapshot is taken in a cycle of its own.
+      notify("Taking a snapshot of a large inventory: this can take a minute or two. You can keep reading the page.");
+      snapshot = await cycleSnapshot(snapshot);
+      if (!snapshot) return;
+    }
     state.snapshotRequest++; // a slower load of another snapshot must not replace this one
     state.history = [snapshot, ...state.history.filter((s) => s.id !== snapshot.id)];
     if (state.view !== "reconciliation") showView("reconciliation");
@@ -646,6 +652,21 @@ async function followRun(run, inCycle = false) {
   return true;
 }
 
+// Waits for a cycle's snapshot: the snapshot (one row, enough to show it), or null when none was taken
+// (said on the page).
+async function cycleSnapshot(cycle) {
+  while (["queued", "running"].includes(cycle.snapshot.state)) {
+    await delay(SYNC_POLL_MS);
+    cycle = await api("GET", `cycles/${encodeURIComponent(cycle.id)}`);
+  }
+  if (!cycle.snapshot_id) {
+    notify("");
+    showError("No snapshot was taken", new Error(cycle.snapshot.reason ?? `the snapshot ${cycle.snapshot.state}`));
+    return null;
+  }
+  return api("GET", `snapshots/${encodeURIComponent(cycle.snapshot_id)}?limit=1`);
+}
+
 // Sync every source, then snapshot the fresh data (a cycle: its exports and notification follow on
 // their own). The snapshot is shown as soon as it is taken.
 async function syncAndSnapshot() {
@@ -653,20 +674,12 @@ async function syncAndSnapshot() {
   if (button.disabled || state.syncing) return;
   setBusy(button, true, "Syncing…");
   try {
-    let cycle = await api("POST", "snapshots", { sync: true }, { "Idempotency-Key": crypto.randomUUID() });
+    const cycle = await api("POST", "snapshots", { sync: true }, { "Idempotency-Key": crypto.randomUUID() });
     const run = await api("GET", `syncs/${encodeURIComponent(cycle.run_id)}`);
     if (!(await followRun(run, true))) return;
     setBusy(button, true, "Taking snapshot…");
-    while (["queued", "running"].includes(cycle.snapshot.state)) {
-      await delay(SYNC_POLL_MS);
-      cycle = await api("GET", `cycles/${encodeURIComponent(cycle.id)}`);
-    }
-    if (!cycle.snapshot_id) {
-      notify("");
-      showError("No snapshot was taken", new Error(cycle.snapshot.reason ?? `the snapshot ${cycle.snapshot.state}`));
-      return;
-    }
-    const snapshot = await api("GET", `snapshots/${encodeURIComponent(cycle.snapshot_id)}?limit=1`);
+    const snapshot = await cycleSnapshot(cycle);
+    if (!snapshot) return;
     state.snapshotRequest++; // a slower load of another snapshot must not replace this one
     state.history = [snapshot, ...state.history.filter((s) => s.id !== snapshot.id)];
     if (state.view !== "reconciliation") showView("reconciliation");
@@ -1247,6 +1260,7 @@ function renderDetail(row) {
   );
   if (row.pax8_company_id && row.devices !== null) sections.push(renderMoney(row));
   sections.push(renderHistory(row));
+  sections.push(renderEvidence(row));
   const warnings = [...row.warnings, ...(row.amounts_warning ? [row.amounts_warning] : [])];
   if (warnings.length) {
     sections.push(
@@ -1266,6 +1280,146 @@ function renderHistory(row) {
     (error) => section.replaceChildren(section.firstChild, h("p", {}, `Could not load the history: ${error.message}`)),
   );
   return section;
+}
+
+// The devices and subscriptions behind the row's counts, as the snapshot froze them.
+const EVIDENCE_PAGE = 200;
+const REASONS = {
+  pending: "Pending approval",
+  inactive: "Inactive (deleted or suspended)",
+  class_not_covered: "Device class not covered",
+  never_seen: "Never seen",
+  stale: "Stale",
+};
+const DEVICE_COLUMNS = [
+  ["name", "Device"],
+  ["organization", "RMM organization"],
+  ["device_class", "Class"],
+  ["last_seen", "Last seen"],
+  ["reason", "Counted?"],
+];
+
+function renderEvidence(row) {
+  const key = row.pax8_company_id ?? row.rmm_organization_ids[0]; // the API's row key
+  const section = h("section", { class: "detail-evidence", "data-key": key }, h("h3", {}, "Behind these counts"));
+  const view = { sort: "reason", devices: [], answer: null };
+  const body = h("div", { class: "evidence-body" }, h("p", { class: "loading" }, "Loading the devices and subscriptions…"));
+  section.append(body);
+
+  const load = async (more = false) => {
+    const query = new URLSearchParams({ coverage: state.coverageId, client: key, sort: view.sort, limit: String(EVIDENCE_PAGE) });
+    if (more && view.answer?.next_cursor) query.set("cursor", view.answer.next_cursor);
+    try {
+      const answer = await api("GET", `snapshots/${encodeURIComponent(state.snapshot.id)}/evidence?${query}`);
+      view.devices = more ? [...view.devices, ...answer.devices] : answer.devices;
+      view.answer = answer;
+      body.replaceChildren(...evidenceParts(row, view, load));
+    } catch (error) {
+      body.replaceChildren(h("p", { class: "evidence-missing" }, error instanceof ApiError && error.status === 404 ? error.message : `Could not load the devices and subscriptions: ${error.message}`));
+    }
+  };
+  load();
+  return section;
+}
+
+function evidenceParts(row, view, load) {
+  const answer = view.answer;
+  const left = Object.values(answer.devices_left_out).reduce((a, b) => a + b, 0);
+  const subscriptions = answer.subscriptions.length
+    ? h(
+        "table",
+        { class: "evidence-subscriptions" },
+        h("caption", {}, `Subscriptions (${answer.subscriptions.length})`),
+        h("thead", {}, h("tr", {}, ["Product", "Quantity", "Status", "Term", "Price", "Commitment ends", "Counted?"].map((label) => h("th", { scope: "col" }, label)))),
+        h(
+          "tbody",
+          {},
+          answer.subscriptions.map((s) =>
+            h(
+              "tr",
+              { class: s.counted ? "counted" : "left-out", "data-id": s.id },
+              h("td", {}, s.product),
+              h("td", { class: "num" }, String(s.quantity)),
+              h("td", {}, s.status),
+              h("td", {}, s.billing_term ?? "—"),
+              h("td", { class: "num" }, s.price === null ? "no price" : money(s.price, s.currency ?? "USD")),
+              h("td", {}, s.commitment_end ?? "—"),
+              h("td", { class: "reason" }, s.counted ? (s.price_left_out ? `Yes (left out of the price: ${s.price_left_out})` : "Yes") : `No: ${s.reason}`),
+            ),
+          ),
+        ),
+      )
+    : h("p", {}, row.pax8_company_id ? "No subscription of this coverage's products." : "No Pax8 company: no subscriptions.");
+  const header = (field, label) => {
+    const sorted = view.sort.replace(/^-/, "") === field;
+    const descending = view.sort.startsWith("-");
+    return h(
+      "th",
+      { scope: "col", "aria-sort": sorted ? (descending ? "descending" : "ascending") : "none" },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "sort",
+          "data-sort": field,
+          onclick: () => {
+            view.sort = sorted && !descending ? `-${field}` : field;
+            load();
+          },
+        },
+        label,
+        sorted ? (descending ? " ▼" : " ▲") : "",
+      ),
+    );
+  };
+  const devices = answer.devices_total
+    ? h(
+        "table",
+        { class: "evidence-devices" },
+        h("caption", {}, `Devices (${answer.devices_total}: ${answer.devices_counted} counted, ${left} left out)`),
+        h("thead", {}, h("tr", {}, DEVICE_COLUMNS.map(([field, label]) => header(field, label)))),
+        h(
+          "tbody",
+          {},
+          view.devices.map((d) =>
+            h(
+              "tr",
+              { class: d.reason ? "left-out" : "counted", "data-reason": d.reason ?? "counted" },
+              h("td", {}, d.name),
+              h("td", {}, d.organization),
+              h("td", {}, d.device_class.replace("_", " ")),
+              h("td", {}, d.last_seen ? timeElement(d.last_seen, dateTime.format(new Date(d.last_seen))) : "never"),
+              h("td", { class: "reason" }, d.reason ? `No: ${REASONS[d.reason] ?? d.reason}` : "Yes"),
+            ),
+          ),
+        ),
+      )
+    : h("p", {}, row.rmm_organization_ids.length ? "No devices in its RMM organizations." : "No RMM organization: no devices.");
+  const more = answer.next_cursor
+    ? h("button", { type: "button", class: "button small", onclick: () => load(true) }, `Show ${Math.min(EVIDENCE_PAGE, answer.devices_total - view.devices.length)} more devices`)
+    : null;
+  const download = h("button", { type: "button", class: "button small evidence-export", onclick: (event) => exportEvidence(event.currentTarget, row.pax8_company_id ?? row.rmm_organization_ids[0]) }, "Download as CSV");
+  return [h("p", { class: "evidence-note" }, `As the snapshot of ${dateTime.format(new Date(answer.taken_at))} froze them; later syncs do not change them.`), subscriptions, devices, more, h("p", {}, download)];
+}
+
+// The evidence CSV of one row (`key`), or of the whole coverage (null), downloaded like the report.
+async function exportEvidence(button, key) {
+  if (!state.snapshot) return;
+  setBusy(button, true, "Preparing the CSV…");
+  try {
+    const query = new URLSearchParams({ coverage: state.coverageId });
+    if (key) query.set("client", key);
+    const link = await api("POST", `snapshots/${encodeURIComponent(state.snapshot.id)}/evidence/export?${query}`);
+    const anchor = h("a", { href: link.url, download: link.file_name, hidden: true });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    notify(`Downloading ${link.file_name} (${plural(link.rows, "line", "lines")}).`);
+  } catch (error) {
+    showError("Could not export the evidence", error);
+  } finally {
+    setBusy(button, false);
+  }
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -1610,6 +1764,7 @@ function bind() {
   $("sync-now").addEventListener("click", syncNow);
   $("sync-and-snapshot").addEventListener("click", syncAndSnapshot);
   $("export").addEventListener("click", exportReport);
+  $("export-evidence").addEventListener("click", (event) => exportEvidence(event.currentTarget, null));
   $("error-dismiss").addEventListener("click", () => {
     state.failed.clear();
     clearError();
