@@ -79,8 +79,8 @@ MANUAL = {"acme": ["ninjaone:1", "ninjaone:2"]}
 def stored(table: TrueupTable) -> dict[str, Any]:
     """The case's snapshot rows and its evidence written to (moto's) S3, two buckets of rows on disk."""
     mapping = map_clients(PAX8.companies, ORGS, MANUAL, with_suggestions=False)
-    with EvidenceCollector(PAX8, ORGS, mapping, SYNCED, SETTINGS.stale_after_days, buckets=2) as collector:
-        tallied = tally_rmm("ninjaone", collector.passing([*ORGS, *DEVICES]), SYNCED, 30)
+    with EvidenceCollector(PAX8, ORGS, mapping, buckets=2) as collector:
+        tallied = tally_rmm("ninjaone", [*ORGS, *DEVICES], SYNCED, 30, each_device=collector.put_aside)
         result = reconcile(PAX8, tallied, SETTINGS, MANUAL, mapping=mapping)
         coverages = [c.model_dump(mode="json") for c in result.coverages]
         keys = collector.write("snap-1", TAKEN, coverages, SETTINGS)

@@ -7,7 +7,7 @@ synced, so the same data always gives the same answer) and does no I/O.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -99,16 +99,22 @@ def tally_rmm(
     records: Iterable[Organization | Device | SkippedRecord],
     synced_at: datetime,
     stale_after_days: int,
+    each_device: Callable[[Device, ExclusionReason | None], object] | None = None,
 ) -> TalliedRmm:
-    """Count a stream of RMM records (organizations, devices, skipped records in any order)."""
+    """Count a stream of RMM records (organizations, devices, skipped records in any order).
+
+    `each_device`: also called with every device and its coverage-independent reason (what a
+    snapshot's evidence keeps), so that the devices are read and judged once."""
     stale_after = timedelta(days=stale_after_days)
     organizations: list[Organization] = []
     skipped: list[SkippedRecord] = []
     tallies: dict[str, _DeviceTally] = defaultdict(Counter)
     for record in records:
         if isinstance(record, Device):
-            key = (device_reason(record, synced_at, stale_after), record.device_class)
-            tallies[record.organization_id][key] += 1
+            reason = device_reason(record, synced_at, stale_after)
+            tallies[record.organization_id][(reason, record.device_class)] += 1
+            if each_device is not None:
+                each_device(record, reason)
         elif isinstance(record, Organization):
             organizations.append(record)
         else:

@@ -1,7 +1,7 @@
 """A snapshot's evidence: written while the snapshot is taken, read one row (or one coverage) at a time.
 
 Taking a snapshot streams the RMM generation once: each device is tallied for the counts and, on the
-way, put aside on local disk under its row (`EvidenceCollector.passing`). Once the rows are known,
+way, put aside on local disk under its row (`EvidenceCollector.put_aside`). Once the rows are known,
 each coverage's evidence is written row by row from those buckets (trueup.store.evidence_files).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from trueup.domain.evidence import (
@@ -18,6 +18,7 @@ from trueup.domain.evidence import (
     device_entry,
     device_fragment,
     devices_as_objects,
+    quoted,
     row_document,
     subscription_entries,
 )
@@ -29,7 +30,6 @@ from trueup.domain.models import (
     Organization,
     Pax8Data,
     Settings,
-    SkippedRecord,
 )
 from trueup.domain.names import natural
 from trueup.errors import InvalidInput, NotFound
@@ -51,8 +51,6 @@ class EvidenceCollector:
         pax8: Pax8Data,
         organizations: Sequence[Organization],
         mapping: MappingResult,
-        rmm_synced_at: datetime,
-        stale_after_days: int,
         buckets: int = 64,
     ):
         """`buckets`: how many files the devices wait in (memory holds one: a 64th of them)."""
@@ -66,25 +64,26 @@ class EvidenceCollector:
         }
         self.order = sorted(names, key=lambda key: (natural(names[key]), key))
         self._spill = evidence_files.DeviceSpill(self.order, buckets)
-        self._synced_at = rmm_synced_at
-        self._stale_after = timedelta(days=stale_after_days)
+        # organization id -> (where its devices go, its name as JSON), for the organizations in a row
+        self._orgs = {
+            o.id: (place, quoted(o.name))
+            for o in organizations
+            if (key := self._row_of_org.get(o.id)) is not None
+            and (place := self._spill.place(key)) is not None
+        }
+        self._tags: dict[tuple[ExclusionReason | None, DeviceClass], bytes] = {}
 
-    def passing(
-        self, records: Iterable[Organization | Device | SkippedRecord]
-    ) -> Iterator[Organization | Device | SkippedRecord]:
-        """The records, unchanged; each device of a row also put aside."""
-        from trueup.domain.reconcile import device_reason
-
-        spill, row_of_org, org_names = self._spill, self._row_of_org, self._org_names
-        for record in records:
-            if isinstance(record, Device):
-                key = row_of_org.get(record.organization_id)
-                if key is not None:
-                    reason = device_reason(record, self._synced_at, self._stale_after)
-                    tag = f"{reason.value if reason else ''},{record.device_class.value}".encode()
-                    fragment = device_fragment(record, org_names.get(record.organization_id, ""))
-                    spill.add(key, tag, fragment)
-            yield record
+    def put_aside(self, device: Device, reason: ExclusionReason | None) -> None:
+        """One device, with its coverage-independent reason (None: it may count), under its row:
+        `tally_rmm(..., each_device=collector.put_aside)`."""
+        org = self._orgs.get(device.organization_id)
+        if org is None:
+            return  # an organization the RMM data does not list: in no row
+        place, organization_quoted = org
+        tag = self._tags.get((reason, device.device_class))
+        if tag is None:
+            tag = self._tags[(reason, device.device_class)] = f"{reason or ''},{device.device_class}".encode()
+        self._spill.add(place, tag, device_fragment(device, organization_quoted))
 
     def write(
         self, snapshot_id: str, taken_at: datetime, coverages: Sequence[Snapshot], settings: Settings

@@ -88,18 +88,14 @@ def reconcile_current(
     # the one pass over the devices counts them.
     organizations = read_rmm_organizations(rmm_ptr["key"], rmm_ptr.get("parties_key"))
     mapping = map_clients(pax8.companies, organizations, manual, with_suggestions=False)
-    collector = (
-        EvidenceCollector(pax8, organizations, mapping, rmm_synced, settings.stale_after_days)
-        if config().snapshot_evidence
-        else None
-    )
+    collector = EvidenceCollector(pax8, organizations, mapping) if config().snapshot_evidence else None
     try:
-        records = iter_rmm(rmm_ptr["key"])
         rmm = tally_rmm(
             rmm_ptr.get("rmm_source") or "rmm",
-            collector.passing(records) if collector else records,
+            iter_rmm(rmm_ptr["key"]),
             rmm_synced,
             settings.stale_after_days,
+            each_device=collector.put_aside if collector else None,
         )
         result = reconcile(pax8, rmm, settings, manual, mapping=mapping)
         snapshot_id = new_id(now)
