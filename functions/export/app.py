@@ -20,23 +20,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("detail-type") == "Snapshot Created":
         from trueup import events
         from trueup.services.cycles import write_cycle_exports
-        from trueup.services.once import InProgress, once
+        from trueup.services.once import cycle_step_once
 
         created = events.received(event, events.SnapshotCreated)
         if created.cycle_id is None:  # the rule passes only a cycle's snapshots
             raise ValueError(f"snapshot {created.snapshot_id} was not taken by a cycle: nothing to export")
         cycle_id, snapshot_id = created.cycle_id, created.snapshot_id
         logger.append_keys(cycle_id=cycle_id, snapshot_id=snapshot_id)
-        try:
-            written = once(
-                f"cycle/{cycle_id}/exports",
-                context,
-                lambda: write_cycle_exports(cycle_id, snapshot_id, datetime.now(UTC)),
-            )
-        except InProgress:
-            logger.info("another delivery of this event is writing the exports")
-            return {"cycle_id": cycle_id, "written": False, "in_progress": True}
-        logger.info("cycle exports", extra=written)
-        return written
+        return cycle_step_once(
+            cycle_id,
+            "exports",
+            context,
+            lambda: write_cycle_exports(cycle_id, snapshot_id, datetime.now(UTC)),
+            not_done={"written": False},
+        )
     keys = sorted(event) if isinstance(event, dict) else type(event).__name__
     raise ValueError(f'unrecognised event (keys: {keys}): expected an HTTP request or "Snapshot Created"')

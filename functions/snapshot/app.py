@@ -19,20 +19,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("detail-type") == "Cycle Synced":
         from trueup import events
         from trueup.services.cycles import take_cycle_snapshot
-        from trueup.services.once import InProgress, once
+        from trueup.services.once import cycle_step_once
 
         cycle_id = events.received(event, events.CycleSynced).cycle_id
         logger.append_keys(cycle_id=cycle_id)
-        try:
-            taken = once(
-                f"cycle/{cycle_id}/snapshot",
-                context,
-                lambda: take_cycle_snapshot(cycle_id, datetime.now(UTC)),
-            )
-        except InProgress:
-            logger.info("another delivery of this event is taking the snapshot")
-            return {"cycle_id": cycle_id, "taken": False, "in_progress": True}
-        logger.info("cycle snapshot", extra=taken)
-        return taken
+        return cycle_step_once(
+            cycle_id,
+            "snapshot",
+            context,
+            lambda: take_cycle_snapshot(cycle_id, datetime.now(UTC)),
+            not_done={"taken": False},
+        )
     keys = sorted(event) if isinstance(event, dict) else type(event).__name__
     raise ValueError(f'unrecognised event (keys: {keys}): expected an HTTP request or "Cycle Synced"')

@@ -73,3 +73,27 @@ def test_a_cycles_snapshot_is_recorded_with_its_step_or_not_at_all(table: Trueup
     assert store.get_snapshot("s1") is not None and store.get_snapshot("s2") is None
     stored = store.get_cycle("c1")
     assert stored is not None and stored["snapshot_id"] == "s1"
+
+
+def test_a_cycle_step_delivered_again_while_it_runs_is_left_to_the_first_delivery(table: TrueupTable) -> None:
+    from tests.integration.test_handlers import LambdaContext
+    from trueup.services.once import cycle_step_once
+
+    ran: list[str] = []
+
+    def first() -> dict[str, Any]:
+        ran.append("first")
+        # The same step's event delivered again while this delivery is still at it.
+        again = cycle_step_once("c-1", "snapshot", LambdaContext(), second, not_done={"taken": False})
+        assert again == {"cycle_id": "c-1", "taken": False, "in_progress": True}
+        return {"cycle_id": "c-1", "taken": True}
+
+    def second() -> dict[str, Any]:
+        ran.append("second")
+        return {"cycle_id": "c-1", "taken": True}
+
+    done = cycle_step_once("c-1", "snapshot", LambdaContext(), first, not_done={"taken": False})
+    assert done == {"cycle_id": "c-1", "taken": True} and ran == ["first"]
+    # Once done, a later delivery gets the first answer without acting.
+    assert cycle_step_once("c-1", "snapshot", LambdaContext(), second, not_done={}) == done
+    assert ran == ["first"]

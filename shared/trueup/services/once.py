@@ -44,3 +44,19 @@ def once(key: str, context: Any, action: Callable[[], dict[str, Any]]) -> dict[s
     except IdempotencyAlreadyInProgressError:
         raise InProgress(f"{key} is being done by another delivery of the same event") from None
     return answer
+
+
+def cycle_step_once(
+    cycle_id: str, step: str, context: Any, action: Callable[[], dict[str, Any]], not_done: dict[str, Any]
+) -> dict[str, Any]:
+    """A cycle's step, once (`once`), logged; while another delivery is doing it, `not_done` with
+    `in_progress` (that delivery finishes it)."""
+    from trueup.observability import logger
+
+    try:
+        answer = once(f"cycle/{cycle_id}/{step}", context, action)
+    except InProgress:
+        logger.info("another delivery of this event is doing the cycle's %s", step)
+        return {"cycle_id": cycle_id, **not_done, "in_progress": True}
+    logger.info("cycle %s", step, extra=answer)
+    return answer
