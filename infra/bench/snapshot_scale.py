@@ -104,14 +104,27 @@ def rmm_records(clients: int, devices_per_client: int, synced_at: datetime) -> I
 def write_current_generations(
     environment: Mapping[str, str], clients: int, devices_per_client: int
 ) -> datetime:
-    """Write both sources' generations into the stand-in and make them current; answers their sync time."""
-    os.environ.update(environment)
+    """Write both sources' generations into the stand-in and make them current; answers their sync
+    time. trueup's store reads its configuration from the environment: it is set for the call and put
+    back after (this may run inside a test process, whose other tests must not reach the stand-in)."""
     from trueup import aws
+
+    saved = dict(os.environ)
+    os.environ.update(environment)
+    aws.reset_clients()
+    try:
+        return _write(clients, devices_per_client)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        aws.reset_clients()
+
+
+def _write(clients: int, devices_per_client: int) -> datetime:
     from trueup.ids import new_id
     from trueup.store.generations import GenerationWriter
     from trueup.store.table import TrueupTable
 
-    aws.reset_clients()
     synced_at = datetime.now(UTC)
     table = TrueupTable()
     for source, records in (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ def test_the_benchmark_prints_every_figure_and_the_syncs_make_the_minimum_upstre
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     args = ["--clients", str(CLIENTS), "--devices-per-client", str(DEVICES_PER_CLIENT), "--latency", "0"]
-    code = main(args)
+    environment = dict(os.environ)
+    code = main([*args, "--snapshot-devices", "1000"])
+    assert dict(os.environ) == environment  # nothing of the stand-in left behind for later tests
     out = capsys.readouterr().out
     assert code == 0, out
 
@@ -36,9 +39,18 @@ def test_the_benchmark_prints_every_figure_and_the_syncs_make_the_minimum_upstre
         "Stored in S3",
         "Targets",
         "Monthly cycle:",
+        "Snapshot with each row's evidence, and without",
+        "10 clients, 1,000 devices (made up)",
     ):
         assert heading in out
     figures = json.loads(out.strip().splitlines()[-1])
+    # With evidence and without, at the bench's size and at the made-up one.
+    for measured in (figures["snapshot_evidence"], figures["snapshot_at_scale"]):
+        for side in ("on", "off"):
+            assert measured[side]["cpu_s"] > 0 and measured[side]["peak_mb"] > 0
+    assert figures["snapshot_at_scale"]["devices"] == 1000
+    # Evidence is written (one object and its index per coverage); without it, none.
+    assert figures["snapshot_at_scale"]["on"]["s3_writes"] > figures["snapshot_at_scale"]["off"]["s3_writes"]
 
     # The minimum worked out here from the data set itself: 1 token, then Pax8's pages of 200 and
     # NinjaOne's pages of 1,000 (what trueup asks for) plus the empty page that ends each list.

@@ -136,6 +136,7 @@ def test_every_device_of_a_row_is_listed_counted_or_with_the_reason_it_is_left_o
         "last_seen": "2026-09-22T12:00:00Z",
         "state": "active",
         "reason": "stale",
+        "rule": None,  # no exclusion rule left it out
     }
     # The same devices in a coverage of servers only: workstations and the phone are not covered.
     backup = _evidence(stored, "backup", "acme", "name")

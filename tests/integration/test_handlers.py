@@ -614,6 +614,8 @@ def test_a_snapshot_holds_the_hand_worked_rows_and_reads_back_unchanged(stack: S
             }
         },
         "changes": {"new": 0, "closed": 0, "changed": 0, "same": 0, "first": 35},  # the first snapshot
+        "set_aside": {},  # no decision sets a row aside (tests/unit/test_review.py)
+        "set_aside_money": {},
     }
     redwood = next(r for r in snap["coverages"][0]["rows"] if r["client"] == "Redwood Financial Advisors")
     assert redwood["amounts"] == {

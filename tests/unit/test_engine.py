@@ -139,6 +139,7 @@ def test_every_exclusion_reason_is_counted_per_client() -> None:
     assert row.excluded == {
         ExclusionReason.PENDING: 2,
         ExclusionReason.INACTIVE: 3,
+        ExclusionReason.EXCLUDED_BY_RULE: 0,  # no exclusion rule (tests/unit/test_review.py)
         ExclusionReason.CLASS_NOT_COVERED: 4,
         ExclusionReason.NEVER_SEEN: 1,
         ExclusionReason.STALE: 1,

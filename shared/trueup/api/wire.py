@@ -115,9 +115,10 @@ class DeviceEvidence(ApiModel):
     device_class: str
     last_seen: datetime | None
     state: Literal["active", "pending", "deleted", "suspended"]
-    reason: Literal["pending", "inactive", "class_not_covered", "never_seen", "stale"] | None = Field(
-        description="Why it is left out of the count; null: counted"
-    )
+    reason: (
+        Literal["pending", "inactive", "excluded_by_rule", "class_not_covered", "never_seen", "stale"] | None
+    ) = Field(description="Why it is left out of the count; null: counted")
+    rule: str | None = Field(default=None, description="The exclusion rule that left it out, if one did")
 
 
 class SubscriptionEvidence(ApiModel):

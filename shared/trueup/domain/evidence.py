@@ -25,7 +25,7 @@ encode_basestring: Callable[[str], str] = json.encoder.encode_basestring
 
 FORMAT = 1
 # A stored device entry is an array of these, in this order (what the API turns into objects).
-DEVICE_FIELDS = ("id", "name", "organization", "device_class", "last_seen", "state", "reason")
+DEVICE_FIELDS = ("id", "name", "organization", "device_class", "last_seen", "state", "reason", "rule")
 SUBSCRIPTION_FIELDS = (
     "id",
     "product",
@@ -44,6 +44,7 @@ SUBSCRIPTION_FIELDS = (
 DEVICE_REASONS = {
     ExclusionReason.PENDING: "waiting for approval in the RMM",
     ExclusionReason.INACTIVE: "deleted or suspended in the RMM",
+    ExclusionReason.EXCLUDED_BY_RULE: "left out by an exclusion rule",
     ExclusionReason.CLASS_NOT_COVERED: "a device class this coverage does not cover",
     ExclusionReason.NEVER_SEEN: "never seen by the RMM",
     ExclusionReason.STALE: "not seen within the stale-after days",
@@ -72,14 +73,17 @@ def device_fragment(device: Device, organization_quoted: str) -> bytes:
 
 
 _REASON_TAILS: dict[ExclusionReason | None, bytes] = {
-    None: b",null]",
-    **{r: f',"{r.value}"]'.encode() for r in ExclusionReason},
+    None: b",null,null]",
+    **{r: f',"{r.value}",null]'.encode() for r in ExclusionReason},
 }
 
 
-def device_entry(fragment: bytes, reason: ExclusionReason | None) -> bytes:
-    """The stored entry of a device in one coverage: its fragment and why it is left out (null: counted)."""
-    return fragment + _REASON_TAILS[reason]
+def device_entry(fragment: bytes, reason: ExclusionReason | None, rule: str | None = None) -> bytes:
+    """The stored entry of a device in one coverage: its fragment, why it is left out (null:
+    counted) and the exclusion rule that left it out, if one did."""
+    if rule is None:
+        return fragment + _REASON_TAILS[reason]
+    return fragment + f',"{reason}",{quoted(rule)}]'.encode()
 
 
 def subscription_entries(
@@ -139,4 +143,5 @@ def row_document(
 
 
 def devices_as_objects(entries: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-    return [dict(zip(DEVICE_FIELDS, entry, strict=True)) for entry in entries]
+    """Stored device entries as objects (an entry stored before rules were kept has no `rule`)."""
+    return [{"rule": None, **dict(zip(DEVICE_FIELDS, entry, strict=False))} for entry in entries]

@@ -127,6 +127,10 @@ class Device(DomainModel):
     device_class: DeviceClass
     last_seen: AwareDatetime | None
     state: DeviceState
+    # What exclusion rules can match besides the name (trueup.domain.review): the RMM's role of the
+    # device, and its tags or groups (Datto RMM's `_NotBillable_` convention is a group).
+    role: str | None = None
+    tags: list[str] = []
 
 
 class RmmData(DomainModel):
@@ -188,6 +192,74 @@ class Settings(DomainModel):
     )
 
 
+# --- What people decided (trueup.domain.review) ----------------------------------------------------
+
+
+class DecisionKind(StrEnum):
+    WILL_BILL = "will_bill"  # the gap is real: the client will be billed (under-licensed)
+    WILL_ADJUST = "will_adjust"  # the gap is real: the licences will be adjusted
+    DISMISSED = "dismissed"  # explained and expected ("flat-fee contract"): until an admin removes it
+    MUTED = "muted"  # not now: until a date
+
+
+class Decision(DomainModel):
+    """What a person decided about one client's gap in one coverage (not about one snapshot)."""
+
+    kind: DecisionKind
+    reason: str = Field(min_length=1, max_length=1000)
+    decided_by: dict[str, str | None] | None = None  # who (from the token): subject and name
+    decided_at: AwareDatetime
+    effective: date | None = None  # will_bill / will_adjust: when it takes effect ("on the 1st")
+    until: date | None = None  # muted: the last day it is muted
+    # The row's figures when it was decided: a will_bill or will_adjust holds while they do.
+    devices: int | None = None
+    licenses: int | None = None
+
+
+class RowDecision(DomainModel):
+    """A decision as a snapshot's row shows it: in effect, or lapsed (still shown, with why)."""
+
+    kind: DecisionKind
+    reason: str
+    decided_by: dict[str, str | None] | None
+    decided_at: AwareDatetime
+    effective: date | None = None
+    until: date | None = None
+    lapsed: bool
+    lapsed_because: str | None = None
+
+
+class ExclusionRule(DomainModel):
+    """Devices a person leaves out of some coverages' counts, whatever their client: a lab, test
+    machines, a role or tag the MSP does not bill. A device matches when its name matches one of
+    `name_patterns` (shell-style, any case: "LAB-*"), or its role is one of `roles`, or it carries one
+    of `tags` (RMM tags or groups, any case)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    coverage_ids: list[str] = []  # the coverages it applies to; empty: every coverage
+    name_patterns: list[str] = []
+    roles: list[str] = []
+    tags: list[str] = []
+
+
+class ClientTerms(DomainModel):
+    """One client's terms in one coverage: devices included in its contract (they count as licensed),
+    and a tolerance of its own (None: the settings')."""
+
+    allowance: int = Field(default=0, ge=0, le=1_000_000)
+    tolerance: int | None = Field(default=None, ge=0, le=1000)
+
+
+class Review(DomainModel):
+    """What people decided that a reconciliation applies. Keys of `terms` and `decisions` are
+    "<coverage id>/<row key>" (trueup.domain.review.review_key)."""
+
+    ignored_organizations: dict[str, str] = {}  # RMM organization id -> why it is not billable
+    rules: list[ExclusionRule] = []
+    terms: dict[str, ClientTerms] = {}
+    decisions: dict[str, Decision] = {}
+
+
 # --- Results ---------------------------------------------------------------------------------------
 
 
@@ -196,6 +268,7 @@ class ExclusionReason(StrEnum):
 
     PENDING = "pending"
     INACTIVE = "inactive"
+    EXCLUDED_BY_RULE = "excluded_by_rule"  # a person's rule (trueup.domain.review), named on the row
     CLASS_NOT_COVERED = "class_not_covered"
     NEVER_SEEN = "never_seen"
     STALE = "stale"
@@ -274,6 +347,10 @@ class Summary(DomainModel):
     money: dict[str, CurrencyTotals] = {}
     # Rows per change since the snapshot before (trueup.domain.changes); {} in older snapshots.
     changes: dict[Change, int] = {}
+    # Rows a decision in effect sets aside (dismissed, muted): not in the four counts above (nor in
+    # `money`), but here, with what their gaps come to (trueup.domain.review).
+    set_aside: dict[DecisionKind, int] = {}
+    set_aside_money: dict[str, CurrencyTotals] = {}
 
 
 class Row(DomainModel):
@@ -292,6 +369,10 @@ class Row(DomainModel):
     commitment_ends: date | None = None  # the earliest end of a running commitment of its licences
     previous: PreviousRow | None = None  # this client's row in the snapshot before (None: none)
     change: Change | None = None  # None only in snapshots taken before changes were kept
+    excluded_rules: dict[str, int] = {}  # devices left out per exclusion rule (by its name)
+    allowance: int | None = None  # devices included in the client's contract (its terms), if any
+    tolerance: int | None = None  # the client's own tolerance, when it has one
+    decision: RowDecision | None = None  # what a person decided about this gap
 
 
 class CoverageResult(DomainModel):

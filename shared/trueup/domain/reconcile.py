@@ -20,12 +20,15 @@ from trueup.domain.models import (
     DeviceClass,
     DeviceState,
     ExclusionReason,
+    ExclusionRule,
     MappingResult,
     Organization,
     Pax8Data,
     Reconciliation,
+    Review,
     RmmData,
     Row,
+    RowDecision,
     Settings,
     SkippedRecord,
     Status,
@@ -33,12 +36,21 @@ from trueup.domain.models import (
     Summary,
 )
 from trueup.domain.money import commitment_ends, coverage_totals, row_amounts
+from trueup.domain.review import (
+    RuleMatcher,
+    billable_organizations,
+    decision_on,
+    review_key,
+    sets_aside,
+    variance_with_allowance,
+)
 
 _STATUS_RANK = {Status.UNDER_LICENSED: 0, Status.UNMAPPED: 1, Status.OVER_LICENSED: 2, Status.MATCHED: 3}
 _VENDOR_LABELS = {"pax8": "Pax8", "ninjaone": "NinjaOne"}
 
-# (reason independent of the coverage or None when the device may count, its class) -> devices
-_DeviceTally = Counter[tuple[ExclusionReason | None, DeviceClass]]
+# (reason independent of the coverage or None when the device may count, its class, the exclusion
+# rules it matches by index) -> devices
+_DeviceTally = Counter[tuple[ExclusionReason | None, DeviceClass, tuple[int, ...]]]
 
 
 def device_reason(device: Device, rmm_synced_at: datetime, stale_after: timedelta) -> ExclusionReason | None:
@@ -60,12 +72,18 @@ def device_reason(device: Device, rmm_synced_at: datetime, stale_after: timedelt
 
 
 def coverage_reason(
-    reason: ExclusionReason | None, device_class: DeviceClass, classes: frozenset[DeviceClass]
+    reason: ExclusionReason | None,
+    device_class: DeviceClass,
+    classes: frozenset[DeviceClass],
+    by_rule: bool = False,
 ) -> ExclusionReason | None:
     """Why a device is left out of one coverage (None: counted), from its coverage-independent
-    reason: pending and inactive first, then a class the coverage does not cover, then the rest."""
+    reason: pending and inactive first, then a person's exclusion rule for this coverage (`by_rule`),
+    then a class the coverage does not cover, then the rest."""
     if reason in (ExclusionReason.PENDING, ExclusionReason.INACTIVE):
         return reason
+    if by_rule:
+        return ExclusionReason.EXCLUDED_BY_RULE
     if device_class not in classes:
         return ExclusionReason.CLASS_NOT_COVERED
     return reason
@@ -92,6 +110,7 @@ class TalliedRmm:
     synced_at: datetime
     stale_after_days: int
     tallies: Mapping[str, _DeviceTally]
+    rules: Sequence[ExclusionRule] = ()  # the exclusion rules the devices were matched against
 
 
 def tally_rmm(
@@ -99,27 +118,31 @@ def tally_rmm(
     records: Iterable[Organization | Device | SkippedRecord],
     synced_at: datetime,
     stale_after_days: int,
-    each_device: Callable[[Device, ExclusionReason | None], object] | None = None,
+    each_device: Callable[[Device, ExclusionReason | None, tuple[int, ...]], object] | None = None,
+    rules: Sequence[ExclusionRule] = (),
 ) -> TalliedRmm:
     """Count a stream of RMM records (organizations, devices, skipped records in any order).
 
-    `each_device`: also called with every device and its coverage-independent reason (what a
+    `rules`: the exclusion rules to match each device against (trueup.domain.review). `each_device`:
+    also called with every device, its coverage-independent reason and the rules it matches (what a
     snapshot's evidence keeps), so that the devices are read and judged once."""
     stale_after = timedelta(days=stale_after_days)
+    matcher = RuleMatcher(rules)
     organizations: list[Organization] = []
     skipped: list[SkippedRecord] = []
     tallies: dict[str, _DeviceTally] = defaultdict(Counter)
     for record in records:
         if isinstance(record, Device):
             reason = device_reason(record, synced_at, stale_after)
-            tallies[record.organization_id][(reason, record.device_class)] += 1
+            matched = matcher.matched(record) if matcher else ()
+            tallies[record.organization_id][(reason, record.device_class, matched)] += 1
             if each_device is not None:
-                each_device(record, reason)
+                each_device(record, reason, matched)
         elif isinstance(record, Organization):
             organizations.append(record)
         else:
             skipped.append(record)
-    return TalliedRmm(source, organizations, skipped, synced_at, stale_after_days, tallies)
+    return TalliedRmm(source, organizations, skipped, synced_at, stale_after_days, tallies, tuple(rules))
 
 
 def reconcile(
@@ -128,28 +151,37 @@ def reconcile(
     settings: Settings,
     manual_mappings: Mapping[str, Sequence[str]] | None = None,
     mapping: MappingResult | None = None,
+    review: Review | None = None,
+    as_of: datetime | None = None,
 ) -> Reconciliation:
     """Reconcile one Pax8 sync against one RMM sync under `settings` and the manual mappings.
 
     Returns one CoverageResult per coverage (the settings' coverages, or the proposal when the
     settings have none), each with its rows in reading order and a summary of client counts.
-    `mapping`: the clients' mapping when the caller worked it out already (from the same data and
-    manual mappings), so that it is not worked out twice.
+    `mapping`: the clients' mapping when the caller worked it out already (from the same data,
+    manual mappings and ignored organizations), so that it is not worked out twice. `review`: what
+    people decided (trueup.domain.review), judged `as_of` (when the snapshot is taken; default: the
+    newer sync).
     """
+    review = review or Review()
     if isinstance(rmm, RmmData):
         rmm = tally_rmm(
             rmm.source,
             [*rmm.organizations, *rmm.skipped, *rmm.devices],
             rmm.synced_at,
             settings.stale_after_days,
+            rules=review.rules,
         )
     elif rmm.stale_after_days != settings.stale_after_days:
         raise ValueError("the RMM data was tallied with another stale_after_days than the settings'")
+    elif tuple(rmm.rules) != tuple(review.rules):
+        raise ValueError("the RMM data was tallied with other exclusion rules than the review's")
+    as_of = as_of or max(pax8.synced_at, rmm.synced_at)
+    organizations = billable_organizations(rmm.organizations, review)
     if mapping is None:
-        mapping = map_clients(
-            pax8.companies, rmm.organizations, manual_mappings or {}, with_suggestions=False
-        )
+        mapping = map_clients(pax8.companies, organizations, manual_mappings or {}, with_suggestions=False)
     coverages = coverages_in_use(pax8, settings)
+    matcher = RuleMatcher(review.rules)
 
     tallies = rmm.tallies
     counted = _counted_by_coverage(pax8, coverages, settings.counted_statuses)
@@ -161,7 +193,7 @@ def reconcile(
     warnings_by_org = _warnings(rmm.skipped, "organization_id")
 
     companies = {c.id: c for c in pax8.companies}
-    org_names = {o.id: o.name for o in rmm.organizations}
+    org_names = {o.id: o.name for o in organizations}
     mapped = [(m.pax8_company_id, m.rmm_organization_ids) for m in mapping.mappings]
     org_ids_of = dict(mapped)
 
@@ -169,6 +201,11 @@ def reconcile(
     for coverage in coverages:
         held = licences.get(coverage.id, {})
         classes = frozenset(coverage.device_classes)
+
+        def decided(key: str, devices: int | None, licensed: int | None) -> RowDecision | None:
+            decision = review.decisions.get(review_key(coverage.id, key))  # noqa: B023 (used at once)
+            return None if decision is None else decision_on(decision, devices, licensed, as_of)
+
         rows: list[Row] = []
         for company_id in held.keys() | ({c for c, orgs in mapped if orgs} if coverage.required else set()):
             org_ids = org_ids_of.get(company_id, [])
@@ -189,13 +226,17 @@ def reconcile(
                         status=Status.UNMAPPED,
                         excluded=_no_exclusions(),
                         warnings=warnings,
+                        decision=decided(company_id, None, licensed),
                     )
                 )
                 continue
-            devices, excluded = _count(org_ids, tallies, classes)
+            devices, excluded, by_rule = _count(org_ids, tallies, classes, coverage.id, matcher)
             if licensed == 0 and devices == 0:
                 continue  # a required coverage: nothing to bill, nothing held
-            variance = devices - licensed
+            terms = review.terms.get(review_key(coverage.id, company_id))
+            allowance = terms.allowance if terms is not None and terms.allowance else None
+            tolerance = terms.tolerance if terms is not None else None
+            variance = variance_with_allowance(devices, licensed, allowance or 0)
             subscriptions = counted.get(coverage.id, {}).get(company_id, [])
             amounts, why_not = row_amounts(variance, subscriptions, settings.months_per_term)
             rows.append(
@@ -207,16 +248,20 @@ def reconcile(
                     devices=devices,
                     licenses=licensed,
                     variance=variance,
-                    status=status_for(variance, settings.tolerance),
+                    status=status_for(variance, settings.tolerance if tolerance is None else tolerance),
                     excluded=excluded,
+                    excluded_rules=by_rule,
                     warnings=warnings,
                     amounts=amounts,
                     amounts_warning=why_not if licensed else None,
                     commitment_ends=commitment_ends(subscriptions, pax8.synced_at),
+                    allowance=allowance,
+                    tolerance=tolerance,
+                    decision=decided(company_id, devices, licensed),
                 )
             )
         for org_id in mapping.unmapped_rmm:
-            devices, excluded = _count([org_id], tallies, classes)
+            devices, excluded, by_rule = _count([org_id], tallies, classes, coverage.id, matcher)
             if devices > 0:
                 rows.append(
                     Row(
@@ -229,14 +274,23 @@ def reconcile(
                         variance=None,
                         status=Status.UNMAPPED,
                         excluded=excluded,
+                        excluded_rules=by_rule,
                         warnings=list(warnings_by_org.get(org_id, [])),
+                        decision=decided(org_id, devices, None),
                     )
                 )
         rows.sort(key=_row_order)
-        summary = Summary(**Counter(row.status.value for row in rows), money=coverage_totals(rows))
+        kept = [row for row in rows if not sets_aside(row.decision)]
+        aside = [row for row in rows if sets_aside(row.decision)]
+        summary = Summary(
+            **Counter(row.status.value for row in kept),
+            money=coverage_totals(kept),
+            set_aside=Counter(row.decision.kind for row in aside if row.decision is not None),
+            set_aside_money=coverage_totals(aside),
+        )
         results.append(CoverageResult(id=coverage.id, name=coverage.name, summary=summary, rows=rows))
 
-    attributed = {*companies, *org_names}
+    attributed = {*companies, *org_names, *review.ignored_organizations}
     loose = [
         s for s in (*pax8.skipped, *rmm.skipped) if (s.company_id or s.organization_id) not in attributed
     ]
@@ -280,18 +334,27 @@ def _no_exclusions() -> dict[ExclusionReason, int]:
 
 
 def _count(
-    org_ids: Iterable[str], tallies: Mapping[str, _DeviceTally], classes: frozenset[DeviceClass]
-) -> tuple[int, dict[ExclusionReason, int]]:
+    org_ids: Iterable[str],
+    tallies: Mapping[str, _DeviceTally],
+    classes: frozenset[DeviceClass],
+    coverage_id: str,
+    rules: RuleMatcher,
+) -> tuple[int, dict[ExclusionReason, int], dict[str, int]]:
+    """(devices counted, devices left out per reason, devices left out per exclusion rule's name)."""
     counted = 0
     excluded = _no_exclusions()
+    by_rule: dict[str, int] = {}
     for org_id in org_ids:
-        for (reason, device_class), n in tallies.get(org_id, Counter()).items():
-            left_out = coverage_reason(reason, device_class, classes)
+        for (reason, device_class, matched), n in tallies.get(org_id, Counter()).items():
+            rule = rules.applying(matched, coverage_id) if matched else None
+            left_out = coverage_reason(reason, device_class, classes, rule is not None)
             if left_out is None:
                 counted += n
             else:
                 excluded[left_out] += n
-    return counted, excluded
+                if left_out is ExclusionReason.EXCLUDED_BY_RULE and rule is not None:
+                    by_rule[rule.name] = by_rule.get(rule.name, 0) + n
+    return counted, excluded, by_rule
 
 
 def _counted_by_coverage(

@@ -55,6 +55,7 @@ CHANGE_LABELS = {
 EXCLUSION_LABELS = {
     "pending": "pending approval",
     "inactive": "inactive",
+    "excluded_by_rule": "excluded by a rule",
     "class_not_covered": "class not covered",
     "never_seen": "never seen",
     "stale": "stale",

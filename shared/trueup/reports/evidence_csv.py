@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-from trueup.domain.evidence import DEVICE_FIELDS, DEVICE_REASONS
+from trueup.domain.evidence import DEVICE_REASONS, devices_as_objects
 from trueup.domain.models import ExclusionReason
 from trueup.domain.names import natural
 from trueup.reports.csv_report import BOM, safe_text
@@ -49,6 +49,13 @@ def _text(value: Any) -> str:
     return "" if value is None else safe_text(str(value))
 
 
+def _reason(device: Mapping[str, Any]) -> str:
+    if not device["reason"]:
+        return ""
+    label = REASON_LABELS.get(device["reason"], device["reason"])
+    return f"{label} ({device['rule']})" if device.get("rule") else label
+
+
 def evidence_lines(document: Mapping[str, Any], coverage_name: str, taken_at: str) -> Iterable[list[str]]:
     """One row's evidence as CSV lines: its subscriptions (counted first), then its devices (left out
     first, by reason, then by name)."""
@@ -77,14 +84,14 @@ def evidence_lines(document: Mapping[str, Any], coverage_name: str, taken_at: st
             *tail,
         ]
     rank = {reason.value: i for i, reason in enumerate(ExclusionReason)}
-    devices = [dict(zip(DEVICE_FIELDS, entry, strict=True)) for entry in document["devices"]]
+    devices = devices_as_objects(document["devices"])
     devices.sort(key=lambda d: (rank.get(d["reason"], len(rank)), natural(d["name"]), d["id"]))
     for device in devices:
         yield [
             safe_text(client),
             "Device",
             "No" if device["reason"] else "Yes",
-            REASON_LABELS.get(device["reason"], "") if device["reason"] else "",
+            _reason(device),
             _text(device["name"]),
             _text(device["organization"]),
             _text(device["device_class"]),

@@ -11,7 +11,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trueup.domain.evidence import (
     DEVICE_FIELDS,
@@ -26,6 +26,7 @@ from trueup.domain.models import (
     Device,
     DeviceClass,
     ExclusionReason,
+    ExclusionRule,
     MappingResult,
     Organization,
     Pax8Data,
@@ -34,6 +35,9 @@ from trueup.domain.models import (
 from trueup.domain.names import natural
 from trueup.errors import InvalidInput, NotFound
 from trueup.store import evidence_files
+
+if TYPE_CHECKING:
+    from trueup.domain.review import RuleMatcher
 
 Snapshot = dict[str, Any]
 
@@ -52,11 +56,14 @@ class EvidenceCollector:
         organizations: Sequence[Organization],
         mapping: MappingResult,
         buckets: int = 64,
+        rules: Sequence[ExclusionRule] = (),
     ):
         """`buckets`: how many files the devices wait in (memory holds one: a 64th of them)."""
         from trueup.domain.reconcile import row_keys_of_organizations
+        from trueup.domain.review import RuleMatcher
 
         self._pax8 = pax8
+        self._rules = RuleMatcher(rules)
         self._org_names = {o.id: o.name for o in organizations}
         self._row_of_org = row_keys_of_organizations(mapping)
         names = {c.id: c.name for c in pax8.companies} | {
@@ -71,18 +78,21 @@ class EvidenceCollector:
             if (key := self._row_of_org.get(o.id)) is not None
             and (place := self._spill.place(key)) is not None
         }
-        self._tags: dict[tuple[ExclusionReason | None, DeviceClass], bytes] = {}
+        self._tags: dict[tuple[ExclusionReason | None, DeviceClass, tuple[int, ...]], bytes] = {}
 
-    def put_aside(self, device: Device, reason: ExclusionReason | None) -> None:
-        """One device, with its coverage-independent reason (None: it may count), under its row:
-        `tally_rmm(..., each_device=collector.put_aside)`."""
+    def put_aside(self, device: Device, reason: ExclusionReason | None, matched: tuple[int, ...]) -> None:
+        """One device, with its coverage-independent reason (None: it may count) and the exclusion
+        rules it matches, under its row: `tally_rmm(..., each_device=collector.put_aside)`."""
         org = self._orgs.get(device.organization_id)
         if org is None:
             return  # an organization the RMM data does not list: in no row
         place, organization_quoted = org
-        tag = self._tags.get((reason, device.device_class))
+        tag = self._tags.get((reason, device.device_class, matched))
         if tag is None:
-            tag = self._tags[(reason, device.device_class)] = f"{reason or ''},{device.device_class}".encode()
+            rules = ".".join(str(i) for i in matched)
+            tag = self._tags[(reason, device.device_class, matched)] = (
+                f"{reason or ''},{device.device_class},{rules}".encode()
+            )
         self._spill.add(place, tag, device_fragment(device, organization_quoted))
 
     def write(
@@ -111,7 +121,9 @@ class EvidenceCollector:
             for c in coverages
         }
         reasons = {
-            c["id"]: _reasons_in(frozenset(d.device_classes) if (d := definitions.get(c["id"])) else None)
+            c["id"]: _reasons_in(
+                c["id"], frozenset(d.device_classes) if (d := definitions.get(c["id"])) else None, self._rules
+            )
             for c in coverages
         }
         try:
@@ -122,7 +134,7 @@ class EvidenceCollector:
                     for row in rows_by_bucket[coverage["id"]].get(bucket, []):
                         key = _row_key(row)
                         entries = [
-                            device_entry(fragment, reason_of(tag)) for tag, fragment in devices.get(key, ())
+                            device_entry(fragment, *reason_of(tag)) for tag, fragment in devices.get(key, ())
                         ]
                         subscriptions = (
                             subscription_entries(
@@ -155,16 +167,24 @@ class EvidenceCollector:
         self.close()
 
 
-def _reasons_in(classes: frozenset[DeviceClass] | None) -> Callable[[bytes], ExclusionReason | None]:
-    """A device's reason in a coverage of these classes (None: every class), from its spill tag."""
+def _reasons_in(
+    coverage_id: str, classes: frozenset[DeviceClass] | None, rules: RuleMatcher
+) -> Callable[[bytes], tuple[ExclusionReason | None, str | None]]:
+    """A device's (reason, exclusion rule's name) in one coverage, from its spill tag. Few distinct
+    tags: each is worked out once."""
     from trueup.domain.reconcile import coverage_reason
 
     covered = frozenset(DeviceClass) if classes is None else classes
 
-    @functools.cache  # a handful of distinct tags
-    def reason_of(tag: bytes) -> ExclusionReason | None:
-        base, device_class = tag.decode().split(",")
-        return coverage_reason(ExclusionReason(base) if base else None, DeviceClass(device_class), covered)
+    @functools.cache
+    def reason_of(tag: bytes) -> tuple[ExclusionReason | None, str | None]:
+        base, device_class, matched = tag.decode().split(",")
+        indexes = tuple(int(i) for i in matched.split(".")) if matched else ()
+        rule = rules.applying(indexes, coverage_id) if indexes else None
+        reason = coverage_reason(
+            ExclusionReason(base) if base else None, DeviceClass(device_class), covered, rule is not None
+        )
+        return reason, rule.name if rule is not None and reason is ExclusionReason.EXCLUDED_BY_RULE else None
 
     return reason_of
 

@@ -19,6 +19,7 @@ const FILTER_NAMES = {
 const EXCLUSIONS = [
   ["pending", () => "Pending approval"],
   ["inactive", () => "Inactive (deleted or suspended)"],
+  ["excluded_by_rule", () => "Left out by an exclusion rule"],
   ["stale", (days) => `Stale (last seen over ${days} days before the sync)`],
   ["never_seen", () => "Never seen"],
   ["class_not_covered", () => "Device class not covered"],
@@ -1287,6 +1288,7 @@ const EVIDENCE_PAGE = 200;
 const REASONS = {
   pending: "Pending approval",
   inactive: "Inactive (deleted or suspended)",
+  excluded_by_rule: "Left out by a rule",
   class_not_covered: "Device class not covered",
   never_seen: "Never seen",
   stale: "Stale",
@@ -1389,7 +1391,7 @@ function evidenceParts(row, view, load) {
               h("td", {}, d.organization),
               h("td", {}, d.device_class.replace("_", " ")),
               h("td", {}, d.last_seen ? timeElement(d.last_seen, dateTime.format(new Date(d.last_seen))) : "never"),
-              h("td", { class: "reason" }, d.reason ? `No: ${REASONS[d.reason] ?? d.reason}` : "Yes"),
+              h("td", { class: "reason" }, d.reason ? `No: ${REASONS[d.reason] ?? d.reason}${d.rule ? ` (${d.rule})` : ""}` : "Yes"),
             ),
           ),
         ),
