@@ -19,6 +19,10 @@ class Conflict(TrueupError):
     """The request clashes with stored state (e.g. an organization already mapped elsewhere)."""
 
 
+class PreconditionFailed(Conflict):
+    """A write made with If-Match on a version that is no longer the stored one (412): nothing changed."""
+
+
 class UpstreamError(TrueupError):
     """A vendor API failed. `retryable` says whether trying again later may help."""
 

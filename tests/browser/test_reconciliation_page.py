@@ -592,6 +592,51 @@ def test_a_rows_detail_lists_its_devices_left_out_with_the_reason_and_its_subscr
     assert {r[0] for r in records[1:]} == {row["client"]}
 
 
+def test_dismissing_a_gap_with_a_reason_sets_it_aside_from_the_red_card_on_the_next_snapshots(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    first = snapshot["coverages"][0]
+    under = first["summary"]["under_licensed"]
+    [redwood] = [r for r in first["rows"] if r["client"] == "Redwood Financial Advisors"]
+    assert redwood["status"] == "under_licensed"
+    open_page(page, stack)
+    expect(page.locator(".card.under [data-count]")).to_have_text(str(under))
+    toggle = page.locator("#rows tr.row", has_text="Redwood Financial Advisors").get_by_role("button")
+    toggle.click()
+    decision = page.locator(f"#{toggle.get_attribute('aria-controls')} .detail-decision")
+    expect(decision).to_contain_text("Undecided.")
+    decision.get_by_label("Decision").select_option("dismissed")
+    decision.get_by_label("Reason").fill("flat-fee contract")
+    decision.get_by_role("button", name="Record decision").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Decision recorded for Redwood Financial Advisors: Dismissed"
+    )
+
+    # The next snapshot sets it aside: out of the red card, counted in the note with its money.
+    page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+    expect(page.get_by_role("status").filter(has_text="Snapshot taken")).to_be_visible()
+    expect(page.locator(".card.under [data-count]")).to_have_text(str(under - 1))
+    note = page.locator("#set-aside")
+    expect(note).to_contain_text("1 client set aside by a decision (1 dismissed): $39.00 a month not billed")
+    note.get_by_role("button", name="Show them").click()
+    expect(page.locator("#rows tr.row .client-name")).to_have_text(["Redwood Financial Advisors"])
+    expect(page.locator("#rows tr.row .decision")).to_have_text("Dismissed")
+    # The red card lists only the gaps it counts.
+    page.locator(".card.under").click()
+    expect(page.locator("#rows tr.row")).to_have_count(under - 1)
+
+    # Another snapshot with the same figures: the decision is kept, with who made it and why.
+    page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+    expect(page.locator("#snapshot-picker option")).to_have_count(3)
+    expect(page.locator(".card.under [data-count]")).to_have_text(str(under - 1))
+    latest_rows = latest(stack)["coverages"][0]["rows"]
+    [kept] = [r for r in latest_rows if r["client"] == "Redwood Financial Advisors"]
+    assert kept["decision"]["kind"] == "dismissed" and kept["decision"]["lapsed"] is False
+    page.locator("#set-aside").get_by_role("button", name="Show them").click()
+    page.locator("#rows tr.row", has_text="Redwood Financial Advisors").get_by_role("button").click()
+    expect(page.locator("tr.detail .decision-now")).to_contain_text("Dismissed: “flat-fee contract”, by")
+
+
 def test_accepting_a_suggestion_moves_a_client_out_of_unmapped_on_the_next_snapshot(
     page: Page, stack: LocalStack, snapshot: dict[str, Any]
 ) -> None:

@@ -1038,6 +1038,9 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/snapshots/{snapshot_id}/evidence",
         "/snapshots/{snapshot_id}/evidence/export",
         "/snapshots/{snapshot_id}/evidence.csv",
+        "/decisions",
+        "/decisions/{coverage}/{key}",
+        "/audit",
         "/mappings",
         "/mappings/{pax8_company_id}",
         "/settings",
@@ -1198,6 +1201,138 @@ def test_the_evidence_of_a_row_or_a_coverage_exports_as_csv_once(stack: Stack) -
     assert clients == sorted(clients, key=str.casefold)  # the clients' order
     again = stack.http("GET", f"/snapshots/{snap['id']}/evidence.csv")
     assert again.status == 303 and "/evidence/huntress-managed-edr.csv" in again.headers["Location"]
+
+
+EDR = "huntress-managed-edr"
+
+
+def test_a_dismissed_gap_leaves_the_red_card_on_the_next_snapshot_and_is_in_the_audit_log(
+    stack: Stack,
+) -> None:
+    stack.sync()
+    first = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    redwood = next(r for r in first["coverages"][0]["rows"] if r["client"] == "Redwood Financial Advisors")
+    path = f"/decisions/{EDR}/{redwood['pax8_company_id']}"
+    answer = stack.http("PUT", path, {"kind": "dismissed", "reason": "flat-fee contract"})
+    assert answer.status == 200, answer.body
+    assert answer.headers["ETag"] == '"1"'
+    assert answer.body["decided_by"] == {"subject": "u-admin", "name": "Ada Admin"}
+    assert (answer.body["devices"], answer.body["licenses"], answer.body["client"]) == (
+        20,
+        14,
+        "Redwood Financial Advisors",
+    )
+    second = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    row = next(r for r in second["coverages"][0]["rows"] if r["client"] == "Redwood Financial Advisors")
+    assert row["status"] == "under_licensed"  # the gap is what it is; the decision sets it aside
+    assert row["decision"]["kind"] == "dismissed" and row["decision"]["lapsed"] is False
+    before, after = first["coverages"][0]["summary"], second["coverages"][0]["summary"]
+    assert after["under_licensed"] == before["under_licensed"] - 1 == 7
+    assert after["set_aside"] == {"dismissed": 1}
+    # Its $39.00 a month not billed (and $27.00 to buy) leave the card's total for the set-aside one.
+    assert after["money"]["USD"]["under_licensed_price_gap"] == "92.46"  # 131.46 - 39.00
+    assert after["set_aside_money"]["USD"]["under_licensed_price_gap"] == "39.00"
+    assert after["set_aside_money"]["USD"]["under_licensed_cost_gap"] == "27.00"
+    # The audit log says who decided what and why; filtered by kind and by client, newest first.
+    log = stack.http("GET", "/audit").body["items"]
+    assert [(e["kind"], e["what"], e["reason"]) for e in log] == [
+        ("decision", f"decision on Redwood Financial Advisors in {EDR}: dismissed", "flat-fee contract")
+    ]
+    assert log[0]["by"] == {"subject": "u-admin", "name": "Ada Admin"} and log[0]["before"] is None
+    assert log[0]["after"]["kind"] == "dismissed"
+    by_client = stack.http("GET", "/audit", query={"client": redwood["pax8_company_id"]}).body["items"]
+    assert [e["id"] for e in by_client] == [log[0]["id"]]
+    assert stack.http("GET", "/audit", query={"kind": "mapping"}).body["items"] == []
+    assert stack.http("GET", "/audit", query={"client": "nobody"}).body["items"] == []
+    # Removed: the next snapshot has the gap back on the card, and the log has both entries.
+    assert stack.http("DELETE", path).status == 204
+    third = stack.http("POST", "/snapshots").body
+    assert third["coverages"][0]["summary"]["under_licensed"] == 8
+    assert [e["what"].rsplit(": ", 1)[1] for e in stack.http("GET", "/audit").body["items"]] == [
+        "removed",
+        "dismissed",
+    ]
+
+
+def test_decisions_are_refused_clearly_and_never_half_written(stack: Stack) -> None:
+    stack.sync()
+    snap = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    rows = snap["coverages"][0]["rows"]
+    matched = next(r for r in rows if r["status"] == "matched")
+    gap = next(r for r in rows if r["status"] == "over_licensed")
+    path = f"/decisions/{EDR}/{gap['pax8_company_id']}"
+    refusals: list[tuple[str, Any, str, int, str]] = [
+        ("viewer", {"kind": "dismissed", "reason": "x"}, path, 403, "needs the admin role"),
+        (
+            "admin",
+            {"kind": "dismissed", "reason": "x"},
+            f"/decisions/{EDR}/{matched['pax8_company_id']}",
+            409,
+            "is matched",
+        ),
+        ("admin", {"kind": "dismissed", "reason": "x"}, f"/decisions/{EDR}/nobody", 404, "has no row"),
+        (
+            "admin",
+            {"kind": "dismissed", "reason": "x"},
+            f"/decisions/nothing/{gap['pax8_company_id']}",
+            404,
+            "no coverage",
+        ),
+        ("admin", {"kind": "muted", "reason": "later"}, path, 400, "needs `until`"),
+        ("admin", {"kind": "muted", "reason": "later", "until": "2020-01-01"}, path, 400, "has passed"),
+        (
+            "admin",
+            {"kind": "dismissed", "reason": "x", "until": "2030-01-01"},
+            path,
+            400,
+            "muted decision only",
+        ),
+        ("admin", {"kind": "dismissed", "reason": "   "}, path, 422, "body.reason"),
+        ("admin", {"kind": "maybe", "reason": "x"}, path, 422, "body.kind"),
+    ]
+    for who, body, target, status, message in refusals:
+        refused = stack.http("PUT", target, body, as_=who)
+        assert (refused.status, message in refused.body["message"]) == (status, True), (body, refused.body)
+    assert stack.http("GET", "/decisions").body["items"] == []  # nothing written
+    assert stack.http("GET", "/audit").body["items"] == []
+
+
+def test_two_writers_never_lose_a_decision_silently(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trueup.store.table import TrueupTable
+
+    stack.sync()
+    snap = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    gap = next(r for r in snap["coverages"][0]["rows"] if r["status"] == "under_licensed")
+    path = f"/decisions/{EDR}/{gap['pax8_company_id']}"
+    bill = {"kind": "will_bill", "reason": "raise on the 1st", "effective": "2027-01-01"}
+    assert stack.http("PUT", path, bill).headers["ETag"] == '"1"'
+    read = stack.http("GET", path)
+    assert read.headers["ETag"] == '"1"' and read.body["effective"] == "2027-01-01"
+    # Two people read version 1; the first writes with If-Match, the second's If-Match is stale: 412.
+    first = stack.http("PUT", path, {"kind": "dismissed", "reason": "flat fee"}, headers={"If-Match": '"1"'})
+    assert first.status == 200 and first.headers["ETag"] == '"2"'
+    stale = stack.http(
+        "PUT", path, {"kind": "muted", "reason": "later", "until": "2030-01-01"}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status == 412 and "is at version 2, not 1" in stale.body["message"]
+    assert stack.http("DELETE", path, headers={"If-Match": '"1"'}).status == 412
+    assert stack.http("GET", path).body["kind"] == "dismissed"  # unchanged
+    # Without If-Match, the write that loses a race (another wrote between its read and its write): 409.
+    original = TrueupTable.get_decision
+
+    def read_before_the_other_writes(self: TrueupTable, key: str) -> tuple[Any, int]:
+        found = original(self, key)
+        monkeypatch.setattr(TrueupTable, "get_decision", original)
+        assert stack.http("PUT", path, {"kind": "will_adjust", "reason": "the other writer"}).status == 200
+        return found
+
+    monkeypatch.setattr(TrueupTable, "get_decision", read_before_the_other_writes)
+    lost = stack.http("PUT", path, {"kind": "will_bill", "reason": "the loser"})
+    assert lost.status == 409 and "changed by someone else" in lost.body["message"]
+    kept = stack.http("GET", path)
+    assert (kept.body["reason"], kept.headers["ETag"]) == ("the other writer", '"3"')
+    whats = [e["reason"] for e in stack.http("GET", "/audit", query={"kind": "decision"}).body["items"]]
+    assert whats == ["the other writer", "flat fee", "raise on the 1st"]  # the loser left no entry
 
 
 def test_an_export_can_pick_a_coverage_and_statuses_and_latest(stack: Stack) -> None:

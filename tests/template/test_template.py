@@ -680,11 +680,23 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
         assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, f"{compiled.name} is checked"
 
 
+# The audit log's partitions (trueup.store.table): the log, by kind, by client.
+AUDIT = ("AUDIT", "AUDIT-DECISION", "AUDIT-MAPPING", "AUDIT-SETTINGS", "AUDIT-CLIENT")
 # Which kinds of items (partition keys, trueup/store/table.py) each function may read and write.
 TABLE_ACCESS = {
     "ApiFunction": {
         **{
-            a: {"RUN", "CURRENT", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "SUGGESTIONS", "CYCLE"}
+            a: {
+                "RUN",
+                "CURRENT",
+                "MAPPING",
+                "CLAIM",
+                "SETTINGS",
+                "IDEMPOTENCY",
+                "SUGGESTIONS",
+                "CYCLE",
+                *AUDIT,
+            }
             for a in ("dynamodb:GetItem", "dynamodb:Query")
         },
         # CURRENT: an admin accepting a held sync's data; CYCLE: POST /cycles
@@ -695,12 +707,16 @@ TABLE_ACCESS = {
     # A cycle's snapshot is written with the cycle's step; {"sync": true} starts a cycle (and its run).
     "SnapshotFunction": {
         **{
-            a: {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT", "IDEMPOTENCY", "CYCLE", "RUN"}
+            a: {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT", "IDEMPOTENCY", "CYCLE", "RUN", "DECISION"}
             for a in ("dynamodb:GetItem", "dynamodb:Query")
         },
-        "dynamodb:PutItem": {"SNAPSHOT", "IDEMPOTENCY", "CYCLE", "RUN"},
+        # A decision, with its audit entries (under the log, its kind and its client).
+        "dynamodb:PutItem": {
+            *("SNAPSHOT", "IDEMPOTENCY", "CYCLE", "RUN"),
+            *("DECISION", "AUDIT", "AUDIT-DECISION", "AUDIT-CLIENT"),
+        },
         "dynamodb:UpdateItem": {"IDEMPOTENCY"},
-        "dynamodb:DeleteItem": {"IDEMPOTENCY"},
+        "dynamodb:DeleteItem": {"IDEMPOTENCY", "DECISION"},
     },
     # Snapshots, and a cycle's exports step (once per cycle).
     "ExportFunction": {

@@ -19,7 +19,14 @@ from trueup.api.http import InvalidRequest
 from trueup.api.identity import ADMIN, VIEWER, Forbidden, Unauthorized, caller_of
 from trueup.api.routes import ADMIN_ROUTES, PUBLIC_ROUTES
 from trueup.config import ConfigurationError
-from trueup.errors import Conflict, InvalidInput, NotFound, Unprocessable, UpstreamError
+from trueup.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Unprocessable,
+    UpstreamError,
+)
 from trueup.observability import logger
 
 
@@ -57,6 +64,10 @@ def build_resolver(routers: Sequence[APIGatewayHttpRouter]) -> APIGatewayHttpRes
     @app.exception_handler(NotFound)
     def not_found(exc: NotFound) -> Response[str]:
         return _error(404, str(exc))
+
+    @app.exception_handler(PreconditionFailed)
+    def precondition_failed(exc: PreconditionFailed) -> Response[str]:
+        return _error(412, str(exc))
 
     @app.exception_handler(Conflict)
     def conflict(exc: Conflict) -> Response[str]:

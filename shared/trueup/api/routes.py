@@ -20,11 +20,12 @@ ROUTER_MODULES: dict[str, tuple[str, ...]] = {
         "trueup.api.cycles",
         "trueup.api.mappings",
         "trueup.api.settings",
+        "trueup.api.audit",
         "trueup.api.openapi",
         "trueup.api.session",
         "trueup.api.web",
     ),
-    "snapshot": ("trueup.api.snapshots",),
+    "snapshot": ("trueup.api.snapshots", "trueup.api.decisions"),
     "export": ("trueup.api.exports",),
 }
 
@@ -41,6 +42,8 @@ ADMIN_ROUTES: dict[str, str] = {  # route -> what it does, as a 403 says it
     "PUT /settings": "Changing the settings",
     "POST /snapshots": "Taking a snapshot",
     "POST /cycles": "Starting a cycle",
+    "PUT /decisions/{coverage}/{key}": "Deciding on a gap",
+    "DELETE /decisions/{coverage}/{key}": "Removing a decision",
 }
 
 

@@ -35,6 +35,12 @@ CHANGE = QueryParam(
     "there), closed, changed, same, first",
     pattern=snapshots.CHANGE_LIST_PATTERN,
 )
+SET_ASIDE = QueryParam(
+    "set_aside",
+    "true: only the rows a decision sets aside (dismissed or muted); false: only the others, the rows "
+    "the cards count",
+    pattern=r"^(|true|false)$",
+)
 ROWS = QueryParam(
     "limit",
     "Rows per page",
@@ -51,7 +57,7 @@ CURSOR = QueryParam(
     "next_cursor of the previous page (a snapshot id)",
     pattern=f"^(|{CURSOR_PATTERN[1:-1]})$",
 )
-ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, CHANGE, ROWS, ROWS_CURSOR)
+ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, CHANGE, SET_ASIDE, ROWS, ROWS_CURSOR)
 EVIDENCE_COVERAGE = QueryParam("coverage", "The coverage (its id; default: the snapshot's first)")
 EVIDENCE_CLIENT = QueryParam(
     "client",
@@ -176,6 +182,7 @@ def _snapshot(snapshot_id: str) -> dict[str, Any]:
         sort=snapshots.parse_sort(SORT.read(query)),
         search=SEARCH.read(query),
         changes=snapshots.parse_changes(CHANGE.read(query)),
+        set_aside=_flag(SET_ASIDE.read(query)),
         start=parse_cursor(ROWS_CURSOR.read(query)),
         limit=ROWS.read(query),
     )
@@ -208,6 +215,14 @@ def row_evidence(snapshot_id: str) -> dict[str, Any]:
         start=parse_cursor(EVIDENCE_CURSOR.read(query)),
         limit=EVIDENCE_LIMIT.read(query),
     )
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or not value.strip():
+        return None
+    if value.strip() not in ("true", "false"):
+        raise InvalidInput(f"set_aside must be true or false, got {value[:40]!r}")
+    return value.strip() == "true"
 
 
 @router.get(

@@ -11,7 +11,7 @@ answer to it.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -279,6 +279,53 @@ class CycleOut(ApiModel):
 
 class CycleList(ApiModel):
     items: list[CycleOut]
+
+
+# --- /decisions and /audit ---------------------------------------------------------------------------
+
+
+class DecisionRequest(ApiModel):
+    kind: Literal["will_bill", "will_adjust", "dismissed", "muted"]
+    reason: str = Field(min_length=1, max_length=1000, pattern=r"\S", description="Why: required")
+    effective: date | None = Field(default=None, description="will_bill / will_adjust: when it takes effect")
+    until: date | None = Field(default=None, description="muted: the last day it is muted (required)")
+
+
+class DecisionOut(ApiModel):
+    coverage: str
+    key: str = Field(description="The row's Pax8 company id, or an unmapped organization's RMM id")
+    client: str
+    kind: Literal["will_bill", "will_adjust", "dismissed", "muted"]
+    reason: str
+    decided_by: dict[str, str | None] | None
+    decided_at: datetime
+    effective: date | None
+    until: date | None
+    devices: int | None = Field(description="The row's devices when it was decided")
+    licenses: int | None = Field(description="The row's licences when it was decided")
+    version: int
+
+
+class DecisionList(ApiModel):
+    items: list[DecisionOut]
+
+
+class AuditEntry(ApiModel):
+    id: str
+    at: datetime
+    by: dict[str, str | None] | None = Field(description="Who (from the token)")
+    kind: str = Field(description="What changed: decision, mapping, settings...")
+    client: str | None
+    coverage: str | None = None
+    what: str
+    before: Any
+    after: Any
+    reason: str | None
+
+
+class AuditPage(ApiModel):
+    items: list[AuditEntry]
+    next_cursor: str | None
 
 
 # --- /mappings ---------------------------------------------------------------------------------------

@@ -81,6 +81,7 @@ def reconcile_current(
     assert pax8_ptr is not None and rmm_ptr is not None
     settings, _ = load_settings(table)
     manual = table.manual_mappings()
+    review = _review(table)
 
     pax8 = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"]))
     rmm_synced = datetime.fromisoformat(rmm_ptr["synced_at"])
@@ -97,7 +98,7 @@ def reconcile_current(
             settings.stale_after_days,
             each_device=collector.put_aside if collector else None,
         )
-        result = reconcile(pax8, rmm, settings, manual, mapping=mapping)
+        result = reconcile(pax8, rmm, settings, manual, mapping=mapping, review=review, as_of=now)
         snapshot_id = new_id(now)
         # What changed since the snapshot taken just before this one, whatever started it.
         before = table.latest_snapshot()
@@ -145,6 +146,14 @@ def reconcile_current(
     finally:
         if collector:
             collector.close()
+
+
+def _review(table: TrueupTable) -> Any:
+    """What people decided, as the engine applies it (trueup.domain.review)."""
+    from trueup.domain.models import Review
+    from trueup.services.decisions import as_decision
+
+    return Review(decisions={key: as_decision(doc) for key, (doc, _) in table.decisions().items()})
 
 
 def _histories_of(meta: Snapshot | None) -> dict[str, Any]:
@@ -332,6 +341,19 @@ def client_history(key: str, coverage: str | None, snapshot_id: str = "latest") 
     return {"key": key, "coverage": coverage, "snapshot_id": meta["id"], "points": history[key]}
 
 
+def latest_row(coverage: str, key: str) -> tuple[str, dict[str, Any]]:
+    """(the latest snapshot's id, its row of client `key` in `coverage`), or NotFound saying which."""
+    meta = _meta("latest")
+    _coverage(meta, coverage)
+    for row in _rows(meta, coverage):
+        if (row["pax8_company_id"] or row["rmm_organization_ids"][0]) == key:
+            return meta["id"], row
+    raise NotFound(
+        f"client {key!r} has no row in coverage {coverage!r} of the latest snapshot ({meta['id']}); "
+        "key: the row's Pax8 company id, or the RMM organization id of an unmapped organization"
+    )
+
+
 def row_evidence(
     snapshot_id: str,
     coverage: str | None,
@@ -396,6 +418,12 @@ def parse_sort(value: str | None) -> tuple[str, bool] | None:
     return key, text.startswith("-")
 
 
+def _set_aside(row: dict[str, Any]) -> bool:
+    """Whether a decision in effect sets the row aside from the cards (dismissed or muted)."""
+    decision: dict[str, Any] | None = row.get("decision")
+    return decision is not None and not decision["lapsed"] and decision["kind"] in ("dismissed", "muted")
+
+
 def _sorted(rows: list[dict[str, Any]], sort: tuple[str, bool] | None) -> list[dict[str, Any]]:
     """Rows by a column; "no data" (null) stays at the bottom either way, ties keep the stored order."""
     if sort is None:
@@ -425,6 +453,7 @@ def snapshot_page(
     sort: tuple[str, bool] | None = None,
     search: str | None = None,
     changes: set[str] | None = None,
+    set_aside: bool | None = None,
     start: int = 0,
     limit: int = DEFAULT_PAGE_ROWS,
 ) -> Snapshot:
@@ -448,6 +477,7 @@ def snapshot_page(
                 if (wanted is None or row["status"] in wanted)
                 and (needle is None or needle in folded(row["client"]))
                 and (changes is None or row.get("change") in changes)
+                and (set_aside is None or _set_aside(row) is set_aside)
             ]
             ordered = _sorted(rows, sort)
             entry["rows"] = ordered[start : start + limit]

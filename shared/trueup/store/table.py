@@ -20,6 +20,11 @@ condition expression.
                                    once); what it started (TTL)
   SUGGESTIONS <pax8 gen>/<rmm gen> where the mapping suggestions worked out for that pair of
                                    generations are (trueup.store.suggestion_files; TTL)
+  DECISION  <coverage>/<row key>   a decision on a client's gap in one coverage, with its version
+  AUDIT     <entry id>             the audit log (time-sortable ids): appended, never changed; each
+  AUDIT-DECISION, -MAPPING, -SETTINGS <entry id>
+  AUDIT-CLIENT <row key>#<entry id> entry is written under these too, in the same transaction, so
+                                   that listing one kind or one client's entries is a query
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from trueup.config import config
 from trueup.errors import Conflict, InvalidInput
 
 Item = dict[str, Any]
+# Audit entries by kind, each kind's own partition (the table's policy names every partition).
+AUDIT_KINDS = {"decision": "AUDIT-DECISION", "mapping": "AUDIT-MAPPING", "settings": "AUDIT-SETTINGS"}
 
 
 def _s(value: str) -> dict[str, str]:
@@ -358,6 +365,110 @@ class TrueupTable:
             raise Conflict(
                 f"the mapping of {company_id} changed while this request was handled; try again"
             ) from exc
+
+    # -- decisions ----------------------------------------------------------------------------------
+
+    def decisions(self) -> dict[str, tuple[Item, int]]:
+        """Every decision: "<coverage>/<row key>" -> (its document, its version)."""
+        items, _ = self._query("DECISION")
+        return {item["sk"]["S"]: (_doc(item), int(item["version"]["N"])) for item in items}
+
+    def get_decision(self, key: str) -> tuple[Item | None, int]:
+        item = self._get("DECISION", key)
+        return (None, 0) if item is None else (_doc(item), int(item["version"]["N"]))
+
+    def write_decision(self, key: str, doc: Item | None, expected_version: int, audit: Item) -> int:
+        """Record (doc) or remove (None) a decision over the version read, with its audit entry, in
+        one transaction: nothing is written when another writer changed it first (Conflict).
+        Answers the new version (0 once removed)."""
+        item_key = {"pk": _s("DECISION"), "sk": _s(key)}
+        if expected_version == 0:
+            unchanged: Item = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            unchanged = {
+                "ConditionExpression": "version = :version",
+                "ExpressionAttributeValues": {":version": {"N": str(expected_version)}},
+            }
+        version = expected_version + 1 if doc is not None else 0
+        change: Item = (
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": {**item_key, "doc": _s(json.dumps(doc)), "version": {"N": str(version)}},
+                    **unchanged,
+                }
+            }
+            if doc is not None
+            else {"Delete": {"TableName": self.name, "Key": item_key, **unchanged}}
+        )
+        try:
+            self._db.transact_write_items(TransactItems=[change, *self.audit_writes(audit)])
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                raise Conflict(f"the decision on {key} changed while this request was handled") from exc
+            raise
+        return version
+
+    # -- audit log --------------------------------------------------------------------------------
+
+    def audit_writes(self, entry: Item) -> list[Item]:
+        """The transaction items that append `entry` (it has an `id`, a `kind` and maybe a `client`):
+        under AUDIT, under its kind's partition, and under AUDIT-CLIENT keyed by its client. Never over
+        an existing entry."""
+        keys = [("AUDIT", entry["id"]), (AUDIT_KINDS[entry["kind"]], entry["id"])]
+        if entry.get("client"):
+            keys.append(("AUDIT-CLIENT", f"{entry['client']}#{entry['id']}"))
+        return [
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": {"pk": _s(pk), "sk": _s(sk), "doc": _s(json.dumps(entry))},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for pk, sk in keys
+        ]
+
+    def append_audit(self, entry: Item) -> None:
+        """An audit entry on its own (when the change it records is written elsewhere first)."""
+        try:
+            self._db.transact_write_items(TransactItems=self.audit_writes(entry))
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                raise Conflict(f"audit entry {entry['id']} exists already") from exc
+            raise
+
+    def list_audit(
+        self, kind: str | None, client: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Item], str | None]:
+        """Entries newest first: all, one kind's or one client's (both: the client's, of that kind).
+        Each is a query of one partition; `cursor` is the last entry id of the previous page."""
+        if kind is not None and kind not in AUDIT_KINDS:
+            raise InvalidInput(f"unknown audit kind {kind!r}; use {', '.join(AUDIT_KINDS)}")
+        kwargs: dict[str, Any] = {"TableName": self.name, "ScanIndexForward": False, "ConsistentRead": True}
+        if client:
+            kwargs["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :client)"
+            kwargs["ExpressionAttributeValues"] = {":pk": _s("AUDIT-CLIENT"), ":client": _s(f"{client}#")}
+            start = {"pk": _s("AUDIT-CLIENT"), "sk": _s(f"{client}#{cursor}")} if cursor else None
+        else:
+            pk = AUDIT_KINDS[kind] if kind else "AUDIT"
+            kwargs["KeyConditionExpression"] = "pk = :pk"
+            kwargs["ExpressionAttributeValues"] = {":pk": _s(pk)}
+            start = {"pk": _s(pk), "sk": _s(cursor)} if cursor else None
+        entries: list[Item] = []
+        while len(entries) < limit:
+            answer = self._db.query(**kwargs, **({"ExclusiveStartKey": start} if start else {}))
+            for item in answer.get("Items", []):
+                entry = _doc(item)
+                if kind and entry["kind"] != kind:
+                    continue
+                entries.append(entry)
+                if len(entries) == limit:
+                    return entries, entry["id"]
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                break
+        return entries, None
 
     # -- settings -------------------------------------------------------------------------------
 

@@ -15,6 +15,14 @@ const FILTER_NAMES = {
   over_licensed: "Over-licensed",
   matched: "Properly licensed",
   unmapped: "Unmapped",
+  set_aside: "Set aside",
+};
+// Decisions on gaps (PUT /decisions/{coverage}/{key}): what each kind is called.
+const DECISIONS = {
+  will_bill: "Will bill",
+  will_adjust: "Will adjust",
+  dismissed: "Dismissed",
+  muted: "Muted",
 };
 const EXCLUSIONS = [
   ["pending", () => "Pending approval"],
@@ -374,7 +382,12 @@ async function loadSnapshot(id, wantedCoverage = null, push = false) {
 function rowQuery(coverageId, cursor = null) {
   const query = new URLSearchParams({ limit: String(ROWS_PAGE) });
   if (coverageId) query.set("coverage", coverageId);
-  if (state.filter) query.set("status", state.filter);
+  // A card or the unmapped warning lists the rows it counts: those no decision sets aside.
+  if (state.filter === "set_aside") query.set("set_aside", "true");
+  else if (state.filter) {
+    query.set("status", state.filter);
+    query.set("set_aside", "false");
+  }
   const needle = state.search.trim();
   if (needle) query.set("q", needle);
   if (state.change) query.set("change", state.change);
@@ -705,7 +718,7 @@ async function exportReport() {
   setBusy(button, true, "Preparing the CSV…");
   try {
     const query = new URLSearchParams({ coverage: shown.id });
-    if (state.filter) query.set("status", state.filter);
+    if (state.filter && state.filter !== "set_aside") query.set("status", state.filter);
     const link = await api("POST", `snapshots/${encodeURIComponent(state.snapshot.id)}/export?${query}`);
     // The link answers with Content-Disposition: attachment, so following it downloads the file and
     // leaves this page where it is (it is on the storage's origin, so `download` alone would not do).
@@ -1052,6 +1065,26 @@ function renderCards() {
   warning.querySelector("[data-noun]").textContent = summary.unmapped === 1 ? "unmapped client" : "unmapped clients";
   $("unmapped-filter").setAttribute("aria-pressed", String(state.filter === "unmapped"));
   $("unmapped-filter").textContent = state.filter === "unmapped" ? "Show all clients" : "Show them";
+  renderSetAside(summary);
+}
+
+// Rows a decision sets aside (dismissed, muted): out of the cards, counted here with their money.
+function renderSetAside(summary) {
+  const note = $("set-aside");
+  const counts = summary.set_aside ?? {};
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  note.hidden = total === 0;
+  if (!total) return;
+  const kinds = Object.entries(counts).map(([kind, n]) => `${n} ${DECISIONS[kind]?.toLowerCase() ?? kind}`).join(", ");
+  const amounts = Object.entries(summary.set_aside_money ?? {}).flatMap(([currency, totals]) => [
+    Number(totals.under_licensed_price_gap) ? `${money(totals.under_licensed_price_gap, currency)} a month not billed` : null,
+    Number(totals.over_licensed_price_gap) ? `${money(String(-Number(totals.over_licensed_price_gap)), currency)} a month overpaid` : null,
+  ]).filter(Boolean);
+  note.querySelector("[data-text]").textContent =
+    `${plural(total, "client", "clients")} set aside by a decision (${kinds})` + (amounts.length ? `: ${amounts.join(", ")}` : "") + ", in no card above.";
+  const button = $("set-aside-filter");
+  button.setAttribute("aria-pressed", String(state.filter === "set_aside"));
+  button.textContent = state.filter === "set_aside" ? "Show all clients" : "Show them";
 }
 
 function toggleFilter(status) {
@@ -1154,6 +1187,12 @@ function changeCell(row) {
   return h("td", { class: "change-cell", "data-label": "Change" }, h("span", { class: `change ${row.change}`, title }, CHANGE_LABELS[row.change] + was));
 }
 
+function decisionBadge(decision) {
+  if (!decision) return null;
+  const label = decision.lapsed ? `${DECISIONS[decision.kind]}: lapsed` : decision.kind === "muted" && decision.until ? `Muted until ${decision.until}` : DECISIONS[decision.kind];
+  return h("span", { class: `decision ${decision.kind}${decision.lapsed ? " lapsed" : ""}`, title: decision.lapsed ? decision.lapsed_because : decision.reason }, label);
+}
+
 function renderRow(row, index) {
   const key = rowKey(row);
   const open = state.expanded.has(key);
@@ -1189,7 +1228,7 @@ function renderRow(row, index) {
     ),
     monthlyCell(row),
     changeCell(row),
-    h("td", { class: "status-cell" }, h("span", { class: `status ${row.status}` }, status.label)),
+    h("td", { class: "status-cell" }, h("span", { class: `status ${row.status}` }, status.label), decisionBadge(row.decision)),
   );
   if (!open) return [tr];
   return [tr, h("tr", { class: "detail", id: detailId }, h("td", { colspan: "7" }, renderDetail(row)))];
@@ -1260,6 +1299,7 @@ function renderDetail(row) {
     ),
   );
   if (row.pax8_company_id && row.devices !== null) sections.push(renderMoney(row));
+  if (row.status !== "matched" || row.decision) sections.push(renderDecision(row));
   sections.push(renderHistory(row));
   sections.push(renderEvidence(row));
   const warnings = [...row.warnings, ...(row.amounts_warning ? [row.amounts_warning] : [])];
@@ -1280,6 +1320,67 @@ function renderHistory(row) {
     (history) => section.replaceChildren(section.firstChild, historyChart(history.points)),
     (error) => section.replaceChildren(section.firstChild, h("p", {}, `Could not load the history: ${error.message}`)),
   );
+  return section;
+}
+
+// What was decided about this gap, and (for an admin, on the latest snapshot) deciding or removing it.
+function renderDecision(row) {
+  const key = row.pax8_company_id ?? row.rmm_organization_ids[0];
+  const section = h("section", { class: "detail-decision" }, h("h3", {}, "Decision"));
+  const d = row.decision;
+  if (d) {
+    const by = d.decided_by?.name ?? d.decided_by?.subject ?? "someone";
+    section.append(
+      h("p", { class: "decision-now" }, h("strong", {}, DECISIONS[d.kind]), d.until ? ` until ${d.until}` : "", d.effective ? `, effective ${d.effective}` : "", `: “${d.reason}”, by ${by}, ${ago(d.decided_at)}.`),
+    );
+    if (d.lapsed) section.append(h("p", { class: "decision-lapsed" }, `Lapsed: ${d.lapsed_because}. The gap is undecided again.`));
+  } else {
+    section.append(h("p", {}, "Undecided."));
+  }
+  if (!state.showingLatest || row.status === "matched") return section;
+  const kind = h("select", { "aria-label": "Decision", name: "kind" }, Object.entries(DECISIONS).map(([value, label]) => h("option", { value }, label)));
+  const reason = h("input", { type: "text", name: "reason", "aria-label": "Reason", placeholder: "Why (required)", maxlength: "1000", required: "" });
+  const until = h("input", { type: "date", name: "until", "aria-label": "Muted until" });
+  const effective = h("input", { type: "date", name: "effective", "aria-label": "Effective" });
+  const untilLabel = h("label", { hidden: "" }, "until ", until);
+  const effectiveLabel = h("label", {}, "effective ", effective);
+  kind.addEventListener("change", () => {
+    untilLabel.hidden = kind.value !== "muted";
+    effectiveLabel.hidden = !["will_bill", "will_adjust"].includes(kind.value);
+  });
+  const save = adminButton(h("button", { type: "submit", class: "button small" }, d ? "Replace decision" : "Record decision"));
+  const form = h("form", { class: "decision-form" }, kind, reason, untilLabel, effectiveLabel, save);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { kind: kind.value, reason: reason.value };
+    if (kind.value === "muted" && until.value) body.until = until.value;
+    if (["will_bill", "will_adjust"].includes(kind.value) && effective.value) body.effective = effective.value;
+    setBusy(save, true, "Saving…");
+    try {
+      await api("PUT", `decisions/${encodeURIComponent(state.coverageId)}/${encodeURIComponent(key)}`, body);
+      notify(`Decision recorded for ${row.client}: ${DECISIONS[kind.value]}. It applies from the next snapshot on.`);
+    } catch (error) {
+      showError("Could not record the decision", error);
+    } finally {
+      setBusy(save, false);
+    }
+  });
+  section.append(form);
+  if (d) {
+    const remove = adminButton(h("button", { type: "button", class: "button small quiet" }, "Remove decision"));
+    remove.addEventListener("click", async () => {
+      setBusy(remove, true, "Removing…");
+      try {
+        await api("DELETE", `decisions/${encodeURIComponent(state.coverageId)}/${encodeURIComponent(key)}`);
+        notify(`Decision removed for ${row.client}. It applies from the next snapshot on.`);
+      } catch (error) {
+        showError("Could not remove the decision", error);
+      } finally {
+        setBusy(remove, false);
+      }
+    });
+    section.append(h("p", {}, remove));
+  }
   return section;
 }
 
@@ -1518,7 +1619,7 @@ function renderToolbar() {
   clear.textContent = state.filter ? `Clear filter: ${FILTER_NAMES[state.filter]}` : "Clear filter";
   const button = $("export");
   if (button.getAttribute("aria-busy") === "true") return;
-  button.textContent = state.filter ? `Export ${FILTER_NAMES[state.filter]} only` : "Export Report";
+  button.textContent = state.filter && state.filter !== "set_aside" ? `Export ${FILTER_NAMES[state.filter]} only` : "Export Report";
   button.title = state.search.trim()
     ? "The CSV holds every row of this coverage" + (state.filter ? " with this status" : "") + "; the search box does not narrow it."
     : `Download ${shown.name} as CSV`;
@@ -1774,6 +1875,7 @@ function bind() {
   $("error-retry").addEventListener("click", retryFailed);
   $("clear-filter").addEventListener("click", () => toggleFilter(state.filter));
   $("unmapped-filter").addEventListener("click", () => toggleFilter("unmapped"));
+  $("set-aside-filter").addEventListener("click", () => toggleFilter("set_aside"));
   for (const card of document.querySelectorAll(".card")) {
     card.addEventListener("click", () => toggleFilter(card.dataset.status));
   }

@@ -1,0 +1,42 @@
+"""Routes: /audit, who changed what: the log every change of mappings, settings and decisions appends to."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from trueup.api.http import QueryParam, Request, answers
+
+router = APIGatewayHttpRouter()
+
+AUDIT_KIND = QueryParam(
+    "kind",
+    "Only entries of this kind: decision, mapping, settings",
+    pattern=r"^(|decision|mapping|settings)$",
+)
+AUDIT_CLIENT = QueryParam("client", "Only entries about this client (its row key)")
+AUDIT_LIMIT = QueryParam("limit", "Entries per page", integer=True, default=50, minimum=1, maximum=500)
+AUDIT_CURSOR = QueryParam(
+    "cursor", "next_cursor of the previous page (an entry id)", pattern=r"^[0-9A-Za-z-]{0,40}$"
+)
+
+REQUESTS = {"GET /audit": Request(query=(AUDIT_KIND, AUDIT_CLIENT, AUDIT_LIMIT, AUDIT_CURSOR))}
+
+
+@router.get(
+    "/audit",
+    summary="The audit log, newest first: who changed what, when, before and after, and why",
+    tags=["audit"],
+    responses=answers(200, "AuditPage", "A page of entries"),
+    compress=True,
+)
+def audit_log() -> dict[str, Any]:
+    from trueup.store.table import TrueupTable
+
+    query = router.current_event.query_string_parameters
+    entries, cursor = TrueupTable().list_audit(
+        AUDIT_KIND.read(query) or None,
+        AUDIT_CLIENT.read(query) or None,
+        AUDIT_LIMIT.read(query),
+        AUDIT_CURSOR.read(query) or None,
+    )
+    return {"items": entries, "next_cursor": cursor}
