@@ -1483,6 +1483,25 @@ def test_changes_record_who_made_them_and_the_api_returns_it(stack: Stack) -> No
         m for m in stack.http("GET", "/mappings").body["mappings"] if m["pax8_company_id"] == company
     )
     assert manual["source"] == "manual" and manual["updated_by"]["subject"] == "u-admin"
+    # Each change is in the audit log, newest first, with who made it and the value before and after.
+    settings = {k: v for k, v in stack.http("GET", "/settings").body.items() if not k.startswith("updated")}
+    assert stack.http("PUT", "/settings", {**settings, "tolerance": 2}).status == 200
+    assert stack.http("DELETE", f"/mappings/{company}").status == 204
+    log = stack.http("GET", "/audit", as_="viewer").body["items"]
+    assert [(e["kind"], e["what"]) for e in log] == [
+        ("mapping", f"mapping of {company}: back to automatic"),
+        ("settings", "settings: tolerance"),
+        ("mapping", f"mapping of {manual['client']}: {', '.join(organizations)}"),
+    ]
+    assert all(e["by"] == {"subject": "u-admin", "name": "Ada Admin"} for e in log)
+    assert (log[1]["before"]["tolerance"], log[1]["after"]["tolerance"]) == (0, 2)
+    assert log[0]["before"] == {"rmm_organization_ids": organizations} and log[0]["after"] is None
+    mapping_log = stack.http("GET", "/audit", query={"kind": "mapping", "client": company}).body["items"]
+    assert [e["id"] for e in mapping_log] == [log[0]["id"], log[2]["id"]]
+    first_page = stack.http("GET", "/audit", query={"limit": "2"}).body
+    assert [e["id"] for e in first_page["items"]] == [log[0]["id"], log[1]["id"]]
+    rest = stack.http("GET", "/audit", query={"limit": "2", "cursor": first_page["next_cursor"]}).body
+    assert [e["id"] for e in rest["items"]] == [log[2]["id"]]
     # The monthly schedule has no person behind it; a cycle started over HTTP names who started it.
     FUNCTIONS["cycle"].handler(
         {"trigger": "monthly", "scheduled_time": "2026-12-01T06:00:00Z"}, LambdaContext()

@@ -700,7 +700,8 @@ TABLE_ACCESS = {
             for a in ("dynamodb:GetItem", "dynamodb:Query")
         },
         # CURRENT: an admin accepting a held sync's data; CYCLE: POST /cycles
-        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "CURRENT", "CYCLE"},
+        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "CURRENT", "CYCLE"}
+        | {"AUDIT", "AUDIT-MAPPING", "AUDIT-SETTINGS", "AUDIT-CLIENT"},  # each change, in the audit log
         "dynamodb:DeleteItem": {"MAPPING", "CLAIM", "IDEMPOTENCY"},
         "dynamodb:UpdateItem": {"IDEMPOTENCY"},
     },

@@ -79,5 +79,5 @@ def put_mapping(pax8_company_id: str) -> dict[str, Any]:
 def delete_mapping(pax8_company_id: str) -> Response[None]:
     from trueup.services import mappings
 
-    mappings.clear_mapping(pax8_company_id)
+    mappings.clear_mapping(pax8_company_id, caller_of(router.current_event.raw_event).actor())
     return Response(status_code=204, body=None)  # no content: not even `null`

@@ -15,7 +15,6 @@ from typing import Any
 from trueup.domain.models import Decision, DecisionKind
 from trueup.domain.review import review_key
 from trueup.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from trueup.ids import new_id
 from trueup.store.table import TrueupTable
 
 DECIDABLE = ("under_licensed", "over_licensed", "unmapped")
@@ -167,16 +166,17 @@ def _entry(
     after: dict[str, Any] | None,
     reason: str | None,
 ) -> dict[str, Any]:
+    from trueup.services.audit import audit_entry
+
     words = KIND_WORDS.get(DecisionKind(what), what) if what in DecisionKind._value2member_map_ else what
-    return {
-        "id": new_id(now),
-        "at": now.isoformat().replace("+00:00", "Z"),
-        "by": by,
-        "kind": "decision",
-        "client": key,
-        "coverage": coverage,
-        "what": f"decision on {client} in {coverage}: {words}",
-        "before": before,
-        "after": after,
-        "reason": reason,
-    }
+    return audit_entry(
+        now,
+        by,
+        "decision",
+        f"decision on {client} in {coverage}: {words}",
+        before,
+        after,
+        client=key,
+        coverage=coverage,
+        reason=reason,
+    )

@@ -290,8 +290,22 @@ def set_mapping(
             f"RMM organization {', '.join(f'{o} is already mapped to {owners[o]}' for o in taken)}; "
             "remove it there first"
         )
-    doc = {"rmm_organization_ids": wanted, "updated_at": _iso(datetime.now(UTC)), "updated_by": by}
-    table.write_mapping(company_id, doc, records.get(company_id), owners)
+    from trueup.services.audit import audit_entry
+
+    now = datetime.now(UTC)
+    doc = {"rmm_organization_ids": wanted, "updated_at": _iso(now), "updated_by": by}
+    before = records.get(company_id)
+    listed = ", ".join(wanted) if wanted else "no RMM organization"
+    audit = audit_entry(
+        now,
+        by,
+        "mapping",
+        f"mapping of {names[company_id]}: {listed}",
+        None if before is None else {"rmm_organization_ids": before["rmm_organization_ids"]},
+        {"rmm_organization_ids": wanted},
+        client=company_id,
+    )
+    table.write_mapping(company_id, doc, before, owners, audit)
     return {
         "pax8_company_id": company_id,
         "client": names[company_id],
@@ -306,10 +320,15 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def clear_mapping(company_id: str) -> None:
-    """Return a company to automatic mapping."""
+def clear_mapping(company_id: str, by: dict[str, Any] | None = None) -> None:
+    """Return a company to automatic mapping (`by` did)."""
+    from trueup.services.audit import audit_entry
+
     table = TrueupTable()
     records = table.manual_mapping_records()
     if company_id not in records:
         raise NotFound(f"no manual mapping for Pax8 company {company_id!r}")
-    table.write_mapping(company_id, None, records[company_id], {})
+    before = {"rmm_organization_ids": records[company_id]["rmm_organization_ids"]}
+    what = f"mapping of {company_id}: back to automatic"
+    audit = audit_entry(datetime.now(UTC), by, "mapping", what, before, None, client=company_id)
+    table.write_mapping(company_id, None, records[company_id], {}, audit)

@@ -153,8 +153,15 @@ def save_settings(document: Any, by: dict[str, Any] | None = None) -> dict[str, 
     if isinstance(document, dict):
         document = {k: v for k, v in document.items() if k not in READ_ONLY}
     settings = validate_settings(document)
+    from trueup.services.audit import audit_entry
+
     table = TrueupTable()
-    _, version = table.get_settings()
-    changed = {"updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "updated_by": by}
-    table.put_settings(settings.model_dump(mode="json"), version, changed)
+    stored, version = table.get_settings()
+    before = stored or Settings().model_dump(mode="json")  # the defaults, until someone saves some
+    now = datetime.now(UTC)
+    changed = {"updated_at": now.isoformat().replace("+00:00", "Z"), "updated_by": by}
+    after = settings.model_dump(mode="json")
+    altered = sorted(k for k in after if before.get(k) != after[k])
+    what = "settings: " + (", ".join(altered) if altered else "saved unchanged")
+    table.put_settings(after, version, changed, audit_entry(now, by, "settings", what, before, after))
     return {**settings.model_dump(mode="json"), **changed}

@@ -293,7 +293,12 @@ class TrueupTable:
         }
 
     def write_mapping(
-        self, company_id: str, doc: Item | None, before: Item | None, owners: dict[str, str]
+        self,
+        company_id: str,
+        doc: Item | None,
+        before: Item | None,
+        owners: dict[str, str],
+        audit: Item | None = None,
     ) -> None:
         """Set (doc) or remove (None) a company's manual mapping in one transaction.
 
@@ -346,8 +351,14 @@ class TrueupTable:
             }
             for org in lost
         ]
+        logged = self.audit_writes(audit) if audit is not None else []
+        # A transaction holds at most 100 items: a mapping that trades 50 organizations for 50 others
+        # has its audit entry appended right after instead.
+        together = len(claims) + 1 + len(logged) <= 100
         try:
-            self._db.transact_write_items(TransactItems=[change, *claims])
+            self._db.transact_write_items(TransactItems=[change, *claims, *(logged if together else [])])
+            if audit is not None and not together:
+                self.append_audit(audit)
         except ClientError as exc:
             if not _conditional_failure(exc):
                 raise
@@ -484,22 +495,29 @@ class TrueupTable:
         changed = json.loads(item["changed"]["S"]) if "changed" in item else None
         return _doc(item), int(item["version"]["N"]), changed
 
-    def put_settings(self, doc: Item, expected_version: int, changed: Item | None = None) -> int:
+    def put_settings(
+        self, doc: Item, expected_version: int, changed: Item | None = None, audit: Item | None = None
+    ) -> int:
+        """Replace the settings over the version read, with the audit entry of the change."""
         condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :expected"
         values = {":expected": {"N": str(expected_version)}} if expected_version else {}
+        put = {
+            "TableName": self.name,
+            "Item": {
+                "pk": _s("SETTINGS"),
+                "sk": _s("current"),
+                "doc": _s(json.dumps(doc)),
+                "version": {"N": str(expected_version + 1)},
+                **({"changed": _s(json.dumps(changed))} if changed is not None else {}),
+            },
+            "ConditionExpression": condition,
+            **({"ExpressionAttributeValues": values} if values else {}),
+        }
         try:
-            self._db.put_item(
-                TableName=self.name,
-                Item={
-                    "pk": _s("SETTINGS"),
-                    "sk": _s("current"),
-                    "doc": _s(json.dumps(doc)),
-                    "version": {"N": str(expected_version + 1)},
-                    **({"changed": _s(json.dumps(changed))} if changed is not None else {}),
-                },
-                ConditionExpression=condition,
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
+            if audit is None:
+                self._db.put_item(**put)
+            else:
+                self._db.transact_write_items(TransactItems=[{"Put": put}, *self.audit_writes(audit)])
         except ClientError as exc:
             if _conditional_failure(exc):
                 raise Conflict("the settings changed while this request was handled; try again") from exc
