@@ -1,10 +1,12 @@
 """Routes: /audit, who changed what: the log every change of mappings, settings and decisions appends to."""
 
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from trueup.api.http import QueryParam, Request, answers
+from trueup.errors import InvalidInput
 
 router = APIGatewayHttpRouter()
 
@@ -33,10 +35,13 @@ def audit_log() -> dict[str, Any]:
     from trueup.store.table import TrueupTable
 
     query = router.current_event.query_string_parameters
+    cursor = AUDIT_CURSOR.read(query) or None
+    if cursor is not None and not re.fullmatch(str(AUDIT_CURSOR.pattern), cursor):
+        raise InvalidInput("cursor must be the next_cursor of the previous page (an entry id)")
     entries, cursor = TrueupTable().list_audit(
         AUDIT_KIND.read(query) or None,
         AUDIT_CLIENT.read(query) or None,
         AUDIT_LIMIT.read(query),
-        AUDIT_CURSOR.read(query) or None,
+        cursor,
     )
     return {"items": entries, "next_cursor": cursor}
