@@ -19,6 +19,10 @@ class Conflict(TrueupError):
     """The request clashes with stored state (e.g. an organization already mapped elsewhere)."""
 
 
+class LostRace(Conflict):
+    """Another writer changed what this write was made over, between its read and its write (409)."""
+
+
 class PreconditionFailed(Conflict):
     """A write made with If-Match on a version that is no longer the stored one (412): nothing changed."""
 

@@ -1335,6 +1335,40 @@ def test_two_writers_never_lose_a_decision_silently(stack: Stack, monkeypatch: p
     assert whats == ["the other writer", "flat fee", "raise on the 1st"]  # the loser left no entry
 
 
+def test_settings_and_mappings_carry_a_version_and_a_stale_if_match_changes_nothing(stack: Stack) -> None:
+    stack.sync()
+    read = stack.http("GET", "/settings")
+    assert read.headers["ETag"] == '"0"'  # never saved: the defaults
+    settings = {k: v for k, v in read.body.items() if not k.startswith("updated")}
+    saved = stack.http("PUT", "/settings", {**settings, "tolerance": 1}, headers={"If-Match": '"0"'})
+    assert saved.status == 200 and saved.headers["ETag"] == '"1"'
+    stale = stack.http("PUT", "/settings", {**settings, "tolerance": 5}, headers={"If-Match": '"0"'})
+    assert stale.status == 412 and "the settings is at version 1, not 0" in stale.body["message"]
+    after = stack.http("GET", "/settings")
+    assert after.body["tolerance"] == 1 and after.headers["ETag"] == '"1"'
+
+    view = stack.http("GET", "/mappings").body
+    company = view["mappings"][0]["pax8_company_id"]
+    organizations = view["mappings"][0]["rmm_organization_ids"]
+    assert "version" not in view["mappings"][0] or view["mappings"][0]["version"] is None  # automatic
+    path = f"/mappings/{company}"
+    first = stack.http("PUT", path, {"rmm_organization_ids": organizations}, headers={"If-Match": '"0"'})
+    assert first.status == 200 and first.headers["ETag"] == '"1"' and first.body["version"] == 1
+    listed = stack.http("GET", "/mappings", query={"company": company}).body["mappings"][0]
+    assert listed["version"] == 1
+    again = stack.http("PUT", path, {"rmm_organization_ids": []}, headers={"If-Match": '"0"'})
+    assert again.status == 412 and "the mapping of" in again.body["message"]
+    assert stack.http("DELETE", path, headers={"If-Match": '"7"'}).status == 412
+    kept = stack.http("GET", "/mappings", query={"company": company}).body["mappings"][0]
+    assert kept["rmm_organization_ids"] == organizations and kept["source"] == "manual"
+    assert stack.http("DELETE", path, headers={"If-Match": '"1"'}).status == 204
+    assert [e["kind"] for e in stack.http("GET", "/audit").body["items"]] == [
+        "mapping",
+        "mapping",
+        "settings",
+    ]
+
+
 def test_an_export_can_pick_a_coverage_and_statuses_and_latest(stack: Stack) -> None:
     stack.sync()
     stack.http("POST", "/snapshots")

@@ -7,15 +7,13 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api.http import InvalidRequest, Request, answers, body_of
+from trueup.api.http import InvalidRequest, Request, answers, body_of, etag, if_match_version
 from trueup.api.identity import caller_of
 
 router = APIGatewayHttpRouter()
 
 
 def _with_etag(decision: dict[str, Any]) -> Response[str]:
-    from trueup.services.decisions import etag
-
     return Response(
         status_code=200,
         content_type="application/json",
@@ -82,7 +80,7 @@ def put_decision(coverage: str, key: str) -> Response[str]:
         key,
         request.model_dump(),
         by,
-        decisions.parse_if_match(event.headers.get("if-match")),
+        if_match_version(event.headers.get("if-match")),
     )
     return _with_etag(recorded)
 
@@ -103,5 +101,5 @@ def delete_decision(coverage: str, key: str) -> Response[None]:
 
     event = router.current_event
     by = caller_of(event.raw_event).actor()
-    decisions.remove_decision(coverage, key, by, decisions.parse_if_match(event.headers.get("if-match")))
+    decisions.remove_decision(coverage, key, by, if_match_version(event.headers.get("if-match")))
     return Response(status_code=204, body=None)

@@ -80,6 +80,23 @@ class Request:
     body_required: bool = True
 
 
+def etag(version: int) -> str:
+    """A stored document's version as an ETag (quoted, strong)."""
+    return f'"{version}"'
+
+
+def if_match_version(value: str | None) -> int | None:
+    """The version an If-Match header names: None without the header, -1 for `*` (any version)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if text == "*":
+        return -1
+    if not text.isdigit():
+        raise InvalidInput(f'If-Match must be an ETag this API gave, such as "3", got {value[:40]!r}')
+    return int(text)
+
+
 def parse_cursor(value: str | None) -> int:
     """Where a page starts: the previous page's next cursor, an offset into the list (0: the first page)."""
     if value is None or not value.strip():

@@ -3,12 +3,22 @@
 The mapping service (the company and organization models, the name matcher) loads with the first
 mapping request, so that the API function's other routes start without it."""
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api.http import InvalidRequest, QueryParam, Request, answers, body_of, parse_cursor
+from trueup.api.http import (
+    InvalidRequest,
+    QueryParam,
+    Request,
+    answers,
+    body_of,
+    etag,
+    if_match_version,
+    parse_cursor,
+)
 from trueup.api.identity import caller_of
 
 router = APIGatewayHttpRouter()
@@ -59,7 +69,7 @@ def get_mappings() -> dict[str, Any]:
     responses=answers(200, "ManualMapping", "The company's mapping, as stored"),
     compress=True,
 )
-def put_mapping(pax8_company_id: str) -> dict[str, Any]:
+def put_mapping(pax8_company_id: str) -> Response[str]:
     event = router.current_event
     request = body_of(event.body, "MappingRequest")
     if request is None:
@@ -67,7 +77,14 @@ def put_mapping(pax8_company_id: str) -> dict[str, Any]:
     by = caller_of(event.raw_event).actor()
     from trueup.services import mappings
 
-    return mappings.set_mapping(pax8_company_id, request.rmm_organization_ids, by)
+    if_match = if_match_version(event.headers.get("if-match"))
+    mapped = mappings.set_mapping(pax8_company_id, request.rmm_organization_ids, by, if_match)
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=json.dumps(mapped),
+        headers={"ETag": etag(mapped["version"]), "Cache-Control": "no-store"},
+    )
 
 
 @router.delete(
@@ -79,5 +96,7 @@ def put_mapping(pax8_company_id: str) -> dict[str, Any]:
 def delete_mapping(pax8_company_id: str) -> Response[None]:
     from trueup.services import mappings
 
-    mappings.clear_mapping(pax8_company_id, caller_of(router.current_event.raw_event).actor())
+    event = router.current_event
+    by = caller_of(event.raw_event).actor()
+    mappings.clear_mapping(pax8_company_id, by, if_match_version(event.headers.get("if-match")))
     return Response(status_code=204, body=None)  # no content: not even `null`

@@ -344,6 +344,7 @@ class ManualMapping(ApiModel):
     source: Literal["manual"]
     updated_at: datetime
     updated_by: Actor | None
+    version: int = Field(description="Its version (also the ETag): If-Match on a stale one is 412")
 
 
 class MappingSummary(ApiModel):
@@ -374,6 +375,7 @@ class MappingEntry(ApiModel):
     )
     updated_at: datetime | None = Field(default=None, description="A manual mapping: when it was set")
     updated_by: Actor | None = Field(default=None, description="A manual mapping: who set it")
+    version: int | None = Field(default=None, description="A manual mapping: its version, for If-Match")
 
 
 class SuggestionEntry(ApiModel):

@@ -26,20 +26,14 @@ KIND_WORDS = {
 }
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(value: str | None) -> int | None:
-    """The version an If-Match header names (None: no header). `*` matches any existing version."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if text == "*":
-        return -1
-    if not text.isdigit():
-        raise InvalidInput(f'If-Match must be an ETag this API gave, such as "3", got {value[:40]!r}')
-    return int(text)
+def check_version(if_match: int | None, version: int, what: str, read_again: str) -> None:
+    """412 when If-Match names another version than the stored one (`*`: any stored version)."""
+    if if_match is None or (if_match == -1 and version > 0):
+        return
+    if if_match != version:
+        raise PreconditionFailed(
+            f"{what} is at version {version}, not {if_match}: read it again ({read_again})"
+        )
 
 
 def as_decision(doc: dict[str, Any]) -> Decision:
@@ -112,7 +106,7 @@ def record_decision(
     table = TrueupTable()
     stored_key = review_key(coverage, key)
     before, version = table.get_decision(stored_key)
-    _check_version(if_match, version, coverage, key)
+    check_version(if_match, version, f"the decision on {key} in {coverage}", "GET /decisions")
     audit = _entry(now, by, coverage, key, row["client"], kind.value, before, doc, decision.reason)
     try:
         written = table.write_decision(stored_key, doc, version, audit)
@@ -131,23 +125,13 @@ def remove_decision(
     before, version = table.get_decision(stored_key)
     if before is None:
         raise NotFound(f"no decision on client {key!r} in coverage {coverage!r}")
-    _check_version(if_match, version, coverage, key)
+    check_version(if_match, version, f"the decision on {key} in {coverage}", "GET /decisions")
     client = before.get("client") or key
     audit = _entry(now, by, coverage, key, client, "removed", before, None, reason)
     try:
         table.write_decision(stored_key, None, version, audit)
     except Conflict as exc:
         raise _lost(if_match, coverage, key) from exc
-
-
-def _check_version(if_match: int | None, version: int, coverage: str, key: str) -> None:
-    if if_match is None or (if_match == -1 and version > 0):
-        return
-    if if_match != version:
-        raise PreconditionFailed(
-            f"the decision on {key} in {coverage} is at version {version}, not {if_match}: "
-            "read it again (GET /decisions), then decide"
-        )
 
 
 def _lost(if_match: int | None, coverage: str, key: str) -> Conflict:

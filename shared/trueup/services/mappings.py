@@ -147,7 +147,11 @@ def mapping_view(
 
     def changed(company_id: str) -> dict[str, Any]:
         doc = records.get(company_id) or {}
-        return {"updated_at": doc.get("updated_at"), "updated_by": doc.get("updated_by")}
+        return {
+            "updated_at": doc.get("updated_at"),
+            "updated_by": doc.get("updated_by"),
+            **({"version": doc["version"]} if doc else {}),
+        }
 
     parties = _current_parties(table)
     lists: dict[str, _List]
@@ -259,9 +263,13 @@ class _List:
 
 
 def set_mapping(
-    company_id: str, organization_ids: list[str], by: dict[str, Any] | None = None
+    company_id: str,
+    organization_ids: list[str],
+    by: dict[str, Any] | None = None,
+    if_match: int | None = None,
 ) -> dict[str, Any]:
-    """Map a Pax8 company to exactly these RMM organizations (an empty list: it has none); `by` made it."""
+    """Map a Pax8 company to exactly these RMM organizations (an empty list: it has none); `by` made
+    it. Over the version read, or the one If-Match names (412 when stale; 0: no manual mapping yet)."""
     table = TrueupTable()
     parties = _current_parties(table)
     if parties is None:
@@ -295,6 +303,8 @@ def set_mapping(
     now = datetime.now(UTC)
     doc = {"rmm_organization_ids": wanted, "updated_at": _iso(now), "updated_by": by}
     before = records.get(company_id)
+    version = before["version"] if before else 0
+    _check(if_match, version, company_id)
     listed = ", ".join(wanted) if wanted else "no RMM organization"
     audit = audit_entry(
         now,
@@ -305,8 +315,9 @@ def set_mapping(
         {"rmm_organization_ids": wanted},
         client=company_id,
     )
-    table.write_mapping(company_id, doc, before, owners, audit)
+    _write(table, if_match, company_id, doc, before, owners, audit)
     return {
+        "version": version + 1,
         "pax8_company_id": company_id,
         "client": names[company_id],
         "rmm_organization_ids": wanted,
@@ -320,8 +331,8 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def clear_mapping(company_id: str, by: dict[str, Any] | None = None) -> None:
-    """Return a company to automatic mapping (`by` did)."""
+def clear_mapping(company_id: str, by: dict[str, Any] | None = None, if_match: int | None = None) -> None:
+    """Return a company to automatic mapping (`by` did); If-Match as for set_mapping."""
     from trueup.services.audit import audit_entry
 
     table = TrueupTable()
@@ -331,4 +342,31 @@ def clear_mapping(company_id: str, by: dict[str, Any] | None = None) -> None:
     before = {"rmm_organization_ids": records[company_id]["rmm_organization_ids"]}
     what = f"mapping of {company_id}: back to automatic"
     audit = audit_entry(datetime.now(UTC), by, "mapping", what, before, None, client=company_id)
-    table.write_mapping(company_id, None, records[company_id], {}, audit)
+    _check(if_match, records[company_id]["version"], company_id)
+    _write(table, if_match, company_id, None, records[company_id], {}, audit)
+
+
+def _check(if_match: int | None, version: int, company_id: str) -> None:
+    from trueup.services.decisions import check_version
+
+    check_version(if_match, version, f"the mapping of {company_id}", "GET /mappings?company=")
+
+
+def _write(
+    table: TrueupTable,
+    if_match: int | None,
+    company_id: str,
+    doc: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    owners: dict[str, str],
+    audit: dict[str, Any],
+) -> None:
+    """Write over the version read: a lost race is 409, or 412 when If-Match named the version."""
+    from trueup.errors import LostRace, PreconditionFailed
+
+    try:
+        table.write_mapping(company_id, doc, before, owners, audit)
+    except LostRace as exc:
+        if if_match is not None:
+            raise PreconditionFailed(str(exc)) from exc
+        raise

@@ -141,15 +141,22 @@ def validate_settings(document: Any) -> Settings:
 READ_ONLY = ("updated_at", "updated_by")
 
 
-def settings_view() -> dict[str, Any]:
-    """The settings (defaults until someone saves some), with when and by whom they last changed."""
-    doc, _, changed = TrueupTable().get_settings_record()
+def settings_view() -> tuple[dict[str, Any], int]:
+    """The settings (defaults until someone saves some), with when and by whom they last changed, and
+    their version (0: never saved)."""
+    doc, version, changed = TrueupTable().get_settings_record()
     settings = Settings.model_validate(doc) if doc else Settings()
-    return {**settings.model_dump(mode="json"), **dict.fromkeys(READ_ONLY), **(changed or {})}
+    return {**settings.model_dump(mode="json"), **dict.fromkeys(READ_ONLY), **(changed or {})}, version
 
 
-def save_settings(document: Any, by: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Replace the settings (`by` changed them); a rejected document changes nothing."""
+def save_settings(
+    document: Any, by: dict[str, Any] | None = None, if_match: int | None = None
+) -> tuple[dict[str, Any], int]:
+    """Replace the settings (`by` changed them) over the version read, or the one If-Match names (412
+    when stale); a rejected document changes nothing. Answers them and their new version."""
+    from trueup.errors import Conflict, PreconditionFailed
+    from trueup.services.decisions import check_version
+
     if isinstance(document, dict):
         document = {k: v for k, v in document.items() if k not in READ_ONLY}
     settings = validate_settings(document)
@@ -163,5 +170,15 @@ def save_settings(document: Any, by: dict[str, Any] | None = None) -> dict[str, 
     after = settings.model_dump(mode="json")
     altered = sorted(k for k in after if before.get(k) != after[k])
     what = "settings: " + (", ".join(altered) if altered else "saved unchanged")
-    table.put_settings(after, version, changed, audit_entry(now, by, "settings", what, before, after))
-    return {**settings.model_dump(mode="json"), **changed}
+    check_version(if_match, version, "the settings", "GET /settings")
+    try:
+        written = table.put_settings(
+            after, version, changed, audit_entry(now, by, "settings", what, before, after)
+        )
+    except Conflict as exc:
+        if if_match is not None:
+            raise PreconditionFailed(
+                "the settings changed while this request was handled: read them again"
+            ) from exc
+        raise
+    return {**settings.model_dump(mode="json"), **changed}, written

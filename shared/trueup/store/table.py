@@ -38,7 +38,7 @@ from botocore.exceptions import ClientError
 
 from trueup import aws
 from trueup.config import config
-from trueup.errors import Conflict, InvalidInput
+from trueup.errors import Conflict, InvalidInput, LostRace
 
 Item = dict[str, Any]
 # Audit entries by kind, each kind's own partition (the table's policy names every partition).
@@ -373,7 +373,7 @@ class TrueupTable:
                 raise Conflict(
                     f"RMM organization {holders} is already mapped; remove it there first"
                 ) from exc
-            raise Conflict(
+            raise LostRace(
                 f"the mapping of {company_id} changed while this request was handled; try again"
             ) from exc
 
