@@ -575,6 +575,12 @@ def _run(
         fig.VendorList(name, f"/v2/{name}", records[name], ninjaone_page, ends_with_empty_page=True)
         for name in ("organizations", "devices")
     ]
+    # The device roles come whole in one request (the vendor spec declares no paging for them).
+    ninjaone_lists.append(
+        fig.VendorList(
+            "roles", "/v2/roles", records["roles"], max(records["roles"], 1), ends_with_empty_page=False
+        )
+    )
     requests = {
         "pax8": fig.upstream_requests(pax8_lists, "/v1/token", stats["pax8"]),
         "ninjaone": fig.upstream_requests(ninjaone_lists, "/ws/oauth/token", stats["ninjaone"]),

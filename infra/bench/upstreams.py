@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                     "subscriptions": len(dataset.pax8_subscriptions),
                     "organizations": len(dataset.ninjaone_organizations),
                     "devices": len(dataset.ninjaone_devices),
+                    "roles": len(dataset.ninjaone_roles),
                 },
             },
         )

@@ -21,6 +21,7 @@ class DemoDataset:
     pax8_subscriptions: list[WireRecord] = field(default_factory=list)
     ninjaone_organizations: list[WireRecord] = field(default_factory=list)
     ninjaone_devices: list[WireRecord] = field(default_factory=list)
+    ninjaone_roles: list[WireRecord] = field(default_factory=list)  # GET /v2/roles: one list, not paged
 
 
 # --- The demo story ------------------------------------------------------------------------------
@@ -203,6 +204,35 @@ _NODE_CLASSES = {
     "mobile": ("APPLE_IOS", "ANDROID", "APPLE_IPADOS"),
 }
 _NAME_PREFIX = {"srv": "SRV", "network": "NET", "vguest": "VM", "vhost": "ESX", "mobile": "MOB"}
+# NinjaOne device roles (GET /v2/roles): a built-in role per node class, named after it, and one
+# custom role, as id -> (name, nodeClass, custom). A device names its role by id (`nodeRoleId`).
+_BUILT_IN_ROLES = (
+    "WINDOWS_WORKSTATION",
+    "WINDOWS_SERVER",
+    "MAC",
+    "LINUX_WORKSTATION",
+    "LINUX_SERVER",
+    "VMWARE_VM_HOST",
+    "VMWARE_VM_GUEST",
+    "HYPERV_VMM_GUEST",
+    "APPLE_IOS",
+    "APPLE_IPADOS",
+    "ANDROID",
+    "NMS_SWITCH",
+    "NMS_FIREWALL",
+    "NMS_PRINTER",
+    "NMS_WAP",
+)
+DOMAIN_CONTROLLER_ROLE = 101  # the role of the first server of each organization
+_ROLES: dict[int, tuple[str, str, bool]] = {
+    **{i: (node_class, node_class, False) for i, node_class in enumerate(_BUILT_IN_ROLES, start=1)},
+    DOMAIN_CONTROLLER_ROLE: ("Domain Controller", "WINDOWS_SERVER", True),
+}
+_ROLES_CREATED = datetime(2021, 3, 1, 9, 0, tzinfo=UTC)
+_BUILT_IN_ROLE = {node_class: i for i, node_class in enumerate(_BUILT_IN_ROLES, start=1)}
+# Device tags, by organization (and kind and position): a lab, and two loaner laptops a client is not
+# billed for; everything else is untagged.
+LAB_TAG, NOT_BILLABLE_TAG = "lab", "not-billable"
 _FILLER_VENDORS = (
     "Microsoft",
     "Adobe",
@@ -305,6 +335,7 @@ def build_dataset(
         name = f"{vendor} Cloud Suite {_FILLER_KINDS[i % len(_FILLER_KINDS)]} {i // len(_FILLER_VENDORS) + 1}"
         data.pax8_products.append(_product(_uuid("filler", i), name, vendor, f"filler-{i}"))
 
+    data.ninjaone_roles = [_role(role_id) for role_id in _ROLES]
     device_id = 1000
     org_id = 1
     for n, client in enumerate(story):
@@ -411,6 +442,34 @@ def _product(pid: str, name: str, vendor: str, sku: str) -> WireRecord:
     }
 
 
+def _role(role_id: int) -> WireRecord:
+    name, node_class, custom = _ROLES[role_id]
+    return {
+        "id": role_id,
+        "name": name,
+        "description": name if custom else node_class.replace("_", " ").title(),
+        "nodeClass": node_class,
+        "custom": custom,
+        "chassisType": "UNKNOWN",
+        "created": (_ROLES_CREATED + timedelta(minutes=role_id)).timestamp(),
+    }
+
+
+def _device_role(node_class: str, kind: str, j: int) -> int:
+    if kind == "srv" and j == 0 and node_class == "WINDOWS_SERVER":
+        return DOMAIN_CONTROLLER_ROLE
+    return _BUILT_IN_ROLE[node_class]
+
+
+def _device_tags(org_name: str, kind: str, j: int) -> list[str]:
+    # From the device's place in the story only: the random sequence the counts rely on is untouched.
+    if org_name == "Internal IT - Lab":
+        return [LAB_TAG]
+    if org_name == "Granite Peak Construction" and kind == "ws" and j < 2:
+        return ["loaner", NOT_BILLABLE_TAG]
+    return []
+
+
 def _device(
     device_id: int, org_id: int, org_name: str, kind: str, j: int, now: datetime, rng: random.Random
 ) -> WireRecord:
@@ -424,7 +483,7 @@ def _device(
         "organizationId": org_id,
         "locationId": org_id * 10,
         "nodeClass": node_class,
-        "nodeRoleId": 1,
+        "nodeRoleId": _device_role(node_class, kind, j),
         "rolePolicyId": 1,
         "policyId": 1,
         "approvalStatus": "PENDING" if kind == "pending" else "APPROVED",
@@ -439,4 +498,5 @@ def _device(
         seen = (now - timedelta(days=days)).timestamp()
         record["lastContact"] = seen
         record["lastUpdate"] = seen
+    record["tags"] = _device_tags(org_name, kind, j)
     return record

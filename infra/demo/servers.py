@@ -55,6 +55,7 @@ NINJAONE: Server = "ninjaone"
 PAX8_AUDIENCE = "https://api.pax8.com"
 PAX8_DEFAULT_PAGE_SIZE = 10
 NINJAONE_SCOPES = frozenset({"monitoring", "management", "control"})
+NINJAONE_ROLES_PATH = "/v2/roles"  # device roles: one array, not paged
 DEFAULT_PAX8_CREDENTIALS = ("demo-pax8-client", "demo-pax8-secret")
 DEFAULT_NINJAONE_CREDENTIALS = ("demo-ninjaone-client", "demo-ninjaone-secret")
 
@@ -565,13 +566,14 @@ class Pax8Server(_Upstream):
 
 
 class NinjaOneServer(_Upstream):
-    """NinjaOne public API v2: `POST /ws/oauth/token`, `GET /v2/organizations|devices`."""
+    """NinjaOne public API v2: `POST /ws/oauth/token`, `GET /v2/organizations|devices|roles`."""
 
     name = NINJAONE
     malformed_body = NINJAONE_MALFORMED_BODY
     _lists: ClassVar[dict[str, str]] = {
         "/v2/organizations": "ninjaone_organizations",
         "/v2/devices": "ninjaone_devices",
+        NINJAONE_ROLES_PATH: "ninjaone_roles",
     }
 
     def __init__(self, demo: DemoUpstreams, credentials: tuple[str, str], page_cap: int) -> None:
@@ -607,6 +609,9 @@ class NinjaOneServer(_Upstream):
             return self.error(404, "", request)
         if request.method != "GET":
             return Response(405, b"", None, (("Allow", "GET"),))
+        if request.path == NINJAONE_ROLES_PATH:
+            # The vendor spec declares no paging for roles: the whole list in one array.
+            return Response(200, _encode(self.demo.dataset.ninjaone_roles), _JSON)
         try:
             return self._list(request, attr)
         except _BadRequest:

@@ -42,9 +42,10 @@ def assert_one_of_each(stack: StackProcess, cycle: dict[str, Any], told_before: 
     taken = [s for s in stack.ok("GET", "/snapshots?limit=100")["items"] if s.get("cycle_id") == cycle["id"]]
     assert [s["id"] for s in taken] == [cycle["snapshot_id"]]
     assert taken[0]["trigger"] == "schedule"
-    # One CSV per coverage and one with every coverage, in the bucket, and nothing more.
+    # One CSV per coverage, one with every coverage and the audit log's entries since the snapshot
+    # before, in the bucket, and nothing more.
     coverages = [c["id"] for c in taken[0]["coverages"]]
-    expected = [f"{c}.csv" for c in coverages] + ["all_coverages.csv"]
+    expected = [f"{c}.csv" for c in coverages] + ["all_coverages.csv", "audit.csv"]
     assert [k.rsplit("/", 1)[1] for k in cycle["export_keys"]] == expected
     exports = bucket_keys(stack, "exports/")
     assert [k for k in exports if f"/{cycle['snapshot_id']}/" in k] == sorted(cycle["export_keys"])

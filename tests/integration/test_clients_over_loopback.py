@@ -56,10 +56,12 @@ def test_every_list_is_read_whole_across_several_pages_with_one_token(demo: Demo
         "GET /v1/products": 10,
         "GET /v1/subscriptions": 3,
     }
-    # NinjaOne: asked for 1000, capped at 100 per page: 589 devices = 6 pages + the empty end.
+    # NinjaOne: asked for 1000, capped at 100 per page: 589 devices = 6 pages + the empty end; the
+    # device roles in one request.
     assert stats["ninjaone"]["by_path"] == {
         "POST /ws/oauth/token": 1,
         "GET /v2/organizations": 2,
+        "GET /v2/roles": 1,
         "GET /v2/devices": 7,
     }
 

@@ -358,15 +358,16 @@ def test_a_monthly_cycle_syncs_then_snapshots_exports_and_tells_once(stack: Stac
     [snapshot] = stack.http("GET", "/snapshots").body["items"]
     assert snapshot["id"] == cycle["snapshot_id"]
     assert snapshot["trigger"] == "schedule" and snapshot["cycle_id"] == cycle["id"]
-    # One CSV per coverage and one with every coverage, in the bucket.
+    # One CSV per coverage, one with every coverage and the audit log's entries, in the bucket.
     coverages = [c["id"] for c in snapshot["coverages"]]
     assert [k.rsplit("/", 1)[1] for k in cycle["export_keys"]] == [f"{c}.csv" for c in coverages] + [
-        "all_coverages.csv"
+        "all_coverages.csv",
+        "audit.csv",
     ]
     s3 = boto3.client("s3", region_name=REGION)
     listed = s3.list_objects_v2(Bucket=stack.env["TRUEUP_BUCKET"], Prefix="exports/")["Contents"]
     assert sorted(o["Key"] for o in listed) == sorted(cycle["export_keys"])
-    every = s3.get_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=cycle["export_keys"][-1])["Body"].read()
+    every = s3.get_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=cycle["export_keys"][-2])["Body"].read()
     lines = every.decode("utf-8-sig").splitlines()
     statuses = ("under_licensed", "over_licensed", "matched", "unmapped")
     assert len(lines) == 1 + sum(c["summary"][s] for c in snapshot["coverages"] for s in statuses)
@@ -1038,9 +1039,19 @@ def test_the_api_description_covers_every_route_of_every_function(stack: Stack) 
         "/snapshots/{snapshot_id}/evidence",
         "/snapshots/{snapshot_id}/evidence/export",
         "/snapshots/{snapshot_id}/evidence.csv",
+        "/snapshots/{snapshot_id}/audit/export",
+        "/snapshots/{snapshot_id}/audit.csv",
         "/decisions",
         "/decisions/{coverage}/{key}",
         "/audit",
+        "/terms",
+        "/terms/{coverage}/{key}",
+        "/rules",
+        "/rules/{name}",
+        "/ignored-organizations",
+        "/ignored-organizations/{rmm_organization_id}",
+        "/rejected-suggestions",
+        "/rejected-suggestions/{pax8_company_id}/{rmm_organization_id}",
         "/mappings",
         "/mappings/{pax8_company_id}",
         "/settings",
@@ -1226,6 +1237,19 @@ def test_a_dismissed_gap_leaves_the_red_card_on_the_next_snapshot_and_is_in_the_
     row = next(r for r in second["coverages"][0]["rows"] if r["client"] == "Redwood Financial Advisors")
     assert row["status"] == "under_licensed"  # the gap is what it is; the decision sets it aside
     assert row["decision"]["kind"] == "dismissed" and row["decision"]["lapsed"] is False
+    # The rows can be filtered by decision: the dismissed one, and the undecided others.
+    path_of = f"/snapshots/{second['id']}"
+    dismissed = stack.http("GET", path_of, query={"coverage": EDR, "decision": "dismissed"}).body
+    assert [r["client"] for c in dismissed["coverages"] for r in c.get("rows") or []] == [
+        "Redwood Financial Advisors"
+    ]
+    undecided = stack.http("GET", path_of, query={"coverage": EDR, "decision": "undecided", "limit": "500"})
+    listed = [r["client"] for c in undecided.body["coverages"] for r in c.get("rows") or []]
+    assert (
+        "Redwood Financial Advisors" not in listed and len(listed) == len(second["coverages"][0]["rows"]) - 1
+    )
+    refused = stack.http("GET", path_of, query={"decision": "maybe"})
+    assert refused.status == 400 and "decision" in refused.body["message"]
     before, after = first["coverages"][0]["summary"], second["coverages"][0]["summary"]
     assert after["under_licensed"] == before["under_licensed"] - 1 == 7
     assert after["set_aside"] == {"dismissed": 1}
@@ -2133,3 +2157,179 @@ def test_a_snapshot_stored_whole_before_coverages_were_stored_apart_still_reads_
         "POST", f"/snapshots/{old_id}/export", query={"coverage": "acronis-cyber-protect-cloud"}
     )
     assert link.status == 200 and link.body["rows"] == len(old["coverages"][1]["rows"])
+
+
+LAB = "ninjaone:30"  # "Internal IT - Lab": the MSP's own organization, unmapped in every coverage
+
+
+def _rows_of(snapshot: dict[str, Any], client: str) -> dict[str, dict[str, Any]]:
+    """The client's row in each coverage that has one, by coverage id."""
+    return {c["id"]: row for c in snapshot["coverages"] for row in c["rows"] if row["client"] == client}
+
+
+def test_an_ignored_organization_leaves_every_coverage_is_listed_and_can_be_restored(stack: Stack) -> None:
+    stack.sync()
+    first = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    assert set(_rows_of(first, "Internal IT - Lab")) == {c["id"] for c in first["coverages"]}
+    path = f"/ignored-organizations/{LAB}"
+    assert stack.http("PUT", path, {"reason": "our own lab"}, as_="viewer").status == 403
+    assert stack.http("PUT", path, {}).status == 422  # a reason is required
+    assert stack.http("PUT", "/ignored-organizations/ninjaone:999", {"reason": "x"}).status == 404
+    ignored = stack.http("PUT", path, {"reason": "our own lab"})
+    assert ignored.status == 200 and ignored.headers["ETag"] == '"1"'
+    assert (ignored.body["name"], ignored.body["reason"]) == ("Internal IT - Lab", "our own lab")
+    assert ignored.body["updated_by"] == {"subject": "u-admin", "name": "Ada Admin"}
+    listed = stack.http("GET", "/ignored-organizations").body["items"]
+    assert [(o["rmm_organization_id"], o["name"], o["version"]) for o in listed] == [
+        (LAB, "Internal IT - Lab", 1)
+    ]
+    # Gone from the unmapped lists at once, and from every coverage from the next snapshot on.
+    view = stack.http("GET", "/mappings").body
+    assert "Internal IT - Lab" not in [o["name"] for o in view["unmapped_rmm"]]
+    assert view["summary"]["unmapped_rmm"] == 4
+    second = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    assert _rows_of(second, "Internal IT - Lab") == {}
+    for before, after in zip(first["coverages"], second["coverages"], strict=True):
+        assert after["summary"]["unmapped"] == before["summary"]["unmapped"] - 1
+    # It cannot be mapped while ignored; restored, it is back on the next snapshot.
+    company = view["unmapped_pax8"][0]["pax8_company_id"]
+    refused = stack.http("PUT", f"/mappings/{company}", {"rmm_organization_ids": [LAB]})
+    assert refused.status == 409 and "is ignored (not billable): restore it first" in refused.body["message"]
+    assert stack.http("DELETE", path, headers={"If-Match": '"7"'}).status == 412
+    assert stack.http("DELETE", path).status == 204
+    assert stack.http("DELETE", path).status == 404
+    third = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    assert set(_rows_of(third, "Internal IT - Lab")) == {c["id"] for c in third["coverages"]}
+    log = stack.http("GET", "/audit", query={"kind": "organization"}).body["items"]
+    assert [(e["what"], e["reason"], e["by"]["name"]) for e in log] == [
+        ("Internal IT - Lab restored: billable again", None, "Ada Admin"),
+        ("Internal IT - Lab ignored: not billable", "our own lab", "Ada Admin"),
+    ]
+    assert [e["id"] for e in stack.http("GET", "/audit", query={"client": LAB}).body["items"]] == [
+        e["id"] for e in log
+    ]
+
+
+def test_a_rejected_suggestion_is_never_suggested_again(stack: Stack) -> None:
+    stack.sync()
+
+    def suggested() -> list[tuple[str, str]]:
+        items = stack.http("GET", "/mappings", query={"list": "suggestions"}).body["suggestions"]
+        return [(s["client"], s["rmm_organization_name"]) for s in items]
+
+    pair = ("Greenleaf Accounting Pty Ltd", "Greenleaf Accounting")  # a cancelled company's namesake
+    assert pair in suggested() and ("Greenleaf Accounting", "Greenleaf Accounting") in suggested()
+    view = stack.http("GET", "/mappings", query={"list": "suggestions"}).body["suggestions"]
+    chosen = next(s for s in view if (s["client"], s["rmm_organization_name"]) == pair)
+    path = f"/rejected-suggestions/{chosen['pax8_company_id']}/{chosen['rmm_organization_id']}"
+    assert stack.http("PUT", path, {"reason": "x"}, as_="viewer").status == 403
+    rejected = stack.http("PUT", path, {"reason": "a cancelled entity, not this site"})
+    assert rejected.status == 200 and rejected.headers["ETag"] == '"1"'
+    assert pair not in suggested() and ("Greenleaf Accounting", "Greenleaf Accounting") in suggested()
+    listed = stack.http("GET", "/rejected-suggestions").body["items"]
+    assert [(s["client"], s["rmm_organization_name"], s["reason"]) for s in listed] == [
+        (*pair, "a cancelled entity, not this site")
+    ]
+    # Still not suggested after the next sync; suggested again once no longer rejected.
+    stack.sync()
+    assert pair not in suggested()
+    assert stack.http("DELETE", path).status == 204
+    assert pair in suggested()
+    whats = [e["what"] for e in stack.http("GET", "/audit", query={"kind": "suggestion"}).body["items"]]
+    assert whats == [
+        "suggestion no longer rejected: Greenleaf Accounting for Greenleaf Accounting Pty Ltd",
+        "suggestion rejected: Greenleaf Accounting is not Greenleaf Accounting Pty Ltd",
+    ]
+
+
+def test_an_allowance_and_a_tag_rule_turn_gaps_matched_from_the_next_snapshot(stack: Stack) -> None:
+    stack.sync()
+    first = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    redwood = _rows_of(first, "Redwood Financial Advisors")[EDR]
+    assert (redwood["devices"], redwood["licenses"], redwood["status"]) == (20, 14, "under_licensed")
+    terms = f"/terms/{EDR}/{redwood['pax8_company_id']}"
+    refusals: list[tuple[str, Any, int, str]] = [
+        (terms, {"allowance": 0}, 400, "an allowance above 0 or a tolerance"),
+        (terms, {"allowance": -1}, 422, "body.allowance"),
+        (f"/terms/{EDR}/{LAB}", {"allowance": 5}, 409, "terms are a mapped client's"),
+        (f"/terms/nothing/{redwood['pax8_company_id']}", {"allowance": 5}, 404, "no coverage"),
+    ]
+    for target, body, status, message in refusals:
+        refused = stack.http("PUT", target, body)
+        assert (refused.status, message in refused.body["message"]) == (status, True), (body, refused.body)
+    assert stack.http("PUT", terms, {"allowance": 6}, as_="viewer").status == 403
+    # Six devices included in Redwood's contract: 20 devices, 14 licences is matched.
+    set_terms = stack.http("PUT", terms, {"allowance": 6, "reason": "6 devices included"})
+    assert set_terms.status == 200 and set_terms.body["client"] == "Redwood Financial Advisors"
+    # Granite Peak's two loaners are tagged not-billable in NinjaOne: a rule leaves them out of EDR.
+    rule = "/rules/Not billable"
+    assert stack.http("PUT", rule, {"coverage_ids": [EDR]}).status == 400  # matches nothing
+    assert stack.http("PUT", rule, {"tags": ["x"], "coverage_ids": ["nothing"]}).status == 400
+    made = stack.http("PUT", rule, {"tags": ["Not-Billable"], "coverage_ids": [EDR], "reason": "loaners"})
+    assert made.status == 200 and made.body["tags"] == ["Not-Billable"]
+    assert [r["name"] for r in stack.http("GET", "/rules").body["items"]] == ["Not billable"]
+    second = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    redwood = _rows_of(second, "Redwood Financial Advisors")[EDR]
+    assert (redwood["devices"], redwood["licenses"], redwood["variance"], redwood["status"]) == (
+        20,
+        14,
+        0,
+        "matched",
+    )
+    assert redwood["allowance"] == 6
+    granite = _rows_of(second, "Granite Peak Construction Inc.")
+    assert (granite[EDR]["devices"], granite[EDR]["licenses"], granite[EDR]["status"]) == (25, 25, "matched")
+    assert granite[EDR]["excluded"]["excluded_by_rule"] == 2
+    assert granite[EDR]["excluded_rules"] == {"Not billable": 2}
+    # Another coverage still counts the loaners.
+    assert _rows_of(second, "Granite Peak Construction Inc.")["acronis-cyber-protect-cloud"]["devices"] == 27
+    summary = next(c for c in second["coverages"] if c["id"] == EDR)["summary"]
+    assert summary["under_licensed"] == 8 - 2
+    log = stack.http("GET", "/audit").body["items"]
+    assert [(e["kind"], e["what"]) for e in log] == [
+        ("rule", f"exclusion rule Not billable: leaves out devices with tags Not-Billable, in {EDR}"),
+        ("terms", f"terms of Redwood Financial Advisors in {EDR}: 6 devices included"),
+    ]
+    # Removed, both gaps are back on the next snapshot.
+    assert stack.http("DELETE", terms).status == 204 and stack.http("DELETE", rule).status == 204
+    third = stack.whole(stack.http("POST", "/snapshots").body["id"])
+    assert next(c for c in third["coverages"] if c["id"] == EDR)["summary"]["under_licensed"] == 8
+
+
+def test_each_snapshot_exports_the_audit_entries_since_the_snapshot_before(stack: Stack) -> None:
+    stack.sync()
+    first = stack.http("POST", "/snapshots").body
+    assert stack.http("PUT", f"/ignored-organizations/{LAB}", {"reason": "our own lab"}).status == 200
+    whole = stack.whole(first["id"])
+    redwood = _rows_of(whole, "Redwood Financial Advisors")[EDR]
+    decided = {"kind": "dismissed", "reason": "=flat-fee contract"}  # a formula-looking reason
+    assert stack.http("PUT", f"/decisions/{EDR}/{redwood['pax8_company_id']}", decided).status == 200
+    second = stack.http("POST", "/snapshots").body
+    assert stack.http("DELETE", f"/ignored-organizations/{LAB}").status == 204  # after: not in it
+
+    s3 = boto3.client("s3", region_name=REGION)
+
+    def lines(snapshot_id: str) -> list[dict[str, str]]:
+        link = stack.http("POST", f"/snapshots/{snapshot_id}/audit/export").body
+        assert link["key"].endswith(f"/{snapshot_id}/audit.csv")
+        assert link["file_name"].startswith("trueup-audit-")
+        text = s3.get_object(Bucket=stack.env["TRUEUP_BUCKET"], Key=link["key"])["Body"].read()
+        rows = list(csv.DictReader(io.StringIO(text.decode("utf-8-sig"))))
+        assert link["rows"] == len(rows)
+        return rows
+
+    assert lines(first["id"]) == []  # nothing changed before the first snapshot
+    entries = lines(second["id"])
+    assert [(e["Who"], e["Kind"], e["What"], e["Reason"]) for e in entries] == [
+        ("Ada Admin", "organization", "Internal IT - Lab ignored: not billable", "our own lab"),
+        (
+            "Ada Admin",
+            "decision",
+            f"decision on Redwood Financial Advisors in {EDR}: dismissed",
+            "'=flat-fee contract",
+        ),
+    ]
+    assert json.loads(entries[1]["After"])["kind"] == "dismissed" and entries[1]["Before"] == ""
+    download = stack.http("GET", f"/snapshots/{second['id']}/audit.csv")
+    assert download.status == 303 and "/audit.csv" in download.headers["Location"]
+    assert stack.http("POST", "/snapshots/20200101T000000000Z-000000/audit/export").status == 404

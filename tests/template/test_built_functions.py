@@ -66,7 +66,8 @@ def test_every_built_function_imports_and_answers_as_in_lambda(built: Path, tmp_
     # A monthly cycle went through every step's function: synced, snapshot, exports, told.
     cycle = results["cycle"].body
     assert cycle["status"] == "succeeded", cycle
-    assert cycle["export_keys"][-1].endswith("/all_coverages.csv") and len(cycle["export_keys"]) >= 2
+    assert cycle["export_keys"][-2].endswith("/all_coverages.csv") and len(cycle["export_keys"]) >= 3
+    assert cycle["export_keys"][-1].endswith("/audit.csv")  # the audit log's entries
     # A failed sync was told on the notification topic (the stand-in's), once.
     notified = results["NotifyFunction"].body
     assert notified["subject"] == "trueup: the Pax8 sync failed" and notified["message_id"]

@@ -681,7 +681,11 @@ def test_sam_build_puts_trueup_and_its_requirements_where_lambda_finds_them(
 
 
 # The audit log's partitions (trueup.store.table): the log, by kind, by client.
-AUDIT = ("AUDIT", "AUDIT-DECISION", "AUDIT-MAPPING", "AUDIT-SETTINGS", "AUDIT-CLIENT")
+AUDIT = (
+    "AUDIT",
+    *("AUDIT-DECISION", "AUDIT-MAPPING", "AUDIT-SETTINGS", "AUDIT-ORGANIZATION", "AUDIT-SUGGESTION"),
+    *("AUDIT-TERMS", "AUDIT-RULE", "AUDIT-SYNC", "AUDIT-CLIENT"),
+)
 # Which kinds of items (partition keys, trueup/store/table.py) each function may read and write.
 TABLE_ACCESS = {
     "ApiFunction": {
@@ -695,34 +699,57 @@ TABLE_ACCESS = {
                 "IDEMPOTENCY",
                 "SUGGESTIONS",
                 "CYCLE",
+                "REVIEW",
                 *AUDIT,
             }
             for a in ("dynamodb:GetItem", "dynamodb:Query")
         },
-        # CURRENT: an admin accepting a held sync's data; CYCLE: POST /cycles
-        "dynamodb:PutItem": {"RUN", "MAPPING", "CLAIM", "SETTINGS", "IDEMPOTENCY", "CURRENT", "CYCLE"}
-        | {"AUDIT", "AUDIT-MAPPING", "AUDIT-SETTINGS", "AUDIT-CLIENT"},  # each change, in the audit log
-        "dynamodb:DeleteItem": {"MAPPING", "CLAIM", "IDEMPOTENCY"},
+        # CURRENT: an admin accepting a held sync's data; CYCLE: POST /cycles; REVIEW: ignored
+        # organizations and rejected suggestions
+        "dynamodb:PutItem": {
+            "RUN",
+            "MAPPING",
+            "CLAIM",
+            "SETTINGS",
+            "IDEMPOTENCY",
+            "CURRENT",
+            "CYCLE",
+            "REVIEW",
+        }
+        | {"AUDIT", "AUDIT-MAPPING", "AUDIT-SETTINGS", "AUDIT-CLIENT"}  # each change, in the audit log
+        | {"AUDIT-ORGANIZATION", "AUDIT-SUGGESTION", "AUDIT-SYNC"},
+        "dynamodb:DeleteItem": {"MAPPING", "CLAIM", "IDEMPOTENCY", "REVIEW"},
         "dynamodb:UpdateItem": {"IDEMPOTENCY"},
     },
     # A cycle's snapshot is written with the cycle's step; {"sync": true} starts a cycle (and its run).
     "SnapshotFunction": {
         **{
-            a: {"CURRENT", "SETTINGS", "MAPPING", "SNAPSHOT", "IDEMPOTENCY", "CYCLE", "RUN", "DECISION"}
+            a: {
+                "CURRENT",
+                "SETTINGS",
+                "MAPPING",
+                "SNAPSHOT",
+                "IDEMPOTENCY",
+                "CYCLE",
+                "RUN",
+                "DECISION",
+                "REVIEW",
+            }
             for a in ("dynamodb:GetItem", "dynamodb:Query")
         },
-        # A decision, with its audit entries (under the log, its kind and its client).
+        # A decision, a client's terms or a rule, with its audit entries (under the log, its kind and
+        # its client).
         "dynamodb:PutItem": {
             *("SNAPSHOT", "IDEMPOTENCY", "CYCLE", "RUN"),
-            *("DECISION", "AUDIT", "AUDIT-DECISION", "AUDIT-CLIENT"),
+            *("DECISION", "REVIEW", "AUDIT", "AUDIT-DECISION", "AUDIT-TERMS", "AUDIT-RULE", "AUDIT-CLIENT"),
         },
         "dynamodb:UpdateItem": {"IDEMPOTENCY"},
-        "dynamodb:DeleteItem": {"IDEMPOTENCY", "DECISION"},
+        "dynamodb:DeleteItem": {"IDEMPOTENCY", "DECISION", "REVIEW"},
     },
     # Snapshots, and a cycle's exports step (once per cycle).
     "ExportFunction": {
-        "dynamodb:GetItem": {"SNAPSHOT", "CYCLE", "IDEMPOTENCY"},
-        "dynamodb:Query": {"SNAPSHOT", "CYCLE", "IDEMPOTENCY"},
+        "dynamodb:GetItem": {"SNAPSHOT", "CYCLE", "IDEMPOTENCY", "AUDIT"},
+        "dynamodb:Query": {"SNAPSHOT", "CYCLE", "IDEMPOTENCY", "AUDIT"},
         **{a: {"CYCLE", "IDEMPOTENCY"} for a in ("dynamodb:PutItem", "dynamodb:UpdateItem")},
         "dynamodb:DeleteItem": {"CYCLE", "IDEMPOTENCY"},
     },
@@ -790,7 +817,7 @@ def test_each_function_reads_and_writes_only_its_own_kinds_of_items(template: Te
     assert "CURRENT" not in TABLE_ACCESS["ApiFunction"]["dynamodb:DeleteItem"]
 
 
-def test_the_export_function_reads_only_snapshots_and_cycles_of_the_table() -> None:
+def test_the_export_function_reads_only_snapshots_cycles_and_the_audit_log_of_the_table() -> None:
     from tests.aws_fixtures import RESOURCES
     from trueup.store import table as store
 
@@ -802,7 +829,7 @@ def test_the_export_function_reads_only_snapshots_and_cycles_of_the_table() -> N
     ]
     reads = [s for s in statements if sorted(s["Action"]) == ["dynamodb:GetItem", "dynamodb:Query"]]
     assert [r["Condition"] for r in reads] == [
-        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SNAPSHOT", "CYCLE", "IDEMPOTENCY"]}}
+        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SNAPSHOT", "CYCLE", "IDEMPOTENCY", "AUDIT"]}}
     ]
     # It writes nothing but a cycle's step and its once-only records: never a snapshot, run or mapping.
     for statement in statements:

@@ -14,9 +14,13 @@ import httpx
 import pytest
 
 from infra.demo import __main__ as demo_main
-from infra.demo.dataset import DemoDataset
+from infra.demo.dataset import DemoDataset, build_dataset
 from infra.demo.faults import Fault, FaultError
 from infra.demo.servers import DemoUpstreams
+from trueup.domain.models import Device
+from trueup.vendors.credentials import ClientCredentials
+from trueup.vendors.ninjaone import NinjaOneAdapter
+from trueup.vendors.rmm import RmmConnection
 
 PAX8_ID, PAX8_SECRET = "demo-pax8-client", "demo-pax8-secret"
 NINJA_ID, NINJA_SECRET = "demo-ninjaone-client", "demo-ninjaone-secret"
@@ -116,6 +120,12 @@ def tiny_dataset() -> DemoDataset:
             device(1004, 2),
             device(1007, 2),
             device(1006, 1),
+        ],
+        ninjaone_roles=[
+            {"id": 1, "name": "WINDOWS_WORKSTATION", "nodeClass": "WINDOWS_WORKSTATION", "custom": False},
+            {"id": 2, "name": "WINDOWS_SERVER", "nodeClass": "WINDOWS_SERVER", "custom": False},
+            {"id": 3, "name": "Kiosk", "nodeClass": "WINDOWS_WORKSTATION", "custom": True},
+            {"id": 4, "name": "MAC", "nodeClass": "MAC", "custom": False},
         ],
     )
 
@@ -605,6 +615,30 @@ def test_ninjaone_after_the_last_id_is_an_empty_array(ninja: Any) -> None:
 )
 def test_ninjaone_bad_parameters_are_400(ninja: Any, params: dict[str, str]) -> None:
     assert ninja("devices", **params).status_code == 400
+
+
+def test_ninjaone_roles_are_one_bare_array_whatever_the_paging_parameters(
+    upstreams: DemoUpstreams, ninja: Any
+) -> None:
+    assert ninja("roles").json() == upstreams.dataset.ninjaone_roles
+    assert ids(ninja("roles", pageSize=1, after=3).json()) == [1, 2, 3, 4]
+
+
+def test_demo_devices_carry_roles_and_tags_the_adapter_reads(sleeps: Sleeps) -> None:
+    dataset = build_dataset()
+    with DemoUpstreams(dataset, sleep=sleeps) as demo:
+        connection = RmmConnection(ClientCredentials(NINJA_ID, NINJA_SECRET), demo.ninjaone_url)
+        with NinjaOneAdapter(connection, sleep=sleeps) as adapter:
+            devices = [d for d in adapter.devices() if isinstance(d, Device)]
+
+    assert len(devices) == len(dataset.ninjaone_devices) - 1  # the story's one malformed device
+    roles = {role["id"] for role in dataset.ninjaone_roles}
+    assert all(record["nodeRoleId"] in roles for record in dataset.ninjaone_devices if "nodeRoleId" in record)
+    assert all(d.role for d in devices)
+    assert {d.role for d in devices} >= {"WINDOWS_WORKSTATION", "WINDOWS_SERVER", "MAC", "Domain Controller"}
+    lab = [d for d in devices if d.name.startswith("IIL-")]
+    assert lab and all(d.tags == ["lab"] for d in lab)
+    assert sum("not-billable" in d.tags for d in devices) == 2
 
 
 def test_ninjaone_notices_records_added_under_the_paging(upstreams: DemoUpstreams, ninja: Any) -> None:

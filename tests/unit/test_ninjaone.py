@@ -11,7 +11,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from trueup.domain.models import Device, DeviceClass, DeviceState, Organization, SkippedRecord
+from trueup.domain.models import Device, DeviceClass, DeviceState, ExclusionRule, Organization, SkippedRecord
+from trueup.domain.review import RuleMatcher
 from trueup.errors import InvalidInput, UpstreamError
 from trueup.vendors.credentials import ClientCredentials
 from trueup.vendors.ninjaone import REGIONS, NinjaOneAdapter, device_class, resolve_base_url
@@ -69,7 +70,7 @@ Reply = httpx.Response | Exception
 
 
 class FakeNinjaOne:
-    """A NinjaOne tenant: OAuth token endpoint plus `pageSize`/`after` paged lists.
+    """A NinjaOne tenant: OAuth token endpoint, `pageSize`/`after` paged lists and `GET /v2/roles`.
 
     `scripted` replies are served first (per path) to inject failures; `pages` replaces the paging
     of a path with fixed bodies keyed by the `after` value, to serve records a real server would not.
@@ -80,6 +81,7 @@ class FakeNinjaOne:
         organizations: list[dict[str, Any]] | None = None,
         devices: list[dict[str, Any]] | None = None,
         *,
+        roles: list[Any] | None = None,
         max_page_size: int | None = None,
         ignore_after: bool = False,
     ) -> None:
@@ -87,6 +89,7 @@ class FakeNinjaOne:
             "/v2/organizations": organizations or [],
             "/v2/devices": devices or [],
         }
+        self.roles = roles or []
         self.max_page_size = max_page_size
         self.ignore_after = ignore_after
         self.pages: dict[str, dict[int | None, Any]] = {}
@@ -123,6 +126,8 @@ class FakeNinjaOne:
             return self._token(request)
         if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.valid_tokens:
             return httpx.Response(401, json={"resultCode": "FAILURE", "errorMessage": "Invalid token"})
+        if path == "/v2/roles":
+            return httpx.Response(200, json=self.roles)  # the whole list: the spec declares no paging
         after_param = request.url.params.get("after")
         after = int(after_param) if after_param is not None else None
         if path in self.pages:
@@ -216,9 +221,9 @@ def test_one_token_is_reused_for_every_page_of_both_lists(harness: Harness) -> N
 
     assert server.tokens_issued == 1
     api = [request for request in server.requests if request.url.path.startswith("/v2/")]
-    assert len(api) == 8  # 3 pages + the empty page, for each list
+    assert len(api) == 9  # 3 pages + the empty page, for each list, and the roles
     assert {request.headers["Authorization"] for request in api} == {"Bearer token-1"}
-    assert adapter.requests_sent == 9
+    assert adapter.requests_sent == 10
 
 
 def test_a_successful_sync_logs_neither_the_client_id_nor_the_secret_nor_the_token(
@@ -460,6 +465,131 @@ def test_captured_device_is_normalized(harness: Harness) -> None:
         last_seen=datetime(2025, 3, 19, 19, 24, 12, 744000, tzinfo=UTC),
         state=DeviceState.ACTIVE,
     )
+
+
+def role(
+    role_id: int, name: str, node_class: str = "WINDOWS_WORKSTATION", custom: bool = False
+) -> dict[str, Any]:
+    # One item of GET /v2/roles (NodeRole in the vendor spec).
+    return {"id": role_id, "name": name, "nodeClass": node_class, "custom": custom, "chassisType": "UNKNOWN"}
+
+
+ROLES = [role(1, "WINDOWS_WORKSTATION"), role(9, "ESXi hosts", "VMWARE_VM_HOST", custom=True)]
+
+
+def test_role_name_and_tags_reach_the_device(harness: Harness) -> None:
+    server = FakeNinjaOne(
+        devices=[CAPTURED_DEVICE, device(8, nodeRoleId=1, tags=["lab", " Not-Billable "])], roles=ROLES
+    )
+
+    captured, tagged = list(harness.adapter(server).devices())
+
+    assert isinstance(captured, Device)
+    assert isinstance(tagged, Device)
+    assert (captured.role, captured.tags) == ("ESXi hosts", [])
+    assert (tagged.role, tagged.tags) == ("WINDOWS_WORKSTATION", ["lab", "Not-Billable"])
+
+
+def test_an_unknown_role_id_gives_no_role_and_is_logged_once(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="trueup.vendors.ninjaone")
+    server = FakeNinjaOne(devices=[device(1, nodeRoleId=77), device(2, nodeRoleId=77)], roles=ROLES)
+
+    roles = [d.role for d in harness.adapter(server).devices() if isinstance(d, Device)]
+
+    assert roles == [None, None]
+    assert [r.getMessage() for r in caplog.records] == [
+        "ninjaone: nodeRoleId 77 is not among /v2/roles; such devices have no role"
+    ]
+
+
+def test_a_device_without_role_or_tags_has_none(harness: Harness) -> None:
+    server = FakeNinjaOne(devices=[device(1)], roles=ROLES)
+
+    [result] = list(harness.adapter(server).devices())
+
+    assert isinstance(result, Device)
+    assert (result.role, result.tags) == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"nodeRoleId": "1", "tags": "lab"}, (None, [])),
+        ({"nodeRoleId": None, "tags": None}, (None, [])),
+        ({"nodeRoleId": True, "tags": [1, "", "lab", {"name": "x"}]}, (None, ["lab"])),
+    ],
+)
+def test_odd_role_ids_and_tags_do_not_cost_the_device_its_place(
+    harness: Harness, fields: dict[str, Any], expected: tuple[str | None, list[str]]
+) -> None:
+    server = FakeNinjaOne(devices=[device(1, **fields)], roles=ROLES)
+
+    [result] = list(harness.adapter(server).devices())
+
+    assert isinstance(result, Device)
+    assert (result.role, result.tags) == expected
+
+
+def test_roles_are_read_once_per_sync_in_one_request(harness: Harness) -> None:
+    server = FakeNinjaOne(devices=[device(i, nodeRoleId=1) for i in range(1, 6)], roles=ROLES)
+    adapter = harness.adapter(server, page_size=2)
+
+    first = [d.role for d in adapter.devices() if isinstance(d, Device)]
+    second = [d.role for d in adapter.devices() if isinstance(d, Device)]
+
+    assert first == second == ["WINDOWS_WORKSTATION"] * 5
+    [roles_request] = server.api_requests("/v2/roles")
+    assert roles_request.url.params == httpx.QueryParams()
+    assert roles_request.headers["Authorization"] == "Bearer token-1"
+
+
+def test_unreadable_role_records_are_left_out(harness: Harness) -> None:
+    roles = [
+        {"id": "2", "name": "Kiosk"},
+        {"id": 3},
+        role(4, "   "),
+        "not a role",
+        role(5, "Domain Controller"),
+    ]
+    server = FakeNinjaOne(devices=[device(i, nodeRoleId=i) for i in (2, 3, 4, 5)], roles=roles)
+
+    results = list(harness.adapter(server).devices())
+
+    assert [d.role for d in results if isinstance(d, Device)] == [None, None, None, "Domain Controller"]
+
+
+def test_roles_failing_fail_the_sync_before_any_device_is_read(harness: Harness) -> None:
+    server = FakeNinjaOne(devices=[device(1)], roles=ROLES)
+    server.script("/v2/roles", *[httpx.Response(503, text="Service Unavailable")] * 3)
+
+    with pytest.raises(UpstreamError, match=r"GET /v2/roles: HTTP 503 after 3 attempts") as raised:
+        list(harness.adapter(server).devices())
+
+    assert raised.value.retryable is True
+    assert server.api_requests("/v2/devices") == []
+
+
+def test_roles_that_are_not_an_array_raise(harness: Harness) -> None:
+    server = FakeNinjaOne(devices=[device(1)])
+    server.script("/v2/roles", httpx.Response(200, json={"roles": []}))
+
+    with pytest.raises(UpstreamError, match="GET /v2/roles: expected a JSON array, got dict"):
+        list(harness.adapter(server).devices())
+
+
+def test_exclusion_rules_leave_out_ninjaone_devices_by_role_or_tag_in_any_case(harness: Harness) -> None:
+    server = FakeNinjaOne(
+        devices=[device(1, nodeRoleId=9), device(2, tags=["Lab"]), device(3, nodeRoleId=1)], roles=ROLES
+    )
+    matcher = RuleMatcher(
+        [ExclusionRule(name="Hosts", roles=["esxi HOSTS"]), ExclusionRule(name="Lab", tags=["lab"])]
+    )
+
+    devices = [d for d in harness.adapter(server).devices() if isinstance(d, Device)]
+
+    assert [matcher.matched(d) for d in devices] == [(0,), (1,), ()]
 
 
 def test_last_contact_epoch_seconds_become_aware_utc(harness: Harness) -> None:

@@ -12,8 +12,10 @@ router = APIGatewayHttpRouter()
 
 AUDIT_KIND = QueryParam(
     "kind",
-    "Only entries of this kind: decision, mapping, settings",
-    pattern=r"^(|decision|mapping|settings)$",
+    "Only entries of this kind: decision, mapping, settings, organization (ignored or restored), "
+    "suggestion (rejected), terms (a client's allowance and tolerance), rule (exclusion rules), sync "
+    "(a held sync accepted or discarded)",
+    pattern=r"^(|decision|mapping|settings|organization|suggestion|terms|rule|sync)$",
 )
 AUDIT_CLIENT = QueryParam("client", "Only entries about this client (its row key)")
 AUDIT_LIMIT = QueryParam("limit", "Entries per page", integer=True, default=50, minimum=1, maximum=500)

@@ -1,25 +1,15 @@
 """Routes: /decisions, what an admin decided about a client's gap (on the snapshot function: a decision
 is made on the latest snapshot's row)."""
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api.http import InvalidRequest, Request, answers, body_of, etag, if_match_version
+from trueup.api.http import InvalidRequest, Request, answers, body_of, if_match_version, versioned
 from trueup.api.identity import caller_of
 
 router = APIGatewayHttpRouter()
-
-
-def _with_etag(decision: dict[str, Any]) -> Response[str]:
-    return Response(
-        status_code=200,
-        content_type="application/json",
-        body=json.dumps(decision),
-        headers={"ETag": etag(decision["version"]), "Cache-Control": "no-store"},
-    )
 
 
 REQUESTS = {
@@ -49,7 +39,7 @@ def list_decisions() -> dict[str, Any]:
 def get_decision(coverage: str, key: str) -> Response[str]:
     from trueup.services import decisions
 
-    return _with_etag(decisions.get_decision(coverage, key))
+    return versioned(decisions.get_decision(coverage, key))
 
 
 @router.put(
@@ -82,7 +72,7 @@ def put_decision(coverage: str, key: str) -> Response[str]:
         by,
         if_match_version(event.headers.get("if-match")),
     )
-    return _with_etag(recorded)
+    return versioned(recorded)
 
 
 @router.delete(

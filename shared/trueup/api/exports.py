@@ -1,4 +1,5 @@
-"""Routes: /snapshots/{id}/export and /snapshots/{id}/export.csv."""
+"""Routes: a snapshot's CSV exports (its report, its evidence, the audit log's entries since the
+snapshot before), each as a link and as a download (303 to a fresh presigned link)."""
 
 from typing import Any
 
@@ -25,6 +26,8 @@ REQUESTS = {
     "GET /snapshots/{snapshot_id}/export.csv": Request(query=(COVERAGE, STATUS)),
     "POST /snapshots/{snapshot_id}/evidence/export": Request(query=(COVERAGE, CLIENT)),
     "GET /snapshots/{snapshot_id}/evidence.csv": Request(query=(COVERAGE, CLIENT)),
+    "POST /snapshots/{snapshot_id}/audit/export": Request(),
+    "GET /snapshots/{snapshot_id}/audit.csv": Request(),
 }
 
 
@@ -74,6 +77,34 @@ def export_evidence(snapshot_id: str) -> dict[str, Any]:
 )
 def evidence_csv(snapshot_id: str) -> Response[str]:
     link = _evidence(snapshot_id)
+    return Response(status_code=303, headers={"Location": link["url"], "Cache-Control": "no-store"}, body="")
+
+
+@router.post(
+    "/snapshots/<snapshot_id>/audit/export",
+    summary="Export the audit log's entries since the snapshot before this one as CSV",
+    description="Who changed what (mappings, settings, decisions, ignored organizations, rejected "
+    "suggestions, terms, rules, held syncs), when, before and after, and why: every entry after the "
+    "snapshot before this one up to this one (for the first snapshot, every entry up to it).",
+    tags=["exports"],
+    responses={
+        **answers(200, "ExportLink", "A link to the CSV (rows: its entries)"),
+        404: {"description": "No such snapshot"},
+    },
+    compress=True,
+)
+def export_audit(snapshot_id: str) -> dict[str, Any]:
+    return exports.export_audit(snapshot_id)
+
+
+@router.get(
+    "/snapshots/<snapshot_id>/audit.csv",
+    summary="Download the audit CSV (303 to a fresh presigned link)",
+    tags=["exports"],
+    responses={303: {"description": "See Other: Location is the download"}},
+)
+def audit_csv(snapshot_id: str) -> Response[str]:
+    link = exports.export_audit(snapshot_id)
     return Response(status_code=303, headers={"Location": link["url"], "Cache-Control": "no-store"}, body="")
 
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.event_handler import Response
+
 from trueup.errors import InvalidInput, Unprocessable
 
 if TYPE_CHECKING:
@@ -83,6 +85,16 @@ class Request:
 def etag(version: int) -> str:
     """A stored document's version as an ETag (quoted, strong)."""
     return f'"{version}"'
+
+
+def versioned(document: dict[str, Any]) -> Response[str]:
+    """A stored document with its version as the ETag, never cached: 200."""
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=json.dumps(document),
+        headers={"ETag": etag(document["version"]), "Cache-Control": "no-store"},
+    )
 
 
 def if_match_version(value: str | None) -> int | None:

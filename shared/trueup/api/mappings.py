@@ -3,7 +3,6 @@
 The mapping service (the company and organization models, the name matcher) loads with the first
 mapping request, so that the API function's other routes start without it."""
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -15,9 +14,9 @@ from trueup.api.http import (
     Request,
     answers,
     body_of,
-    etag,
     if_match_version,
     parse_cursor,
+    versioned,
 )
 from trueup.api.identity import caller_of
 
@@ -79,12 +78,7 @@ def put_mapping(pax8_company_id: str) -> Response[str]:
 
     if_match = if_match_version(event.headers.get("if-match"))
     mapped = mappings.set_mapping(pax8_company_id, request.rmm_organization_ids, by, if_match)
-    return Response(
-        status_code=200,
-        content_type="application/json",
-        body=json.dumps(mapped),
-        headers={"ETag": etag(mapped["version"]), "Cache-Control": "no-store"},
-    )
+    return versioned(mapped)
 
 
 @router.delete(

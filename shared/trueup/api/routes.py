@@ -19,13 +19,14 @@ ROUTER_MODULES: dict[str, tuple[str, ...]] = {
         "trueup.api.syncs",
         "trueup.api.cycles",
         "trueup.api.mappings",
+        "trueup.api.not_billable",
         "trueup.api.settings",
         "trueup.api.audit",
         "trueup.api.openapi",
         "trueup.api.session",
         "trueup.api.web",
     ),
-    "snapshot": ("trueup.api.snapshots", "trueup.api.decisions"),
+    "snapshot": ("trueup.api.snapshots", "trueup.api.decisions", "trueup.api.terms_and_rules"),
     "export": ("trueup.api.exports",),
 }
 
@@ -44,6 +45,14 @@ ADMIN_ROUTES: dict[str, str] = {  # route -> what it does, as a 403 says it
     "POST /cycles": "Starting a cycle",
     "PUT /decisions/{coverage}/{key}": "Deciding on a gap",
     "DELETE /decisions/{coverage}/{key}": "Removing a decision",
+    "PUT /ignored-organizations/{rmm_organization_id}": "Ignoring an organization",
+    "DELETE /ignored-organizations/{rmm_organization_id}": "Restoring an ignored organization",
+    "PUT /rejected-suggestions/{pax8_company_id}/{rmm_organization_id}": "Rejecting a suggestion",
+    "DELETE /rejected-suggestions/{pax8_company_id}/{rmm_organization_id}": "Changing a rejected suggestion",
+    "PUT /terms/{coverage}/{key}": "Changing a client's terms",
+    "DELETE /terms/{coverage}/{key}": "Changing a client's terms",
+    "PUT /rules/{name}": "Changing the exclusion rules",
+    "DELETE /rules/{name}": "Changing the exclusion rules",
 }
 
 

@@ -41,6 +41,12 @@ SET_ASIDE = QueryParam(
     "the cards count",
     pattern=r"^(|true|false)$",
 )
+DECISION = QueryParam(
+    "decision",
+    "Only rows with these decisions, comma-separated: will_bill, will_adjust, dismissed, muted (in "
+    "effect), undecided (none in effect), lapsed",
+    pattern=snapshots.DECISION_LIST_PATTERN,
+)
 ROWS = QueryParam(
     "limit",
     "Rows per page",
@@ -57,7 +63,7 @@ CURSOR = QueryParam(
     "next_cursor of the previous page (a snapshot id)",
     pattern=f"^(|{CURSOR_PATTERN[1:-1]})$",
 )
-ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, CHANGE, SET_ASIDE, ROWS, ROWS_CURSOR)
+ROW_QUERY = (COVERAGE, STATUS, SORT, SEARCH, CHANGE, SET_ASIDE, DECISION, ROWS, ROWS_CURSOR)
 EVIDENCE_COVERAGE = QueryParam("coverage", "The coverage (its id; default: the snapshot's first)")
 EVIDENCE_CLIENT = QueryParam(
     "client",
@@ -183,6 +189,7 @@ def _snapshot(snapshot_id: str) -> dict[str, Any]:
         search=SEARCH.read(query),
         changes=snapshots.parse_changes(CHANGE.read(query)),
         set_aside=_flag(SET_ASIDE.read(query)),
+        decisions=snapshots.parse_decisions(DECISION.read(query)),
         start=parse_cursor(ROWS_CURSOR.read(query)),
         limit=ROWS.read(query),
     )

@@ -328,6 +328,108 @@ class AuditPage(ApiModel):
     next_cursor: str | None
 
 
+# --- /ignored-organizations, /rejected-suggestions, /terms, /rules -----------------------------------
+
+Reason = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+Listed = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class IgnoreRequest(ApiModel):
+    reason: Reason = Field(description='Why it is not billable: required ("our own IT", "test tenant")')
+
+
+class IgnoredOrganization(ApiModel):
+    """An RMM organization left out of every coverage and the unmapped lists."""
+
+    rmm_organization_id: str
+    name: str = Field(description="Its name when it was ignored")
+    reason: str
+    updated_by: Actor | None
+    updated_at: datetime
+    version: int = Field(description="Its version (also the ETag): If-Match on a stale one is 412")
+
+
+class IgnoredList(ApiModel):
+    items: list[IgnoredOrganization]
+
+
+class RejectRequest(ApiModel):
+    reason: Reason | None = Field(default=None, description="Why, if there is one to say")
+
+
+class RejectedSuggestion(ApiModel):
+    """A mapping suggestion a person rejected: that pair is never suggested again."""
+
+    pax8_company_id: str
+    client: str
+    rmm_organization_id: str
+    rmm_organization_name: str
+    reason: str | None
+    updated_by: Actor | None
+    updated_at: datetime
+    version: int
+
+
+class RejectedList(ApiModel):
+    items: list[RejectedSuggestion]
+
+
+class TermsRequest(ApiModel):
+    allowance: int = Field(
+        default=0, ge=0, le=1_000_000, description="Devices included: they count as licensed"
+    )
+    tolerance: int | None = Field(
+        default=None, ge=0, le=1000, description="This client's tolerance (null: the settings')"
+    )
+    reason: Reason | None = Field(default=None, description='Why ("25 devices included in the contract")')
+
+
+class TermsOut(ApiModel):
+    coverage: str
+    key: str = Field(description="The row's Pax8 company id")
+    client: str
+    allowance: int
+    tolerance: int | None
+    reason: str | None
+    updated_by: Actor | None
+    updated_at: datetime
+    version: int
+
+
+class TermsList(ApiModel):
+    items: list[TermsOut]
+
+
+class RuleRequest(ApiModel):
+    coverage_ids: list[Listed] = Field(
+        default=[], max_length=50, description="Where it applies ([]: everywhere)"
+    )
+    name_patterns: list[Listed] = Field(
+        default=[], max_length=50, description='Device names, shell-style and any case: "LAB-*", "*-TEST"'
+    )
+    roles: list[Listed] = Field(default=[], max_length=50, description="Device roles, as the RMM names them")
+    tags: list[Listed] = Field(
+        default=[], max_length=50, description='Device tags or groups, as the RMM names them: "_NotBillable_"'
+    )
+    reason: Reason | None = None
+
+
+class RuleOut(ApiModel):
+    name: str
+    coverage_ids: list[str]
+    name_patterns: list[str]
+    roles: list[str]
+    tags: list[str]
+    reason: str | None
+    updated_by: Actor | None
+    updated_at: datetime
+    version: int
+
+
+class RuleList(ApiModel):
+    items: list[RuleOut]
+
+
 # --- /mappings ---------------------------------------------------------------------------------------
 
 

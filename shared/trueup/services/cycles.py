@@ -210,8 +210,9 @@ def take_cycle_snapshot(cycle_id: str, now: datetime) -> dict[str, Any]:
 
 
 def write_cycle_exports(cycle_id: str, snapshot_id: str, now: datetime) -> dict[str, Any]:
-    """The cycle's exports step ("Snapshot Created" by a cycle): a CSV per coverage and one with every
-    coverage, each written once; then "Exports Ready" (someone is told next)."""
+    """The cycle's exports step ("Snapshot Created" by a cycle): a CSV per coverage, one with every
+    coverage and the audit log's since the snapshot before, each written once; then "Exports Ready"
+    (someone is told next)."""
     from trueup import events
     from trueup.services.exports import export_every_coverage
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from trueup.domain.models import Decision, DecisionKind
 from trueup.domain.review import review_key
-from trueup.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from trueup.errors import Conflict, InvalidInput, NotFound
+from trueup.services.versions import check_version, lost_race
 from trueup.store.table import TrueupTable
 
 DECIDABLE = ("under_licensed", "over_licensed", "unmapped")
@@ -24,16 +25,6 @@ KIND_WORDS = {
     DecisionKind.DISMISSED: "dismissed",
     DecisionKind.MUTED: "muted",
 }
-
-
-def check_version(if_match: int | None, version: int, what: str, read_again: str) -> None:
-    """412 when If-Match names another version than the stored one (`*`: any stored version)."""
-    if if_match is None or (if_match == -1 and version > 0):
-        return
-    if if_match != version:
-        raise PreconditionFailed(
-            f"{what} is at version {version}, not {if_match}: read it again ({read_again})"
-        )
 
 
 def as_decision(doc: dict[str, Any]) -> Decision:
@@ -135,8 +126,7 @@ def remove_decision(
 
 
 def _lost(if_match: int | None, coverage: str, key: str) -> Conflict:
-    message = f"the decision on {key} in {coverage} was changed by someone else meanwhile: read it again"
-    return PreconditionFailed(message) if if_match is not None else Conflict(message)
+    return lost_race(if_match, f"the decision on {key} in {coverage}")
 
 
 def _entry(

@@ -39,15 +39,19 @@ def export_snapshot(
     key = export_files.export_key(snapshot["id"], taken_at, chosen["id"], statuses)
     name = file_name(taken_at, chosen["id"], statuses)
     _write_once(key, name, snapshot, [chosen])  # its rows are those of the statuses asked for
+    return _link(key, name, len(chosen["rows"]), now)
+
+
+def _link(key: str, name: str, rows: int, now: datetime | None) -> dict[str, Any]:
+    """What an export answers: {url, expires_at, key, file_name, rows}, the link fresh."""
     lifetime = config().export_link_seconds
-    url = export_files.presigned_link(key, name, lifetime)
     expires_at = (now or datetime.now(UTC)) + timedelta(seconds=lifetime)
     return {
-        "url": url,
+        "url": export_files.presigned_link(key, name, lifetime),
         "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
         "key": key,
         "file_name": name,
-        "rows": len(chosen["rows"]),
+        "rows": rows,
     }
 
 
@@ -71,21 +75,43 @@ def export_evidence(
             spool.seek(0)
             export_files.upload(spool, key, name, lines=lines)
         emit_metrics({"ExportsWritten": (MetricUnit.Count, 1), "ExportRows": (MetricUnit.Count, lines)})
-    lifetime = config().export_link_seconds
-    expires_at = (now or datetime.now(UTC)) + timedelta(seconds=lifetime)
-    return {
-        "url": export_files.presigned_link(key, name, lifetime),
-        "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
-        "key": key,
-        "file_name": name,
-        "rows": lines,
-    }
+    return _link(key, name, lines, now)
+
+
+def export_audit(snapshot_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """The audit log's entries since the snapshot before this one (every entry up to it, for the
+    first), as CSV beside its report, written once; answers as export_snapshot (rows: the entries)."""
+    from trueup.services.snapshots import snapshot_summary
+
+    snapshot = snapshot_summary(snapshot_id)
+    taken_at = datetime.fromisoformat(snapshot["taken_at"])
+    key = export_files.audit_export_key(snapshot["id"], taken_at)
+    name = f"trueup-audit-{taken_at:%Y-%m-%d}.csv"
+    return _link(key, name, _write_audit_once(key, name, snapshot["id"]), now)
+
+
+def _write_audit_once(key: str, name: str, snapshot_id: str) -> int:
+    from trueup.reports.audit_csv import write_audit_csv
+    from trueup.store.table import TrueupTable
+
+    lines = export_files.lines_of(key)
+    if lines is not None:
+        return lines
+    table = TrueupTable()
+    before = table.snapshot_before(snapshot_id)
+    entries = table.audit_between(before["id"] if before else None, snapshot_id)
+    with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
+        lines = write_audit_csv(spool, entries)
+        spool.seek(0)
+        export_files.upload(spool, key, name, lines=lines)
+    emit_metrics({"ExportsWritten": (MetricUnit.Count, 1), "ExportRows": (MetricUnit.Count, lines)})
+    return lines
 
 
 def export_every_coverage(snapshot_id: str) -> list[str]:
-    """A cycle's exports: one CSV per coverage (every row), then one with every coverage's rows.
-    Each is written unless it is there already (a repeated event writes nothing twice); answers the
-    keys, the all-coverages file last."""
+    """A cycle's exports: one CSV per coverage (every row), one with every coverage's rows, and the
+    audit log's entries since the snapshot before. Each is written unless it is there already (a
+    repeated event writes nothing twice); answers the keys, the all-coverages file and the audit last."""
     snapshot = get_snapshot(snapshot_id)
     taken_at = datetime.fromisoformat(snapshot["taken_at"])
     keys = []
@@ -94,7 +120,9 @@ def export_every_coverage(snapshot_id: str) -> list[str]:
         _write_once(keys[-1], file_name(taken_at, coverage["id"], None), snapshot, [coverage])
     keys.append(export_files.export_key(snapshot["id"], taken_at, ALL_COVERAGES, None))
     _write_once(keys[-1], file_name(taken_at, ALL_COVERAGES, None), snapshot, snapshot["coverages"])
-    return keys
+    audit = export_files.audit_export_key(snapshot["id"], taken_at)
+    _write_audit_once(audit, f"trueup-audit-{taken_at:%Y-%m-%d}.csv", snapshot["id"])
+    return [*keys, audit]
 
 
 def _write_once(key: str, name: str, snapshot: dict[str, Any], coverages: list[dict[str, Any]]) -> None:

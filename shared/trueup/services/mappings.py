@@ -35,21 +35,24 @@ class _Parties:
     organizations: list[Organization]
     stored: dict[str, list[Suggestion]] | None = None  # by organization, as worked out after the sync
     worked_out: tuple[tuple[str, ...], dict[str, list[Suggestion]]] | None = None  # (for, by organization)
-    mapped: tuple[dict[str, list[str]], MappingResult] | None = None  # (the manual mappings, the result)
+    # (the manual mappings, the ignored organizations, the result)
+    mapped: tuple[dict[str, list[str]], set[str], MappingResult] | None = None
     requested_at: float | None = None  # when this function last asked for them (time.monotonic)
 
-    def mapping(self, manual: dict[str, list[str]]) -> MappingResult:
-        """The mapping of these parties with these manual mappings, worked out again when they change."""
-        if self.mapped is None or self.mapped[0] != manual:
-            result = map_clients(self.companies, self.organizations, manual, with_suggestions=False)
-            self.mapped = (manual, result)
-        return self.mapped[1]
+    def mapping(self, manual: dict[str, list[str]], ignored: set[str]) -> MappingResult:
+        """The mapping of these parties with these manual mappings, the ignored organizations left out
+        (they are no one's), worked out again when either changes."""
+        if self.mapped is None or self.mapped[:2] != (manual, ignored):
+            billable = [o for o in self.organizations if o.id not in ignored]
+            result = map_clients(self.companies, billable, manual, with_suggestions=False)
+            self.mapped = (manual, set(ignored), result)
+        return self.mapped[2]
 
 
 _parties: _Parties | None = None
 
 
-def _current_parties(table: TrueupTable) -> _Parties | None:
+def current_parties(table: TrueupTable) -> _Parties | None:
     global _parties
     pax8_ptr, rmm_ptr = table.get_current("pax8"), table.get_current("rmm")
     if pax8_ptr is None or rmm_ptr is None:
@@ -153,7 +156,7 @@ def mapping_view(
             **({"version": doc["version"]} if doc else {}),
         }
 
-    parties = _current_parties(table)
+    parties = current_parties(table)
     lists: dict[str, _List]
     extra: dict[str, Any] = {}
     if parties is None:
@@ -177,14 +180,19 @@ def mapping_view(
         suggested = True
         extra = {"data": "no current sync: sync first"}
     else:
+        from trueup.services.not_billable import ignored_ids, rejected_pairs
+
         companies, organizations = parties.companies, parties.organizations
-        result = parties.mapping(manual)
+        result = parties.mapping(manual, ignored_ids(table))
         suggested = only in (None, "suggestions")
         worked_out = _suggestions(table, parties, result.unmapped_rmm, organization) if suggested else []
         if worked_out is None:  # being worked out: none yet, and the summary cannot count them
             extra["suggestions_pending"] = True
             suggested = False
-        suggestions = worked_out or []
+        rejected = rejected_pairs(table) if worked_out else set()
+        suggestions = [
+            s for s in worked_out or [] if (s.pax8_company_id, s.rmm_organization_id) not in rejected
+        ]
         names = {c.id: c.name for c in companies}
         org_names = {o.id: o.name for o in organizations}
         mapped = _List(
@@ -271,7 +279,7 @@ def set_mapping(
     """Map a Pax8 company to exactly these RMM organizations (an empty list: it has none); `by` made
     it. Over the version read, or the one If-Match names (412 when stale; 0: no manual mapping yet)."""
     table = TrueupTable()
-    parties = _current_parties(table)
+    parties = current_parties(table)
     if parties is None:
         raise NoCurrentData("no current sync to check the ids against: sync first (POST /syncs)")
     companies, organizations = parties.companies, parties.organizations
@@ -283,6 +291,14 @@ def set_mapping(
     unknown = [o for o in wanted if o not in known]
     if unknown:  # well-formed, but not what the data holds now: a conflict with the current state
         raise Conflict(f"unknown RMM organization id(s) {', '.join(unknown)} (not in the current sync)")
+    from trueup.services.not_billable import ignored_ids
+
+    ignored = sorted(ignored_ids(table) & set(wanted))
+    if ignored:
+        raise Conflict(
+            f"RMM organization {', '.join(ignored)} is ignored (not billable): restore it first "
+            "(DELETE /ignored-organizations/{id})"
+        )
     records = table.manual_mapping_records()
     owners = {
         org: names.get(other, other) for other, r in records.items() for org in r["rmm_organization_ids"]
@@ -347,7 +363,7 @@ def clear_mapping(company_id: str, by: dict[str, Any] | None = None, if_match: i
 
 
 def _check(if_match: int | None, version: int, company_id: str) -> None:
-    from trueup.services.decisions import check_version
+    from trueup.services.versions import check_version
 
     check_version(if_match, version, f"the mapping of {company_id}", "GET /mappings?company=")
 

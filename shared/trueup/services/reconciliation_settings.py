@@ -155,7 +155,7 @@ def save_settings(
     """Replace the settings (`by` changed them) over the version read, or the one If-Match names (412
     when stale); a rejected document changes nothing. Answers them and their new version."""
     from trueup.errors import Conflict, PreconditionFailed
-    from trueup.services.decisions import check_version
+    from trueup.services.versions import check_version
 
     if isinstance(document, dict):
         document = {k: v for k, v in document.items() if k not in READ_ONLY}

@@ -67,8 +67,10 @@ def reconcile_current(
     from trueup.domain.freshness import data_age_warnings
     from trueup.domain.mapping import map_clients
     from trueup.domain.reconcile import reconcile, tally_rmm
+    from trueup.domain.review import billable_organizations
     from trueup.services.evidence import EvidenceCollector
     from trueup.services.reconciliation_settings import load_settings
+    from trueup.services.review import load_review
     from trueup.store.generations import iter_rmm, read_pax8, read_rmm_organizations
 
     table = TrueupTable()
@@ -81,15 +83,22 @@ def reconcile_current(
     assert pax8_ptr is not None and rmm_ptr is not None
     settings, _ = load_settings(table)
     manual = table.manual_mappings()
-    review = _review(table)
+    review = load_review(table)
 
     pax8 = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"]))
     rmm_synced = datetime.fromisoformat(rmm_ptr["synced_at"])
     # The mapping first (organizations only), so that each device can be put aside under its row as
     # the one pass over the devices counts them.
-    organizations = read_rmm_organizations(rmm_ptr["key"], rmm_ptr.get("parties_key"))
+    # Ignored organizations are no one's: left out of the mapping, the rows and the evidence.
+    organizations = billable_organizations(
+        read_rmm_organizations(rmm_ptr["key"], rmm_ptr.get("parties_key")), review
+    )
     mapping = map_clients(pax8.companies, organizations, manual, with_suggestions=False)
-    collector = EvidenceCollector(pax8, organizations, mapping) if config().snapshot_evidence else None
+    collector = (
+        EvidenceCollector(pax8, organizations, mapping, rules=review.rules)
+        if config().snapshot_evidence
+        else None
+    )
     try:
         rmm = tally_rmm(
             rmm_ptr.get("rmm_source") or "rmm",
@@ -97,6 +106,7 @@ def reconcile_current(
             rmm_synced,
             settings.stale_after_days,
             each_device=collector.put_aside if collector else None,
+            rules=review.rules,
         )
         result = reconcile(pax8, rmm, settings, manual, mapping=mapping, review=review, as_of=now)
         snapshot_id = new_id(now)
@@ -146,14 +156,6 @@ def reconcile_current(
     finally:
         if collector:
             collector.close()
-
-
-def _review(table: TrueupTable) -> Any:
-    """What people decided, as the engine applies it (trueup.domain.review)."""
-    from trueup.domain.models import Review
-    from trueup.services.decisions import as_decision
-
-    return Review(decisions={key: as_decision(doc) for key, (doc, _) in table.decisions().items()})
 
 
 def _histories_of(meta: Snapshot | None) -> dict[str, Any]:
@@ -321,6 +323,33 @@ def parse_changes(value: str | None) -> set[str] | None:
     return wanted
 
 
+DECISION_FILTERS = ("will_bill", "will_adjust", "dismissed", "muted", "undecided", "lapsed")
+_DECISION = f"({'|'.join(DECISION_FILTERS)})"
+DECISION_LIST_PATTERN = rf"^( *{_DECISION} *(, *{_DECISION} *)*)?$"
+
+
+def parse_decisions(value: str | None) -> set[str] | None:
+    """?decision=dismissed,muted: rows whose decision in effect is one of these kinds; `undecided`: rows
+    with none in effect (none, or a lapsed one); `lapsed`: rows whose decision lapsed."""
+    if value is None or not value.strip():
+        return None
+    wanted = {part.strip() for part in value.split(",") if part.strip()}
+    unknown = sorted(wanted - set(DECISION_FILTERS))
+    if unknown:
+        raise InvalidInput(f"unknown decision {', '.join(unknown)}; use {', '.join(DECISION_FILTERS)}")
+    return wanted
+
+
+def _decision_filters(row: dict[str, Any]) -> set[str]:
+    """Which ?decision= filters a row matches."""
+    decision: dict[str, Any] | None = row.get("decision")
+    if decision is None:
+        return {"undecided"}
+    if decision["lapsed"]:
+        return {"undecided", "lapsed"}
+    return {decision["kind"]}
+
+
 def client_history(key: str, coverage: str | None, snapshot_id: str = "latest") -> dict[str, Any]:
     """One client's figures in one coverage (None: the snapshot's first) over the last snapshots up
     to `snapshot_id`, oldest first: read from that snapshot's history, never from earlier snapshots."""
@@ -339,6 +368,18 @@ def client_history(key: str, coverage: str | None, snapshot_id: str = "latest") 
     if key not in history:
         raise NotFound(f"client {key!r} has no row in coverage {coverage!r} up to snapshot {meta['id']}")
     return {"key": key, "coverage": coverage, "snapshot_id": meta["id"], "points": history[key]}
+
+
+def latest_coverage_ids() -> set[str] | None:
+    """The coverages a rule may name: the latest snapshot's and the settings' (None: neither has any
+    yet, so none can be checked)."""
+    from trueup.services.reconciliation_settings import load_settings
+
+    table = TrueupTable()
+    meta = table.latest_snapshot()
+    known = {c["id"] for c in meta["coverages"]} if meta else set()
+    known |= {c.id for c in load_settings(table)[0].coverages or ()}
+    return known or None
 
 
 def latest_row(coverage: str, key: str) -> tuple[str, dict[str, Any]]:
@@ -454,6 +495,7 @@ def snapshot_page(
     search: str | None = None,
     changes: set[str] | None = None,
     set_aside: bool | None = None,
+    decisions: set[str] | None = None,
     start: int = 0,
     limit: int = DEFAULT_PAGE_ROWS,
 ) -> Snapshot:
@@ -478,6 +520,7 @@ def snapshot_page(
                 and (needle is None or needle in folded(row["client"]))
                 and (changes is None or row.get("change") in changes)
                 and (set_aside is None or _set_aside(row) is set_aside)
+                and (decisions is None or not decisions.isdisjoint(_decision_filters(row)))
             ]
             ordered = _sorted(rows, sort)
             entry["rows"] = ordered[start : start + limit]

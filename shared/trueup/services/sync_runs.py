@@ -191,6 +191,7 @@ def accept_held(run_id: str, source: str, by: dict[str, Any] | None, now: dateti
         )
     if replaced and replaced["key"] != pointer["key"]:
         _tag_superseded(replaced["key"], replaced.get("parties_key"))
+    _audit(table, now, by, run_id, source, state, "accepted", pointer["generation"])
     from trueup import events
 
     try:
@@ -220,8 +221,44 @@ def discard_held(run_id: str, source: str, by: dict[str, Any] | None, now: datet
     ):
         raise Conflict(f"the {source} sync of run {run_id} was decided meanwhile; reload")
     pointer = state["held_pointer"]
+    _audit(
+        table,
+        now,
+        by,
+        run_id,
+        source,
+        state,
+        "discarded",
+        (table.get_current(source) or {}).get("generation"),
+    )
     _tag_superseded(pointer["key"], pointer.get("parties_key"))
     return get_run(run_id, now)
+
+
+def _audit(
+    table: TrueupTable,
+    now: datetime,
+    by: dict[str, Any] | None,
+    run_id: str,
+    source: str,
+    state: dict[str, Any],
+    decided: str,
+    current: str | None,
+) -> None:
+    """The audit entry of a held sync accepted or discarded, appended once the decision is stored
+    (the run's conditional update decided it: two people cannot both decide)."""
+    from trueup.services.audit import audit_entry
+
+    held = state["held_pointer"]["generation"]
+    entry = audit_entry(
+        now,
+        by,
+        "sync",
+        f"held {source} sync of run {run_id}: {decided}",
+        {"held": held, "held_because": state.get("held_reason")},
+        {"decided": decided, "current_generation": current},
+    )
+    table.append_audit(entry)
 
 
 def _held_state(table: TrueupTable, run_id: str, source: str, action: str) -> dict[str, Any]:

@@ -32,6 +32,11 @@ def evidence_export_key(snapshot_id: str, taken_at: datetime, coverage_id: str, 
     return f"exports/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}/evidence/{coverage_id}{suffix}.csv"
 
 
+def audit_export_key(snapshot_id: str, taken_at: datetime) -> str:
+    """The audit log's entries since the snapshot before this one, beside its report."""
+    return f"exports/{taken_at:%Y}/{taken_at:%m}/{snapshot_id}/audit.csv"
+
+
 def _head(key: str) -> dict[str, Any] | None:
     try:
         head: dict[str, Any] = aws.client("s3").head_object(Bucket=config().bucket, Key=key)

@@ -21,6 +21,10 @@ condition expression.
   SUGGESTIONS <pax8 gen>/<rmm gen> where the mapping suggestions worked out for that pair of
                                    generations are (trueup.store.suggestion_files; TTL)
   DECISION  <coverage>/<row key>   a decision on a client's gap in one coverage, with its version
+  REVIEW    IGNORED#<org id>       what else people decided, each with its version: an RMM
+            REJECTED#<company id>#<org id>   organization that is not billable, a rejected mapping
+            TERMS#<coverage>/<row key>       suggestion, a client's terms in a coverage, an exclusion
+            RULE#<rule name>                 rule (trueup.domain.review); one query reads them all
   AUDIT     <entry id>             the audit log (time-sortable ids): appended, never changed; each
   AUDIT-DECISION, -MAPPING, -SETTINGS <entry id>
   AUDIT-CLIENT <row key>#<entry id> entry is written under these too, in the same transaction, so
@@ -42,7 +46,12 @@ from trueup.errors import Conflict, InvalidInput, LostRace
 
 Item = dict[str, Any]
 # Audit entries by kind, each kind's own partition (the table's policy names every partition).
-AUDIT_KINDS = {"decision": "AUDIT-DECISION", "mapping": "AUDIT-MAPPING", "settings": "AUDIT-SETTINGS"}
+AUDIT_KINDS = {
+    kind: f"AUDIT-{kind.upper()}"
+    for kind in ("decision", "mapping", "settings", "organization", "suggestion", "terms", "rule", "sync")
+}
+# What the REVIEW partition holds, by the prefix of its sort keys.
+REVIEW_KINDS = ("IGNORED", "REJECTED", "TERMS", "RULE")
 
 
 def _s(value: str) -> dict[str, str]:
@@ -392,7 +401,39 @@ class TrueupTable:
         """Record (doc) or remove (None) a decision over the version read, with its audit entry, in
         one transaction: nothing is written when another writer changed it first (Conflict).
         Answers the new version (0 once removed)."""
-        item_key = {"pk": _s("DECISION"), "sk": _s(key)}
+        return self._write_versioned("DECISION", key, doc, expected_version, audit, f"the decision on {key}")
+
+    # -- review: organizations not billable, rejected suggestions, clients' terms, exclusion rules -----
+
+    def review_items(self) -> dict[str, dict[str, tuple[Item, int]]]:
+        """Everything under REVIEW: kind (REVIEW_KINDS) -> key -> (its document, its version)."""
+        found: dict[str, dict[str, tuple[Item, int]]] = {kind: {} for kind in REVIEW_KINDS}
+        items, _ = self._query("REVIEW")
+        for item in items:
+            kind, _, key = item["sk"]["S"].partition("#")
+            if kind in found:
+                found[kind][key] = (_doc(item), int(item["version"]["N"]))
+        return found
+
+    def get_review_item(self, kind: str, key: str) -> tuple[Item | None, int]:
+        item = self._get("REVIEW", f"{kind}#{key}")
+        return (None, 0) if item is None else (_doc(item), int(item["version"]["N"]))
+
+    def write_review_item(
+        self, kind: str, key: str, doc: Item | None, expected_version: int, audit: Item
+    ) -> int:
+        """As write_decision, for an item under REVIEW."""
+        if kind not in REVIEW_KINDS:
+            raise ValueError(f"unknown review kind {kind!r}")
+        return self._write_versioned("REVIEW", f"{kind}#{key}", doc, expected_version, audit, key)
+
+    def _write_versioned(
+        self, pk: str, sk: str, doc: Item | None, expected_version: int, audit: Item, what: str
+    ) -> int:
+        """Put (doc) or delete (None) a versioned item over the version read, with its audit entry,
+        in one transaction: nothing is written when another writer changed it first (Conflict).
+        Answers the new version (0 once deleted)."""
+        item_key = {"pk": _s(pk), "sk": _s(sk)}
         if expected_version == 0:
             unchanged: Item = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
@@ -416,7 +457,7 @@ class TrueupTable:
             self._db.transact_write_items(TransactItems=[change, *self.audit_writes(audit)])
         except ClientError as exc:
             if _conditional_failure(exc):
-                raise Conflict(f"the decision on {key} changed while this request was handled") from exc
+                raise Conflict(f"{what} changed while this request was handled") from exc
             raise
         return version
 
@@ -480,6 +521,28 @@ class TrueupTable:
             if not start:
                 break
         return entries, None
+
+    def audit_between(self, after: str | None, up_to: str) -> list[Item]:
+        """The log's entries after the id `after` (None: from the first) up to `up_to`, oldest first.
+        Entry ids and snapshot ids are both the moment they were made, so these are the entries
+        between two snapshots."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :after AND :up_to",
+            "ExpressionAttributeValues": {
+                ":pk": _s("AUDIT"),
+                ":after": _s(after or "0"),
+                ":up_to": _s(up_to),
+            },
+            "ConsistentRead": True,
+        }
+        entries: list[Item] = []
+        while True:
+            answer = self._db.query(**kwargs)
+            entries.extend(_doc(i) for i in answer.get("Items", []) if i["sk"]["S"] != after)
+            if "LastEvaluatedKey" not in answer:
+                return entries
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     # -- settings -------------------------------------------------------------------------------
 
@@ -577,6 +640,11 @@ class TrueupTable:
 
     def latest_snapshot(self) -> Item | None:
         items, _ = self._query("SNAPSHOT", newest_first=True, limit=1)
+        return _doc(items[0]) if items else None
+
+    def snapshot_before(self, snapshot_id: str) -> Item | None:
+        """The snapshot taken just before this one (ids sort by the time they were taken)."""
+        items, _ = self._query("SNAPSHOT", newest_first=True, limit=1, start_after=snapshot_id)
         return _doc(items[0]) if items else None
 
 

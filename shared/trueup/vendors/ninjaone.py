@@ -5,6 +5,10 @@ Wire facts (vendor OpenAPI "NinjaOne Public API 2.0" and responses captured from
 - `GET /v2/organizations` and `GET /v2/devices` return bare JSON arrays and page by id:
   `pageSize` plus `after=<last id of the previous page>`, until an empty page.
 - `lastContact` is epoch seconds as a JSON number with a fraction (e.g. `1742412252.744`).
+- A device names its role by id (`nodeRoleId`); `GET /v2/roles` (NodeRole: `id`, `name`, `nodeClass`,
+  `custom`, ...) gives the names, as one bare JSON array: the spec declares no paging for it.
+- A device's `tags` is an array of strings (NodeWithDetailedReferences); the item captured from a
+  live tenant has none, so it may be missing.
 - `approvalStatus` is `APPROVED` or `PENDING`.
 - The spec declares no error body for the API; the token endpoint answers OAuth's
   `{error, error_description}`.
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -53,6 +57,7 @@ DEFAULT_REGION = "us"
 TOKEN_PATH = "/ws/oauth/token"
 ORGANIZATIONS_PATH = "/v2/organizations"
 DEVICES_PATH = "/v2/devices"
+ROLES_PATH = "/v2/roles"
 SCOPE = "monitoring"
 # NinjaOne's tokens live 3600s; used only when a token response leaves `expires_in` out.
 DEFAULT_TOKEN_LIFETIME = 3600.0
@@ -147,12 +152,35 @@ class NinjaDevice(_WireModel):
     dns_name: StrictStr | None = Field(default=None, alias="dnsName")
     last_contact: StrictFloat | None = Field(default=None, alias="lastContact", allow_inf_nan=False)
     offline: bool | None = None
+    node_role_id: int | None = Field(default=None, alias="nodeRoleId")
+    tags: tuple[str, ...] = ()
 
     @field_validator("offline", mode="before")
     @classmethod
     def _unused_flag(cls, value: Any) -> bool | None:
         # Informational only: an odd value here must not cost the device its place in the count.
         return value if isinstance(value, bool) else None
+
+    # Role and tags only feed exclusion rules: an odd value is read as no role / no such tag rather
+    # than costing the device its place in the count.
+    @field_validator("node_role_id", mode="before")
+    @classmethod
+    def _role_id(cls, value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_names(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            return ()
+        return tuple(tag.strip() for tag in value if isinstance(tag, str) and tag.strip())
+
+
+class NinjaRole(_WireModel):
+    """One item of `GET /v2/roles` (NodeRole)."""
+
+    id: StrictInt
+    name: StrictStr
 
 
 class MalformedRecord(ValueError):
@@ -220,7 +248,11 @@ def device_name(wire: NinjaDevice) -> str:
     return f"device {wire.id}"
 
 
-def device_from_wire(wire: NinjaDevice, state: DeviceState) -> Device:
+def device_from_wire(wire: NinjaDevice, state: DeviceState, roles: Mapping[int, str] | None = None) -> Device:
+    """The domain device; `roles` names role ids (`GET /v2/roles`): an id not in it gives no role."""
+    role = None
+    if wire.node_role_id is not None and roles:
+        role = roles.get(wire.node_role_id)
     return Device(
         id=prefixed(wire.id),
         organization_id=prefixed(wire.organization_id),
@@ -228,6 +260,8 @@ def device_from_wire(wire: NinjaDevice, state: DeviceState) -> Device:
         device_class=device_class(wire.node_class),
         last_seen=_epoch_to_utc(wire.last_contact),
         state=state,
+        role=role,
+        tags=list(wire.tags),
     )
 
 
@@ -260,6 +294,26 @@ def describe_error(response: httpx.Response) -> str:
     if excerpt:
         return excerpt
     return response.reason_phrase or "no response body"
+
+
+def _json_array(response: httpx.Response, where: str) -> list[Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise UpstreamError(
+            SOURCE,
+            f"{where}: response is not JSON: {short_body(response, 120)}",
+            status=response.status_code,
+            retryable=True,
+        ) from exc
+    if not isinstance(body, list):
+        raise UpstreamError(
+            SOURCE,
+            f"{where}: expected a JSON array, got {type(body).__name__}",
+            status=response.status_code,
+            retryable=False,
+        )
+    return body
 
 
 # --- The adapter -----------------------------------------------------------------------------------
@@ -300,6 +354,8 @@ class NinjaOneAdapter:
             sleep=sleep,
         )
         self._unknown_approval: set[str] = set()
+        self._roles: dict[int, str] | None = None
+        self._unknown_roles: set[int] = set()
 
     def __repr__(self) -> str:
         return f"NinjaOneAdapter(base_url={self.base_url!r}, client_id={self._credentials.client_id!r})"
@@ -395,22 +451,7 @@ class NinjaOneAdapter:
             response = self._client.request(
                 "GET", f"{self.base_url}{path}", what=where, params=params, headers=_ACCEPT_JSON
             )
-            try:
-                page = response.json()
-            except ValueError as exc:
-                raise UpstreamError(
-                    SOURCE,
-                    f"{where}: response is not JSON: {short_body(response, 120)}",
-                    status=response.status_code,
-                    retryable=True,
-                ) from exc
-            if not isinstance(page, list):
-                raise UpstreamError(
-                    SOURCE,
-                    f"{where}: expected a JSON array, got {type(page).__name__}",
-                    status=response.status_code,
-                    retryable=False,
-                )
+            page = _json_array(response, where)
             if not page:
                 log.info("ninjaone %s: done, %d records in %d pages", path, records, page_number - 1)
                 return
@@ -457,9 +498,37 @@ class NinjaOneAdapter:
                 yield self._organization(item)
 
     def devices(self) -> Iterator[Device | SkippedRecord]:
+        roles = self.roles()
         for page in self._pages(DEVICES_PATH):
             for item in page:
-                yield self._device(item)
+                yield self._device(item, roles)
+
+    def roles(self) -> dict[int, str]:
+        """Device role names by id (`GET /v2/roles`), read once per adapter, i.e. once per sync.
+
+        A failure fails the sync like any other list: without the names, exclusion rules by role
+        would silently stop applying and the excluded devices would be counted. A role record that
+        cannot be read is left out (devices with that role get none) and logged.
+        """
+        if self._roles is not None:
+            return self._roles
+        where = f"GET {ROLES_PATH}"
+        response = self._client.request(
+            "GET", f"{self.base_url}{ROLES_PATH}", what=where, headers=_ACCEPT_JSON
+        )
+        roles: dict[int, str] = {}
+        for item in _json_array(response, where):
+            try:
+                role = NinjaRole.model_validate(item)
+            except ValidationError as exc:
+                role_id = _readable_id(item.get("id")) if isinstance(item, dict) else None
+                log.warning("ninjaone: ignored role %s: %s", role_id, _describe_validation(exc))
+                continue
+            if role.name.strip():
+                roles.setdefault(role.id, role.name.strip())
+        log.info("ninjaone %s: %d roles", ROLES_PATH, len(roles))
+        self._roles = roles
+        return roles
 
     def _organization(self, item: Any) -> Organization | SkippedRecord:
         if not isinstance(item, dict):
@@ -471,12 +540,19 @@ class NinjaOneAdapter:
         except MalformedRecord as exc:
             return self._skipped("organization", item, str(exc))
 
-    def _device(self, item: Any) -> Device | SkippedRecord:
+    def _device(self, item: Any, roles: Mapping[int, str]) -> Device | SkippedRecord:
         if not isinstance(item, dict):
             return self._skipped("device", item, f"not a JSON object ({type(item).__name__})")
         try:
             wire = NinjaDevice.model_validate(item)
-            return device_from_wire(wire, self._state(wire.approval_status))
+            role_id = wire.node_role_id
+            if role_id is not None and role_id not in roles and role_id not in self._unknown_roles:
+                # No name is guessed: the device has no role, and rules by role pass it by.
+                self._unknown_roles.add(role_id)
+                log.warning(
+                    "ninjaone: nodeRoleId %d is not among %s; such devices have no role", role_id, ROLES_PATH
+                )
+            return device_from_wire(wire, self._state(wire.approval_status), roles)
         except ValidationError as exc:
             return self._skipped("device", item, _describe_validation(exc))
         except MalformedRecord as exc:
