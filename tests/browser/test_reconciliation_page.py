@@ -692,6 +692,66 @@ def test_accepting_a_suggestion_moves_a_client_out_of_unmapped_on_the_next_snaps
     expect(page.locator(".card.matched [data-count]")).to_have_text(str(before["summary"]["matched"] + 1))
 
 
+def test_ignoring_the_msps_own_lab_takes_it_out_of_every_coverage_and_lists_it_under_ignored(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    coverages = [c["name"] for c in snapshot["coverages"]]
+    assert all(
+        any(r["client"] == "Internal IT - Lab" for r in c["rows"]) for c in snapshot["coverages"]
+    )  # unmapped in every coverage before
+    open_page(page, stack, "/#view=unmapped")
+    entry = page.locator("#unmapped-rmm li", has_text="Internal IT - Lab")
+    entry.get_by_role("button", name="Ignore Internal IT - Lab: not billable").click()
+    entry.get_by_label("Why Internal IT - Lab is not billable").fill("our own lab")
+    entry.get_by_role("button", name="Ignore", exact=True).click()
+    expect(notice(page)).to_contain_text("Internal IT - Lab is ignored")
+    expect(page.locator("#unmapped-rmm li", has_text="Internal IT - Lab")).to_have_count(0)
+    ignored = page.locator("#ignored li", has_text="Internal IT - Lab")
+    expect(ignored).to_contain_text("“our own lab”, by")
+
+    page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+    expect(page.get_by_role("heading", name="Reconciliation")).to_be_visible()
+    expect(page.locator("#snapshot-picker option")).to_have_count(2)
+    search = page.get_by_label("Search clients")
+    for name in coverages:
+        page.get_by_role("tab", name=name).click()
+        search.fill("Internal IT")
+        expect(page.locator("#row-count")).to_contain_text("Showing 0 of")
+        expect(page.locator("#rows tr.row")).to_have_count(0)
+    assert all(r["client"] != "Internal IT - Lab" for c in latest(stack)["coverages"] for r in c["rows"])
+
+    # Restored, it is an unmapped organization again.
+    page.get_by_role("navigation", name="Views").get_by_role("link", name="Unmapped clients").click()
+    page.locator("#ignored li", has_text="Internal IT - Lab").get_by_role(
+        "button", name="Restore Internal IT - Lab"
+    ).click()
+    expect(notice(page)).to_contain_text("Internal IT - Lab counts again")
+    expect(page.locator("#unmapped-rmm li", has_text="Internal IT - Lab")).to_have_count(1)
+    expect(page.locator("#ignored")).to_contain_text("None: every RMM organization counts.")
+
+
+def test_a_rejected_suggestion_is_never_offered_again(page: Page, stack: LocalStack) -> None:
+    open_page(page, stack, "/#view=unmapped")
+    wrong = page.locator("#suggestions li", has_text="Greenleaf Accounting Pty Ltd")
+    expect(wrong).to_contain_text("Greenleaf Accounting")
+    wrong.get_by_role(
+        "button", name="Reject: Greenleaf Accounting is not Greenleaf Accounting Pty Ltd"
+    ).click()
+    expect(notice(page)).to_contain_text(
+        "Rejected: Greenleaf Accounting will not be suggested for Greenleaf Accounting Pty Ltd again."
+    )
+    expect(page.locator("#suggestions li", has_text="Greenleaf Accounting Pty Ltd")).to_have_count(0)
+    # The right one is still offered, and the wrong one stays gone after a reload.
+    page.reload()
+    expect(page.locator("#suggestions li", has_text="Greenleaf Accounting")).to_have_count(1)
+    expect(page.locator("#suggestions li", has_text="Greenleaf Accounting Pty Ltd")).to_have_count(0)
+    [rejected] = stack.ok("GET", "/rejected-suggestions")["items"]
+    assert (rejected["client"], rejected["rmm_organization_name"]) == (
+        "Greenleaf Accounting Pty Ltd",
+        "Greenleaf Accounting",
+    )
+
+
 def test_sync_now_shows_progress_and_updates_when_the_data_was_synced(page: Page, stack: LocalStack) -> None:
     first = stack.ok("GET", "/syncs/current")
     open_page(page, stack)

@@ -119,3 +119,31 @@ def test_with_sign_in_off_the_page_says_so(page: Page, stack: LocalStack) -> Non
     expect(page.locator("#who-name")).to_have_text("Sign-in off (local)")
     expect(page.locator("#sign-out")).to_be_hidden()
     expect(page.locator("#take-snapshot")).to_be_enabled()
+
+
+def test_each_change_is_in_the_audit_view_with_the_signed_in_persons_name(
+    page: Page, signed_stack: StackProcess
+) -> None:
+    sign_in(page, signed_stack, *ADMIN)
+    page.get_by_role("navigation", name="Views").get_by_role("link", name="Unmapped clients").click()
+    entry = page.locator("#unmapped-rmm li", has_text="Internal IT - Lab")
+    entry.get_by_role("button", name="Ignore Internal IT - Lab: not billable").click()
+    entry.get_by_label("Why Internal IT - Lab is not billable").fill("our own lab")
+    entry.get_by_role("button", name="Ignore", exact=True).click()
+    expect(page.locator("#ignored li", has_text="Internal IT - Lab")).to_contain_text("by Ada Admin")
+    page.locator("#ignored li", has_text="Internal IT - Lab").get_by_role(
+        "button", name="Restore Internal IT - Lab"
+    ).click()
+    expect(page.locator("#unmapped-rmm li", has_text="Internal IT - Lab")).to_have_count(1)
+
+    page.get_by_role("navigation", name="Views").get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    rows = page.locator("#audit-rows tr")
+    expect(rows.nth(0)).to_contain_text("Ada Admin")
+    expect(rows.nth(0)).to_contain_text("Internal IT - Lab restored: billable again")
+    expect(rows.nth(1)).to_contain_text("Internal IT - Lab ignored: not billable")
+    expect(rows.nth(1).locator("td").nth(3)).to_have_text("our own lab")
+    page.get_by_label("Kind").select_option("mapping")
+    expect(page.locator("#audit-empty")).to_have_text("No changes of this kind recorded yet.")
+    page.get_by_label("Kind").select_option("organization")
+    expect(rows).to_have_count(2)

@@ -2175,8 +2175,10 @@ def test_an_ignored_organization_leaves_every_coverage_is_listed_and_can_be_rest
     assert stack.http("PUT", path, {"reason": "our own lab"}, as_="viewer").status == 403
     assert stack.http("PUT", path, {}).status == 422  # a reason is required
     assert stack.http("PUT", "/ignored-organizations/ninjaone:999", {"reason": "x"}).status == 404
-    ignored = stack.http("PUT", path, {"reason": "our own lab"})
+    # Sent encoded, as a browser does (encodeURIComponent): the handler gets the id itself.
+    ignored = stack.http("PUT", "/ignored-organizations/ninjaone%3A30", {"reason": "our own lab"})
     assert ignored.status == 200 and ignored.headers["ETag"] == '"1"'
+    assert ignored.body["rmm_organization_id"] == LAB
     assert (ignored.body["name"], ignored.body["reason"]) == ("Internal IT - Lab", "our own lab")
     assert ignored.body["updated_by"] == {"subject": "u-admin", "name": "Ada Admin"}
     listed = stack.http("GET", "/ignored-organizations").body["items"]

@@ -145,6 +145,7 @@ def _checked_request(event: dict[str, Any]) -> dict[str, Any] | tuple[int, str]:
                     f"the {kind} parameter {str(name)[:40]!r} is longer than {MAX_PARAMETER_CHARS} characters"
                 )
                 return 400, too_long
+    event = _decoded_path(event)
     body = event.get("body")
     if not body:
         return event
@@ -176,6 +177,24 @@ def _checked_request(event: dict[str, Any]) -> dict[str, Any] | tuple[int, str]:
         "isBase64Encoded": False,
         "headers": {**headers, "content-type": "application/json"},
     }
+
+
+def _decoded_path(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its path made of the route and the decoded path parameters.
+
+    API Gateway matches the route on the raw path and hands the parameters decoded, but the resolver
+    matches its routes on the raw path again, so a parameter sent encoded ("ninjaone%3A30", as a page
+    sends an RMM organization id) would reach the handler still encoded."""
+    parameters = event.get("pathParameters") or {}
+    route = event.get("routeKey") or ""
+    if not parameters or " " not in route:
+        return event
+    path = route.split(" ", 1)[1]
+    for name, value in parameters.items():
+        if "/" in str(value):  # cannot be one segment again: leave the path as it came
+            return event
+        path = path.replace("{" + name + "}", str(value))
+    return {**event, "rawPath": path}
 
 
 def _access_denied(event: dict[str, Any]) -> dict[str, Any] | None:

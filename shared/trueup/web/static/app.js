@@ -188,12 +188,16 @@ const state = {
   filter: null, // a status, from a card or the unmapped warning
   search: "",
   change: "", // "new", "closed" or "changed": rows with that change since the snapshot before
+  decision: "", // ?decision=: a decision kind, "undecided" or "lapsed"
   sort: null, // {key, direction} or null for the API's order
   expanded: new Set(),
   current: null, // GET /syncs/current
   mappings: null, // GET /mappings: a page of each list of the Unmapped clients view
   mappingSearch: "",
   picking: null, // the entry whose picker is open: {kind: "pax8"|"rmm", id}
+  ignoring: null, // the RMM organization whose "ignore" form is open (its id)
+  ignored: null, // GET /ignored-organizations
+  audit: { entries: [], next: null, kind: "", request: 0, loaded: false }, // GET /audit, newest first
   syncing: false,
   snapshotRequest: 0,
   mappingsRequest: 0,
@@ -285,7 +289,7 @@ function showWho(me) {
 function readAddress() {
   const params = new URLSearchParams(location.hash.slice(1));
   return {
-    view: params.get("view") === "unmapped" ? "unmapped" : "reconciliation",
+    view: ["unmapped", "audit"].includes(params.get("view")) ? params.get("view") : "reconciliation",
     snapshot: params.get("snapshot"),
     coverage: params.get("coverage"),
   };
@@ -293,7 +297,7 @@ function readAddress() {
 
 function writeAddress(push = false) {
   const params = new URLSearchParams();
-  if (state.view === "unmapped") params.set("view", "unmapped");
+  if (state.view !== "reconciliation") params.set("view", state.view);
   if (state.snapshot && !state.showingLatest) params.set("snapshot", state.snapshot.id);
   if (state.snapshot && state.coverageId && state.coverageId !== state.snapshot.coverages[0]?.id) {
     params.set("coverage", state.coverageId);
@@ -322,12 +326,15 @@ function showView(view) {
   state.view = view;
   $("reconciliation-view").hidden = view !== "reconciliation";
   $("unmapped-view").hidden = view !== "unmapped";
+  $("audit-view").hidden = view !== "audit";
   for (const link of document.querySelectorAll(".views a")) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  document.title = `${view === "unmapped" ? "Unmapped clients" : "Reconciliation"} · trueup`;
+  const titles = { unmapped: "Unmapped clients", audit: "Audit log" };
+  document.title = `${titles[view] ?? "Reconciliation"} · trueup`;
   if (view === "unmapped") loadMappings();
+  if (view === "audit") loadAudit();
 }
 
 function goToView(view) {
@@ -391,6 +398,7 @@ function rowQuery(coverageId, cursor = null) {
   const needle = state.search.trim();
   if (needle) query.set("q", needle);
   if (state.change) query.set("change", state.change);
+  if (state.decision) query.set("decision", state.decision);
   if (state.sort) query.set("sort", `${state.sort.direction === "descending" ? "-" : ""}${state.sort.key}`);
   if (cursor) query.set("cursor", cursor);
   return query;
@@ -498,10 +506,11 @@ async function loadMappings() {
   const query = new URLSearchParams({ limit: String(MAPPINGS_PAGE) });
   if (state.mappingSearch.trim()) query.set("q", state.mappingSearch.trim());
   try {
-    const mappings = await api("GET", `mappings?${query}`);
+    const [mappings, ignored] = await Promise.all([api("GET", `mappings?${query}`), api("GET", "ignored-organizations")]);
     if (request !== state.mappingsRequest) return;
     state.failed.delete("Could not load the mappings");
     state.mappings = mappings;
+    state.ignored = ignored.items;
     renderMappings();
   } catch (error) {
     if (request !== state.mappingsRequest) return;
@@ -1193,6 +1202,19 @@ function decisionBadge(decision) {
   return h("span", { class: `decision ${decision.kind}${decision.lapsed ? " lapsed" : ""}`, title: decision.lapsed ? decision.lapsed_because : decision.reason }, label);
 }
 
+// A client's own terms, on its row: devices included and its own tolerance.
+function termsWords(row) {
+  const words = [];
+  if (row.allowance) words.push(`${row.allowance} included`);
+  if (row.tolerance !== null && row.tolerance !== undefined) words.push(`tolerance ±${row.tolerance}`);
+  return words.join(", ");
+}
+
+function termsBadge(row) {
+  const words = termsWords(row);
+  return words ? h("span", { class: "decision terms", title: "This client's own terms (see its detail)" }, words) : null;
+}
+
 function renderRow(row, index) {
   const key = rowKey(row);
   const open = state.expanded.has(key);
@@ -1228,7 +1250,7 @@ function renderRow(row, index) {
     ),
     monthlyCell(row),
     changeCell(row),
-    h("td", { class: "status-cell" }, h("span", { class: `status ${row.status}` }, status.label), decisionBadge(row.decision)),
+    h("td", { class: "status-cell" }, h("span", { class: `status ${row.status}` }, status.label), decisionBadge(row.decision), termsBadge(row)),
   );
   if (!open) return [tr];
   return [tr, h("tr", { class: "detail", id: detailId }, h("td", { colspan: "7" }, renderDetail(row)))];
@@ -1295,11 +1317,15 @@ function renderDetail(row) {
               }),
             ),
             h("p", {}, total ? `${plural(total, "device", "devices")} left out in all; ${row.devices ?? 0} counted.` : `None left out; ${row.devices ?? 0} counted.`),
+            Object.keys(row.excluded_rules ?? {}).length
+              ? h("p", { class: "by-rule" }, "By rule: ", Object.entries(row.excluded_rules).map(([name, n]) => `${name} (${n})`).join(", "), ".")
+              : null,
           ],
     ),
   );
   if (row.pax8_company_id && row.devices !== null) sections.push(renderMoney(row));
   if (row.status !== "matched" || row.decision) sections.push(renderDecision(row));
+  if (row.pax8_company_id) sections.push(renderTerms(row));
   sections.push(renderHistory(row));
   sections.push(renderEvidence(row));
   const warnings = [...row.warnings, ...(row.amounts_warning ? [row.amounts_warning] : [])];
@@ -1381,6 +1407,44 @@ function renderDecision(row) {
     });
     section.append(h("p", {}, remove));
   }
+  return section;
+}
+
+// The client's own terms in this coverage: devices included (they count as licensed) and its own
+// tolerance; an admin changes them on the latest snapshot, for the next one.
+function renderTerms(row) {
+  const key = row.pax8_company_id;
+  const words = termsWords(row);
+  const section = h(
+    "section",
+    { class: "detail-terms" },
+    h("h3", {}, "Terms"),
+    h("p", {}, words ? `${words}: variance = max(devices − ${row.allowance ?? 0}, 0) − licences.` : "None: no devices included, the settings' tolerance."),
+  );
+  if (!state.showingLatest || !state.canChange) return section;
+  const allowance = h("input", { type: "number", min: "0", max: "1000000", step: "1", "aria-label": "Devices included", value: String(row.allowance ?? 0) });
+  const tolerance = h("input", { type: "number", min: "0", max: "1000", step: "1", "aria-label": "Own tolerance", placeholder: "settings'", value: row.tolerance ?? "" });
+  const reason = h("input", { type: "text", "aria-label": "Why (terms)", placeholder: "Why (optional)", maxlength: "1000" });
+  const save = h("button", { type: "submit", class: "button small" }, "Save terms");
+  const form = h("form", { class: "decision-form" }, h("label", {}, "included ", allowance), h("label", {}, "tolerance ", tolerance), reason, save);
+  const path = `terms/${encodeURIComponent(state.coverageId)}/${encodeURIComponent(key)}`;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { allowance: Number(allowance.value || 0), tolerance: tolerance.value === "" ? null : Number(tolerance.value) };
+    if (reason.value.trim()) body.reason = reason.value;
+    setBusy(save, true, "Saving…");
+    try {
+      if (!body.allowance && body.tolerance === null) await api("DELETE", path);
+      else await api("PUT", path, body);
+      clearError();
+      notify(`Terms saved for ${row.client}. They apply from the next snapshot on.`);
+    } catch (error) {
+      showError("Could not save the terms", error);
+    } finally {
+      setBusy(save, false);
+    }
+  });
+  section.append(form);
   return section;
 }
 
@@ -1658,6 +1722,16 @@ function renderMappings() {
               "button",
               {
                 type: "button",
+                class: "button small quiet",
+                "aria-label": `Reject: ${s.rmm_organization_name} is not ${s.client}`,
+                onclick: (event) => rejectSuggestion(s, event.currentTarget),
+              },
+              "Reject",
+            )),
+            adminButton(h(
+              "button",
+              {
+                type: "button",
                 class: "button small",
                 "aria-label": `Accept: ${s.rmm_organization_name} belongs to ${s.client}`,
                 onclick: (event) => {
@@ -1703,6 +1777,118 @@ function renderMappings() {
       : none("None yet: every mapping comes from matching names.")),
     ...moreOf("manual"),
   );
+  $("ignored").replaceChildren(
+    ...(state.ignored === null
+      ? [h("li", { class: "none-left" }, "Loading…")]
+      : state.ignored.length
+      ? state.ignored.map((o) =>
+          h(
+            "li",
+            { "data-id": o.rmm_organization_id },
+            h("div", { class: "mapping-names" }, h("strong", {}, o.name), h("span", { class: "why" }, `“${o.reason}”, by ${personOf(o.updated_by)}, ${ago(o.updated_at)}`)),
+            adminButton(h("button", { type: "button", class: "button small quiet", "aria-label": `Restore ${o.name}`, onclick: (event) => restoreOrganization(o, event.currentTarget) }, "Restore")),
+          ),
+        )
+      : [h("li", { class: "none-left" }, "None: every RMM organization counts.")]),
+  );
+}
+
+function personOf(by) {
+  return by?.name ?? by?.subject ?? "someone";
+}
+
+async function rejectSuggestion(s, button) {
+  setBusy(button, true, "Rejecting…");
+  try {
+    await api("PUT", `rejected-suggestions/${encodeURIComponent(s.pax8_company_id)}/${encodeURIComponent(s.rmm_organization_id)}`, {});
+    clearError();
+    notify(`Rejected: ${s.rmm_organization_name} will not be suggested for ${s.client} again.`);
+    await loadMappings();
+  } catch (error) {
+    showError("Could not reject the suggestion", error);
+    renderMappings();
+  }
+}
+
+// An RMM organization's "not billable" form: why, then Ignore.
+function ignoreForm(entry) {
+  const reason = h("input", { type: "text", "aria-label": `Why ${entry.name} is not billable`, placeholder: "Why it is not billable (required)", maxlength: "1000", required: "" });
+  const save = h("button", { type: "submit", class: "button small" }, "Ignore");
+  const cancel = h("button", { type: "button", class: "button small quiet", onclick: () => { state.ignoring = null; renderMappings(); } }, "Cancel");
+  const form = h("form", { class: "ignore-form" }, reason, save, cancel);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    setBusy(save, true, "Saving…");
+    try {
+      await api("PUT", `ignored-organizations/${encodeURIComponent(entry.id)}`, { reason: reason.value });
+      state.ignoring = null;
+      clearError();
+      notify(`${entry.name} is ignored: it is in no coverage and no unmapped list from the next snapshot on.`);
+      await loadMappings();
+    } catch (error) {
+      showError("Could not ignore the organization", error);
+      setBusy(save, false);
+    }
+  });
+  return form;
+}
+
+async function restoreOrganization(organization, button) {
+  setBusy(button, true, "Restoring…");
+  try {
+    await api("DELETE", `ignored-organizations/${encodeURIComponent(organization.rmm_organization_id)}`);
+    clearError();
+    notify(`${organization.name} counts again from the next snapshot on.`);
+    await loadMappings();
+  } catch (error) {
+    showError("Could not restore the organization", error);
+    renderMappings();
+  }
+}
+
+// ------------------------------------------------------------------ the audit log
+
+async function loadAudit(more = false) {
+  const audit = state.audit;
+  const request = ++audit.request;
+  const query = new URLSearchParams({ limit: "50" });
+  if (audit.kind) query.set("kind", audit.kind);
+  if (more && audit.next) query.set("cursor", audit.next);
+  if (!audit.loaded) $("audit-loading").hidden = false;
+  try {
+    const page = await api("GET", `audit?${query}`);
+    if (request !== audit.request) return;
+    state.failed.delete("Could not load the audit log");
+    audit.entries = more ? [...audit.entries, ...page.items] : page.items;
+    audit.next = page.next_cursor;
+    audit.loaded = true;
+    renderAudit();
+  } catch (error) {
+    if (request !== audit.request) return;
+    $("audit-loading").textContent = "The audit log could not be loaded.";
+    showError("Could not load the audit log", error, () => loadAudit(more));
+  }
+}
+
+function renderAudit() {
+  const { entries, next } = state.audit;
+  $("audit-loading").hidden = true;
+  $("audit-table").hidden = entries.length === 0;
+  $("audit-empty").hidden = entries.length > 0;
+  $("audit-empty").textContent = state.audit.kind ? "No changes of this kind recorded yet." : "No changes recorded yet.";
+  $("audit-rows").replaceChildren(
+    ...entries.map((e) =>
+      h(
+        "tr",
+        { "data-kind": e.kind },
+        h("td", {}, timeElement(e.at, dateTime.format(new Date(e.at)))),
+        h("td", {}, personOf(e.by)),
+        h("td", {}, e.what),
+        h("td", {}, e.reason ?? ""),
+      ),
+    ),
+  );
+  $("audit-more").hidden = !next;
 }
 
 function moreOf(list) {
@@ -1719,6 +1905,27 @@ function moreOf(list) {
 // One unmapped company or organization, with a Choose button that opens the one picker for it.
 function unmappedEntry(entry) {
   const open = state.picking?.kind === entry.kind && state.picking.id === entry.id;
+  const ignoring = entry.kind === "rmm" && state.ignoring === entry.id;
+  const ignore =
+    entry.kind === "rmm"
+      ? adminButton(
+          h(
+            "button",
+            {
+              type: "button",
+              class: "button small quiet",
+              "aria-expanded": String(ignoring),
+              "aria-label": `Ignore ${entry.name}: not billable`,
+              onclick: () => {
+                state.ignoring = ignoring ? null : entry.id;
+                renderMappings();
+                if (!ignoring) document.querySelector(".ignore-form input")?.focus();
+              },
+            },
+            ignoring ? "Close" : "Ignore…",
+          ),
+        )
+      : null;
   const side = entry.kind === "pax8" ? "Pax8" : "RMM";
   const choose = adminButton(
     h(
@@ -1738,7 +1945,9 @@ function unmappedEntry(entry) {
     { "data-kind": entry.kind, "data-id": entry.id },
     h("div", { class: "mapping-names" }, h("span", { class: "side" }, `${side} `), h("strong", {}, entry.name)),
     choose,
+    ignore,
     open ? picker(entry) : null,
+    ignoring ? ignoreForm(entry) : null,
   );
 }
 
@@ -1884,6 +2093,16 @@ function bind() {
   }
   let typing = null;
   $("change-filter").addEventListener("change", (event) => setChangeFilter(event.target.value));
+  $("decision-filter").addEventListener("change", (event) => {
+    state.decision = event.target.value;
+    state.expanded.clear();
+    loadRows();
+  });
+  $("audit-kind").addEventListener("change", (event) => {
+    state.audit.kind = event.target.value;
+    loadAudit();
+  });
+  $("audit-more").addEventListener("click", () => loadAudit(true));
   $("search").addEventListener("input", (event) => {
     state.search = event.target.value;
     state.expanded.clear();
