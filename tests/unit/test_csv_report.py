@@ -67,6 +67,10 @@ def test_header_starts_with_the_seed_columns_and_rows_keep_their_order() -> None
         "",  # no commitment
         "",  # no previous row
         "",  # no change recorded
+        "",  # no decision: kind, reason, by whom
+        "",
+        "",
+        "",  # no devices included
         "Huntress Managed EDR",
         "c-1",
         "ninjaone:1",
@@ -206,3 +210,33 @@ def test_amounts_follow_the_seed_columns_as_plain_numbers() -> None:
 
 def test_an_empty_coverage_still_has_its_header() -> None:
     assert parse(render([])) == [HEADER]
+
+
+def test_a_decision_and_a_clients_terms_are_in_their_columns() -> None:
+    decided = {
+        **row("Redwood", 20, 14, "under_licensed"),
+        "decision": {
+            "kind": "muted",
+            "reason": "=review in March",
+            "decided_by": {"subject": "u-1", "name": "Ada Admin"},
+            "decided_at": "2026-11-01T06:00:00Z",
+            "until": "2027-03-31",
+            "lapsed": False,
+        },
+        "allowance": 6,
+    }
+    lapsed = {
+        **row("Kingfisher", 13, 10, "under_licensed"),
+        "decision": {
+            "kind": "will_bill",
+            "reason": "raise on the 1st",
+            "decided_by": {"subject": "u-2", "name": None},
+            "decided_at": "2026-10-01T06:00:00Z",
+            "lapsed": True,
+        },
+    }
+    header, first, second = parse(render([decided, lapsed]))
+    at = header.index("Decision")
+    assert header[at : at + 4] == ["Decision", "Decision reason", "Decided by", "Devices included"]
+    assert first[at : at + 4] == ["Muted until 2027-03-31", "'=review in March", "Ada Admin", "6"]
+    assert second[at : at + 4] == ["Will bill (lapsed)", "raise on the 1st", "u-2", ""]

@@ -30,6 +30,11 @@ HEADER = [
     # Since the snapshot taken just before (trueup.domain.changes).
     "Previous variance",
     "Change",
+    # What a person decided about the gap (trueup.domain.review), and the client's own terms.
+    "Decision",
+    "Decision reason",
+    "Decided by",
+    "Devices included",
     "Coverage",
     "Pax8 company id",
     "RMM organization ids",
@@ -99,6 +104,31 @@ def _money(amounts: Mapping[str, Any] | None) -> list[str]:
     ]
 
 
+DECISION_LABELS = {
+    "will_bill": "Will bill",
+    "will_adjust": "Will adjust",
+    "dismissed": "Dismissed",
+    "muted": "Muted",
+}
+
+
+def _decision(decision: Mapping[str, Any] | None) -> list[str]:
+    """Decision (its kind, "until" a date, or "lapsed"), its reason, who decided it."""
+    if not decision:
+        return ["", "", ""]
+    label = DECISION_LABELS.get(decision["kind"], decision["kind"])
+    if decision.get("until"):
+        label += f" until {decision['until']}"
+    if decision.get("lapsed"):
+        label += " (lapsed)"
+    by = decision.get("decided_by") or {}
+    return [
+        label,
+        safe_text(decision.get("reason") or ""),
+        safe_text(str(by.get("name") or by.get("subject") or "")),
+    ]
+
+
 def csv_row(row: Mapping[str, Any], coverage_name: str, snapshot: Mapping[str, Any]) -> list[str]:
     excluded = "; ".join(
         f"{n} {EXCLUSION_LABELS.get(reason, reason)}"
@@ -115,6 +145,8 @@ def csv_row(row: Mapping[str, Any], coverage_name: str, snapshot: Mapping[str, A
         row.get("commitment_ends") or "",
         _number((row.get("previous") or {}).get("variance")),
         CHANGE_LABELS.get(row.get("change") or "", ""),
+        *_decision(row.get("decision")),
+        _number(row.get("allowance")),
         safe_text(coverage_name),
         safe_text(row["pax8_company_id"] or ""),
         safe_text(" ".join(row["rmm_organization_ids"])),
