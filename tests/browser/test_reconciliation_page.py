@@ -866,6 +866,10 @@ def test_sync_and_snapshot_syncs_then_shows_the_snapshot_of_the_fresh_data(
     page: Page, stack: LocalStack, snapshot: dict[str, Any]
 ) -> None:
     before = stack.ok("GET", "/syncs/current")
+    # NinjaOne answers its first page of devices slowly, so the sync lasts long enough to be seen
+    # in progress (a fast one may finish between two of the page's polls).
+    slow = {"server": "ninjaone", "path": "/v2/devices", "delay": 5, "times": 1}
+    assert http_json(stack.stack_file()["demo"]["control"] + "/faults", "POST", slow)[0] == 201
     open_page(page, stack)
     expect(page.locator("#snapshot-meta")).to_contain_text("Taken")
     page.get_by_role("button", name="Sync & Snapshot").click()

@@ -2251,7 +2251,6 @@ def test_an_allowance_and_a_tag_rule_turn_gaps_matched_from_the_next_snapshot(st
     assert (redwood["devices"], redwood["licenses"], redwood["status"]) == (20, 14, "under_licensed")
     terms = f"/terms/{EDR}/{redwood['pax8_company_id']}"
     refusals: list[tuple[str, Any, int, str]] = [
-        (terms, {"allowance": 0}, 400, "an allowance above 0 or a tolerance"),
         (terms, {"allowance": -1}, 422, "body.allowance"),
         (f"/terms/{EDR}/{LAB}", {"allowance": 5}, 409, "terms are a mapped client's"),
         (f"/terms/nothing/{redwood['pax8_company_id']}", {"allowance": 5}, 404, "no coverage"),
@@ -2265,8 +2264,11 @@ def test_an_allowance_and_a_tag_rule_turn_gaps_matched_from_the_next_snapshot(st
     assert set_terms.status == 200 and set_terms.body["client"] == "Redwood Financial Advisors"
     # Granite Peak's two loaners are tagged not-billable in NinjaOne: a rule leaves them out of EDR.
     rule = "/rules/Not billable"
-    assert stack.http("PUT", rule, {"coverage_ids": [EDR]}).status == 400  # matches nothing
-    assert stack.http("PUT", rule, {"tags": ["x"], "coverage_ids": ["nothing"]}).status == 400
+    nothing = stack.http("PUT", rule, {"coverage_ids": [EDR], "tags": []})
+    assert nothing.status == 422 and "a rule needs at least one" in nothing.body["message"]
+    unknown = stack.http("PUT", rule, {"tags": ["x"], "coverage_ids": ["nothing"]})
+    assert unknown.status == 409 and "unknown coverage(s) nothing" in unknown.body["message"]
+    assert stack.http("PUT", "/rules/ Not billable", {"tags": ["x"]}).status == 400
     made = stack.http("PUT", rule, {"tags": ["Not-Billable"], "coverage_ids": [EDR], "reason": "loaners"})
     assert made.status == 200 and made.body["tags"] == ["Not-Billable"]
     assert [r["name"] for r in stack.http("GET", "/rules").body["items"]] == ["Not billable"]

@@ -79,6 +79,9 @@ class Request:
 
     query: tuple[QueryParam, ...] = ()
     body: str | None = None  # a model of trueup.api.wire, or "object" for any JSON object
+    # The form a path parameter takes (name -> pattern), for the description; the handler checks it
+    # and answers 400 naming the problem.
+    path: tuple[tuple[str, str], ...] = ()
     body_required: bool = True
 
 

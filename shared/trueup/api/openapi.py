@@ -131,6 +131,9 @@ def openapi_json() -> str:
                 )
             for status, description in answers.items():
                 responses[status] = {"description": description, "content": error}
+            for status, response in responses.items():  # every error a route names answers an Error
+                if str(status)[0] in "45":
+                    response["content"] = error
             if signed_in and route in PUBLIC_ROUTES:
                 operation["security"] = []  # no token needed, against the document-wide requirement
     _add_models(document, requests)
@@ -143,8 +146,11 @@ def _describe_request(operation: dict[str, Any], route: str, request: Request) -
     from trueup.api.resolver import MAX_PARAMETER_CHARS
 
     parameters = operation.setdefault("parameters", [])
-    for parameter in parameters:  # path parameters: resolver.MAX_PARAMETER_CHARS
+    patterns = dict(request.path)
+    for parameter in parameters:  # path parameters: resolver.MAX_PARAMETER_CHARS, and their form
         parameter.get("schema", {})["maxLength"] = MAX_PARAMETER_CHARS
+        if parameter.get("name") in patterns:
+            parameter["schema"]["pattern"] = patterns[parameter["name"]]
     for query in request.query:
         schema = query.schema()
         if schema["type"] == "string":

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from trueup.api.http import InvalidRequest, Request, answers, body_of, if_match_version, versioned
 from trueup.api.identity import caller_of
+from trueup.services.exclusion_rules import RULE_NAME_PATTERN
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -16,7 +17,8 @@ router = APIGatewayHttpRouter()
 
 REQUESTS = {
     "PUT /terms/{coverage}/{key}": Request(body="TermsRequest"),
-    "PUT /rules/{name}": Request(body="RuleRequest"),
+    "PUT /rules/{name}": Request(body="RuleRequest", path=(("name", RULE_NAME_PATTERN),)),
+    "DELETE /rules/{name}": Request(path=(("name", RULE_NAME_PATTERN),)),
 }
 VERSION_ANSWERS: "dict[int, OpenAPIResponse]" = {
     409: {"description": "Another write won a race"},

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trueup.domain.models import Row, Settings, Summary
 
@@ -331,7 +331,8 @@ class AuditPage(ApiModel):
 # --- /ignored-organizations, /rejected-suggestions, /terms, /rules -----------------------------------
 
 Reason = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
-Listed = Annotated[str, Field(min_length=1, max_length=200)]
+Listed = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+MATCHERS = ("name_patterns", "roles", "tags")
 
 
 class IgnoreRequest(ApiModel):
@@ -401,6 +402,13 @@ class TermsList(ApiModel):
 
 
 class RuleRequest(ApiModel):
+    """At least one of name_patterns, roles and tags is needed: a rule that matches nothing is refused."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": [field], "properties": {field: {"minItems": 1}}} for field in MATCHERS]
+        }
+    )
     coverage_ids: list[Listed] = Field(
         default=[], max_length=50, description="Where it applies ([]: everywhere)"
     )
@@ -412,6 +420,12 @@ class RuleRequest(ApiModel):
         default=[], max_length=50, description='Device tags or groups, as the RMM names them: "_NotBillable_"'
     )
     reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> RuleRequest:
+        if not (self.name_patterns or self.roles or self.tags):
+            raise ValueError("a rule needs at least one device name pattern, role or tag")
+        return self
 
 
 class RuleOut(ApiModel):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trueup.domain.review import review_key
-from trueup.errors import Conflict, InvalidInput
+from trueup.errors import Conflict
 from trueup.services.review import TERMS, Change, change, iso
 from trueup.store.table import TrueupTable
 
@@ -30,8 +30,6 @@ def set_terms(
     from trueup.services.snapshots import latest_row
 
     allowance, tolerance = request.get("allowance") or 0, request.get("tolerance")
-    if not allowance and tolerance is None:
-        raise InvalidInput("terms need an allowance above 0 or a tolerance: to remove them, DELETE them")
     snapshot_id, row = latest_row(coverage, key)
     if row["pax8_company_id"] is None:
         raise Conflict(
@@ -76,4 +74,4 @@ def _words(allowance: int, tolerance: int | None) -> str:
     said = [f"{allowance} device{'' if allowance == 1 else 's'} included"] if allowance else []
     if tolerance is not None:
         said.append(f"tolerance {tolerance}")
-    return ", ".join(said)
+    return ", ".join(said) or "none (no devices included, the settings' tolerance)"

@@ -8,11 +8,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from trueup.errors import InvalidInput
+from trueup.errors import Conflict, InvalidInput
 from trueup.services.review import RULE, Change, change, iso
 from trueup.store.table import TrueupTable
 
-RULE_NAME = re.compile(r"^[^/#\s][^/#]{0,99}$")
+# A rule's name, as the API describes it: letters, digits and a little punctuation, 1 to 100
+# characters, no space at either end (it is a path segment and a column of the audit log).
+RULE_NAME_PATTERN = r"^\w([\w .()&+,'-]{0,98}[\w)])?$"
+RULE_NAME = re.compile(RULE_NAME_PATTERN, re.ASCII)  # \w as JSON Schema reads it
 
 
 def list_rules() -> list[dict[str, Any]]:
@@ -21,8 +24,11 @@ def list_rules() -> list[dict[str, Any]]:
 
 
 def _check_name(name: str) -> str:
-    if not RULE_NAME.match(name) or name != name.strip():
-        raise InvalidInput(f"rule name {name!r}: 1 to 100 characters, no '/' or '#', no spaces at either end")
+    if not RULE_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"rule name {name[:100]!r}: 1 to 100 letters, digits, spaces or . ( ) & + , ' -, "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -47,8 +53,8 @@ def set_rule(
         raise InvalidInput("a rule needs at least one device name pattern, role or tag")
     known = latest_coverage_ids()
     unknown = [c for c in coverages if known is not None and c not in known]
-    if unknown:
-        raise InvalidInput(
+    if unknown:  # well-formed, but not what the snapshots hold: a conflict with the current state
+        raise Conflict(
             f"unknown coverage(s) {', '.join(unknown)}: "
             f"the latest snapshot and the settings have {', '.join(sorted(known or ()))}"
         )
