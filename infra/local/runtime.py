@@ -246,13 +246,17 @@ class Worker:
 
     def stop(self) -> None:
         """Let the worker finish (closing its request pipe ends its loop), then make sure it is gone."""
-        with self._lock:
-            if self._pipes_open:
-                os.close(self._requests)
-                self._requests = -1
+        self.ask_to_stop()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=_STOP_GRACE_SECONDS)
         self.kill()
+
+    def ask_to_stop(self) -> None:
+        """Close its request pipe: it ends its loop and exits (stop() then waits for it)."""
+        with self._lock:
+            if self._pipes_open and self._requests >= 0:
+                os.close(self._requests)
+                self._requests = -1
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -429,16 +433,24 @@ class FunctionPool:
             return len(self._all)
 
     def close(self) -> None:
+        for worker in self.closing():
+            worker.stop()
+
+    def closing(self) -> list[Worker]:
+        """Take no more invocations: kill the busy workers (an invocation in flight at shutdown ends
+        with the stack, as in a killed container) and ask the idle ones to stop; answers those, for
+        the caller to wait on (all pools' at once: each takes a moment to exit)."""
         with self._condition:
             self._closed = True
             idle, self._idle = self._idle, []
             busy = self._all.difference(idle)
             self._all.clear()
             self._condition.notify_all()
-        for worker in idle:
-            worker.stop()
         for worker in busy:
-            worker.kill()  # an invocation in flight at shutdown ends with the stack, as in a killed container
+            worker.kill()
+        for worker in idle:
+            worker.ask_to_stop()
+        return idle
 
 
 class FunctionRuntime:
@@ -466,8 +478,10 @@ class FunctionRuntime:
             thread.start()
 
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
+        """Every pool's workers asked to stop at once, then each waited for."""
+        stopping = [worker for pool in self._pools.values() for worker in pool.closing()]
+        for worker in stopping:
+            worker.stop()
 
 
 def _prewarm_quietly(pool: FunctionPool) -> None:
