@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from trueup.api.http import InvalidRequest, Request, answers, body_of, if_match_version, versioned
 from trueup.api.identity import caller_of
-from trueup.services.exclusion_rules import RULE_NAME_PATTERN
+from trueup.domain.rule_names import RULE_NAME_PATTERN
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse

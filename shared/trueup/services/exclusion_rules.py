@@ -8,13 +8,11 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from trueup.domain.rule_names import RULE_NAME_PATTERN
 from trueup.errors import Conflict, InvalidInput
 from trueup.services.review import RULE, Change, change, iso
 from trueup.store.table import TrueupTable
 
-# A rule's name, as the API describes it: letters, digits and a little punctuation, 1 to 100
-# characters, no space at either end (it is a path segment and a column of the audit log).
-RULE_NAME_PATTERN = r"^\w([\w .()&+,'-]{0,98}[\w)])?$"
 RULE_NAME = re.compile(RULE_NAME_PATTERN, re.ASCII)  # \w as JSON Schema reads it
 
 
