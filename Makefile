@@ -19,6 +19,10 @@ LAYER_STAMP := .venv-layer/.installed
 OIDC_DIR := infra/local/oidc
 OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
+# pytest's worker processes for `make test` (pytest-xdist): each test file runs whole in one of them, in
+# order, so module-wide stacks and browsers are shared as before. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+
 .PHONY: run test bench bench-page bench-cold-start event-schemas screenshot lint typecheck unit venv sam-venv checkov-venv layer oidc-provider clean
 
 # TRUEUP_AUTH=oidc make run: sign-in through the local OpenID provider (needs Node.js 20+ and npm).
@@ -29,7 +33,7 @@ test: $(STAMP) $(SAM_STAMP) $(LAYER_STAMP) $(OIDC_STAMP) $(CHECKOV_STAMP)  ## ru
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared infra tests
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP) $(LAYER_STAMP)  ## scale benchmark: sync + snapshot at 2,000 clients / 100,000 devices, prints figures (ARGS="--help")
 	$(BIN)/python -m infra.bench $(ARGS)
