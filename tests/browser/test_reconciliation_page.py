@@ -1072,3 +1072,40 @@ def test_the_unmapped_lists_come_a_page_at_a_time(
     expect(listed).to_have_text([o["name"] for o in organizations[:2]])
     page.locator("#unmapped-rmm").get_by_role("button", name="Show more (2 shown so far)").click()
     expect(listed).to_have_text([o["name"] for o in organizations[:4]])
+
+
+def test_an_exclusion_rule_by_tag_leaves_devices_out_from_the_next_snapshot(
+    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+) -> None:
+    [granite] = [
+        r for r in snapshot["coverages"][0]["rows"] if r["client"] == "Granite Peak Construction Inc."
+    ]
+    assert (granite["devices"], granite["licenses"], granite["status"]) == (27, 25, "under_licensed")
+    open_page(page, stack, "/#view=rules")
+    expect(page.get_by_role("heading", name="Exclusion rules")).to_be_visible()
+    expect(page.locator("#rules")).to_contain_text("None: every device of a covered class counts.")
+    form = page.locator("#rule-form")
+    form.get_by_label("Name", exact=True).fill("Loaners")
+    form.get_by_label("Tags or groups").fill("not-billable")
+    form.get_by_label("Coverage").select_option(label="Huntress Managed EDR")
+    form.get_by_label("Why").fill("loaners are not billed")
+    form.get_by_role("button", name="Save rule").click()
+    expect(notice(page)).to_contain_text("Rule “Loaners” saved")
+    expect(page.locator("#rules li", has_text="Loaners")).to_contain_text(
+        "Leaves out devices with tags not-billable, in Huntress Managed EDR."
+    )
+
+    # The next snapshot leaves Granite Peak's two loaners out: 25 devices, 25 licences, matched.
+    page.locator(".topbar").get_by_role("button", name="Take Snapshot").click()
+    expect(page.get_by_role("heading", name="Reconciliation")).to_be_visible()
+    expect(page.locator("#snapshot-picker option")).to_have_count(2)
+    row = page.locator(
+        "#rows tr.row",
+        has=page.locator(".client-name", has_text=re.compile("^Granite Peak Construction Inc.$")),
+    )
+    expect(row.locator(".status-cell")).to_have_text("Matched")
+    expect(row.locator(".devices-cell")).to_have_text("25")
+    row.get_by_role("button").first.click()
+    expect(page.locator("tr.detail .by-rule")).to_have_text("By rule: Loaners (2).")
+    [after] = [r for r in latest(stack)["coverages"][0]["rows"] if r["client"] == granite["client"]]
+    assert after["excluded_rules"] == {"Loaners": 2} and after["excluded"]["excluded_by_rule"] == 2

@@ -198,6 +198,7 @@ const state = {
   ignoring: null, // the RMM organization whose "ignore" form is open (its id)
   ignored: null, // GET /ignored-organizations
   audit: { entries: [], next: null, kind: "", request: 0, loaded: false }, // GET /audit, newest first
+  rules: null, // GET /rules
   syncing: false,
   snapshotRequest: 0,
   mappingsRequest: 0,
@@ -289,7 +290,7 @@ function showWho(me) {
 function readAddress() {
   const params = new URLSearchParams(location.hash.slice(1));
   return {
-    view: ["unmapped", "audit"].includes(params.get("view")) ? params.get("view") : "reconciliation",
+    view: ["unmapped", "rules", "audit"].includes(params.get("view")) ? params.get("view") : "reconciliation",
     snapshot: params.get("snapshot"),
     coverage: params.get("coverage"),
   };
@@ -327,14 +328,16 @@ function showView(view) {
   $("reconciliation-view").hidden = view !== "reconciliation";
   $("unmapped-view").hidden = view !== "unmapped";
   $("audit-view").hidden = view !== "audit";
+  $("rules-view").hidden = view !== "rules";
   for (const link of document.querySelectorAll(".views a")) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const titles = { unmapped: "Unmapped clients", audit: "Audit log" };
+  const titles = { unmapped: "Unmapped clients", audit: "Audit log", rules: "Exclusion rules" };
   document.title = `${titles[view] ?? "Reconciliation"} · trueup`;
   if (view === "unmapped") loadMappings();
   if (view === "audit") loadAudit();
+  if (view === "rules") loadRules();
 }
 
 function goToView(view) {
@@ -799,6 +802,7 @@ function render() {
   $("snapshot-view").hidden = snapshot === null;
   renderSnapshotChoice();
   renderFreshness();
+  if (state.rules) renderRules(); // the rules name the shown snapshot's coverages
   if (!snapshot) {
     renderEmptyState();
     return;
@@ -1846,6 +1850,106 @@ async function restoreOrganization(organization, button) {
   }
 }
 
+// ------------------------------------------------------------------ exclusion rules
+
+async function loadRules() {
+  try {
+    const answer = await api("GET", "rules");
+    state.failed.delete("Could not load the rules");
+    state.rules = answer.items;
+    renderRules();
+  } catch (error) {
+    $("rules-loading").textContent = "The rules could not be loaded.";
+    showError("Could not load the rules", error, loadRules);
+  }
+}
+
+function ruleWords(rule) {
+  const parts = [
+    rule.name_patterns.length ? `names ${rule.name_patterns.join(", ")}` : null,
+    rule.roles.length ? `roles ${rule.roles.join(", ")}` : null,
+    rule.tags.length ? `tags ${rule.tags.join(", ")}` : null,
+  ].filter(Boolean);
+  const coverages = state.snapshot?.coverages ?? [];
+  const where = rule.coverage_ids.length
+    ? rule.coverage_ids.map((id) => coverages.find((c) => c.id === id)?.name ?? id).join(", ")
+    : "every coverage";
+  return `Leaves out devices with ${parts.join(" or ")}, in ${where}.`;
+}
+
+function renderRules() {
+  $("rules-loading").hidden = true;
+  const select = $("rule-coverage");
+  const chosen = select.value;
+  select.replaceChildren(
+    h("option", { value: "" }, "Every coverage"),
+    ...(state.snapshot?.coverages ?? []).map((c) => h("option", { value: c.id }, c.name)),
+  );
+  select.value = chosen;
+  $("rule-save").disabled = !state.canChange;
+  $("rule-save").title = state.canChange ? "" : ADMIN_ONLY;
+  $("rules").replaceChildren(
+    ...(state.rules.length
+      ? state.rules.map((rule) =>
+          h(
+            "li",
+            { "data-name": rule.name },
+            h(
+              "div",
+              { class: "mapping-names" },
+              h("strong", {}, rule.name),
+              h("span", { class: "why" }, ruleWords(rule)),
+              h("span", { class: "why" }, `${rule.reason ? `“${rule.reason}”, ` : ""}by ${personOf(rule.updated_by)}, ${ago(rule.updated_at)}`),
+            ),
+            adminButton(h("button", { type: "button", class: "button small quiet", "aria-label": `Remove the rule ${rule.name}`, onclick: (event) => removeRule(rule, event.currentTarget) }, "Remove")),
+          ),
+        )
+      : [h("li", { class: "none-left" }, "None: every device of a covered class counts.")]),
+  );
+}
+
+function listed(text) {
+  return text.split(",").map((part) => part.trim()).filter(Boolean);
+}
+
+async function saveRule(event) {
+  event.preventDefault();
+  const name = $("rule-name").value.trim();
+  const body = {
+    name_patterns: listed($("rule-patterns").value),
+    roles: listed($("rule-roles").value),
+    tags: listed($("rule-tags").value),
+    coverage_ids: $("rule-coverage").value ? [$("rule-coverage").value] : [],
+  };
+  if ($("rule-reason").value.trim()) body.reason = $("rule-reason").value.trim();
+  const button = $("rule-save");
+  setBusy(button, true, "Saving…");
+  try {
+    await api("PUT", `rules/${encodeURIComponent(name)}`, body);
+    clearError();
+    notify(`Rule “${name}” saved. It applies from the next snapshot on.`);
+    $("rule-form").reset();
+    await loadRules();
+  } catch (error) {
+    showError("Could not save the rule", error);
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+async function removeRule(rule, button) {
+  setBusy(button, true, "Removing…");
+  try {
+    await api("DELETE", `rules/${encodeURIComponent(rule.name)}`);
+    clearError();
+    notify(`Rule “${rule.name}” removed. It applies from the next snapshot on.`);
+    await loadRules();
+  } catch (error) {
+    showError("Could not remove the rule", error);
+    renderRules();
+  }
+}
+
 // ------------------------------------------------------------------ the audit log
 
 async function loadAudit(more = false) {
@@ -2103,6 +2207,7 @@ function bind() {
     loadAudit();
   });
   $("audit-more").addEventListener("click", () => loadAudit(true));
+  $("rule-form").addEventListener("submit", saveRule);
   $("search").addEventListener("input", (event) => {
     state.search = event.target.value;
     state.expanded.clear();
