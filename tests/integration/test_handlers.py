@@ -736,6 +736,13 @@ def test_a_device_list_ended_early_is_held_not_made_current_until_an_admin_accep
     assert decided["decided_by"] == {"subject": "u-admin", "name": "Ada Admin"} and decided["decided_at"]
     assert stack.http("GET", "/syncs/current").body["rmm"]["generation"] == state["generation"]
     assert stack.http("GET", "/syncs/current").body["held"] == []
+    [entry] = stack.http("GET", "/audit", query={"kind": "sync"}).body["items"]
+    assert (entry["what"], entry["by"]["name"]) == (
+        f"held rmm sync of run {run['id']}: accepted",
+        "Ada Admin",
+    )
+    assert entry["before"]["held_because"] == state["held_reason"]
+    assert entry["after"]["current_generation"] == state["generation"]
     twice = stack.http("POST", f"/syncs/{run['id']}/rmm/discard")
     assert twice.status == 409 and "succeeded, not held: nothing to discard" in twice.body["message"]
     assert stack.deliver_events() == ["suggestions"]  # accepted data is announced as synced
@@ -801,6 +808,11 @@ def test_companies_answered_empty_are_held_and_discarding_keeps_the_current_data
     assert state["held_reason"].startswith("Pax8 returned 0 companies; the current data has 40")
     discarded = stack.http("POST", f"/syncs/{run['id']}/pax8/discard")
     assert discarded.status == 200 and discarded.body["sources"]["pax8"]["status"] == "discarded"
+    [entry] = stack.http("GET", "/audit", query={"kind": "sync"}).body["items"]
+    assert (
+        entry["what"] == f"held pax8 sync of run {run['id']}: discarded"
+        and entry["by"]["name"] == "Ada Admin"
+    )
     after = stack.http("GET", "/syncs/current").body
     assert after["pax8"] == current["pax8"] and after["held"] == []
     # The discarded data is tagged to expire; the current data is not.
