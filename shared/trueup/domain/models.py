@@ -131,6 +131,10 @@ class Device(DomainModel):
     # device, and its tags or groups (Datto RMM's `_NotBillable_` convention is a group).
     role: str | None = None
     tags: list[str] = []
+    # What tells one machine seen by two RMM sources (trueup.domain.device_identity): its serial
+    # number and a hardware id (a UUID from the firmware, where the RMM gives one).
+    serial: str | None = None
+    hardware_id: str | None = None
 
 
 class RmmData(DomainModel):
