@@ -693,7 +693,7 @@ def test_accepting_a_suggestion_moves_a_client_out_of_unmapped_on_the_next_snaps
 
 
 def test_ignoring_the_msps_own_lab_takes_it_out_of_every_coverage_and_lists_it_under_ignored(
-    page: Page, stack: LocalStack, snapshot: dict[str, Any]
+    page: Page, stack: LocalStack, snapshot: dict[str, Any], tmp_path: Path
 ) -> None:
     coverages = [c["name"] for c in snapshot["coverages"]]
     assert all(
@@ -719,6 +719,18 @@ def test_ignoring_the_msps_own_lab_takes_it_out_of_every_coverage_and_lists_it_u
         expect(page.locator("#row-count")).to_contain_text("Showing 0 of")
         expect(page.locator("#rows tr.row")).to_have_count(0)
     assert all(r["client"] != "Internal IT - Lab" for c in latest(stack)["coverages"] for r in c["rows"])
+    # The snapshot's audit export holds the change, with why.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export Audit").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name.startswith("trueup-audit-")
+    [entry] = list(csv.DictReader(saved.read_text(encoding="utf-8-sig").splitlines()))
+    assert (entry["Kind"], entry["What"], entry["Reason"]) == (
+        "organization",
+        "Internal IT - Lab ignored: not billable",
+        "our own lab",
+    )
 
     # Restored, it is an unmapped organization again.
     page.get_by_role("navigation", name="Views").get_by_role("link", name="Unmapped clients").click()

@@ -726,24 +726,28 @@ async function syncAndSnapshot() {
 async function exportReport() {
   const shown = coverage();
   if (!state.snapshot || !shown) return;
-  const button = $("export");
+  const query = new URLSearchParams({ coverage: shown.id });
+  if (state.filter && state.filter !== "set_aside") query.set("status", state.filter);
+  await downloadExport($("export"), `export?${query}`, "the report", ["row", "rows"]);
+  renderToolbar();
+}
+
+// An export of the shown snapshot (`what`: POST /snapshots/{id}/<what>), downloaded from its link.
+async function downloadExport(button, what, name, [one, many]) {
   setBusy(button, true, "Preparing the CSV…");
   try {
-    const query = new URLSearchParams({ coverage: shown.id });
-    if (state.filter && state.filter !== "set_aside") query.set("status", state.filter);
-    const link = await api("POST", `snapshots/${encodeURIComponent(state.snapshot.id)}/export?${query}`);
+    const link = await api("POST", `snapshots/${encodeURIComponent(state.snapshot.id)}/${what}`);
     // The link answers with Content-Disposition: attachment, so following it downloads the file and
     // leaves this page where it is (it is on the storage's origin, so `download` alone would not do).
     const anchor = h("a", { href: link.url, download: link.file_name, hidden: true });
     document.body.append(anchor);
     anchor.click();
     anchor.remove();
-    notify(`Downloading ${link.file_name} (${plural(link.rows, "row", "rows")}).`);
+    notify(`Downloading ${link.file_name} (${plural(link.rows, one, many)}).`);
   } catch (error) {
-    showError("Could not export the report", error);
+    showError(`Could not export ${name}`, error);
   } finally {
     setBusy(button, false);
-    renderToolbar();
   }
 }
 
@@ -1576,21 +1580,9 @@ function evidenceParts(row, view, load) {
 // The evidence CSV of one row (`key`), or of the whole coverage (null), downloaded like the report.
 async function exportEvidence(button, key) {
   if (!state.snapshot) return;
-  setBusy(button, true, "Preparing the CSV…");
-  try {
-    const query = new URLSearchParams({ coverage: state.coverageId });
-    if (key) query.set("client", key);
-    const link = await api("POST", `snapshots/${encodeURIComponent(state.snapshot.id)}/evidence/export?${query}`);
-    const anchor = h("a", { href: link.url, download: link.file_name, hidden: true });
-    document.body.append(anchor);
-    anchor.click();
-    anchor.remove();
-    notify(`Downloading ${link.file_name} (${plural(link.rows, "line", "lines")}).`);
-  } catch (error) {
-    showError("Could not export the evidence", error);
-  } finally {
-    setBusy(button, false);
-  }
+  const query = new URLSearchParams({ coverage: state.coverageId });
+  if (key) query.set("client", key);
+  await downloadExport(button, `evidence/export?${query}`, "the evidence", ["line", "lines"]);
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -2208,6 +2200,9 @@ function bind() {
   });
   $("audit-more").addEventListener("click", () => loadAudit(true));
   $("rule-form").addEventListener("submit", saveRule);
+  $("export-audit").addEventListener("click", (event) => {
+    if (state.snapshot) downloadExport(event.currentTarget, "audit/export", "the audit log", ["change", "changes"]);
+  });
   $("search").addEventListener("input", (event) => {
     state.search = event.target.value;
     state.expanded.clear();
