@@ -725,8 +725,8 @@ def test_ignoring_the_msps_own_lab_takes_it_out_of_every_coverage_and_lists_it_u
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     assert saved.name.startswith("trueup-audit-")
-    [entry] = list(csv.DictReader(saved.read_text(encoding="utf-8-sig").splitlines()))
-    assert (entry["Kind"], entry["What"], entry["Reason"]) == (
+    [change] = list(csv.DictReader(saved.read_text(encoding="utf-8-sig").splitlines()))
+    assert (change["Kind"], change["What"], change["Reason"]) == (
         "organization",
         "Internal IT - Lab ignored: not billable",
         "our own lab",
