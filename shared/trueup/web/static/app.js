@@ -200,6 +200,7 @@ const state = {
   audit: { entries: [], next: null, kind: "", request: 0, loaded: false }, // GET /audit, newest first
   rules: null, // GET /rules
   syncing: false,
+  startingSync: false, // this page is starting a sync (its run is followed by what started it)
   snapshotRequest: 0,
   mappingsRequest: 0,
   historyRequest: 0,
@@ -573,6 +574,8 @@ async function resumeRunningSync() {
   try {
     const runs = await api("GET", "syncs?limit=1");
     const run = runs.items[0];
+    // A sync this page started meanwhile is followed, and told, by what started it.
+    if (state.syncing || state.startingSync) return;
     if (run && !runFinished(run)) await followRun(run);
   } catch (error) {
     showError("Could not check for a running sync", error, resumeRunningSync);
@@ -619,12 +622,14 @@ function runFinished(run) {
 async function syncNow() {
   if (state.syncing) return;
   setBusy($("sync-now"), true, "Syncing…");
+  state.startingSync = true;
   try {
     const run = await api("POST", "syncs", undefined, { "Idempotency-Key": crypto.randomUUID() });
     await followRun(run);
   } catch (error) {
     showError("Could not start a sync", error);
   } finally {
+    state.startingSync = false;
     setBusy($("sync-now"), false);
   }
 }
@@ -699,6 +704,7 @@ async function syncAndSnapshot() {
   const button = $("sync-and-snapshot");
   if (button.disabled || state.syncing) return;
   setBusy(button, true, "Syncing…");
+  state.startingSync = true;
   try {
     const cycle = await api("POST", "snapshots", { sync: true }, { "Idempotency-Key": crypto.randomUUID() });
     const run = await api("GET", `syncs/${encodeURIComponent(cycle.run_id)}`);
@@ -719,6 +725,7 @@ async function syncAndSnapshot() {
     notify("");
     showError("Could not sync and take a snapshot", error);
   } finally {
+    state.startingSync = false;
     setBusy(button, false);
   }
 }
