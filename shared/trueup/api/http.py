@@ -90,6 +90,14 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def version_answers(conflict: str = "Another write won a race") -> dict[int, OpenAPIResponse]:
+    """The answers of a write over a versioned document: 409 (`conflict`) and 412."""
+    return {
+        409: {"description": conflict},
+        412: {"description": "If-Match names a version that is no longer the stored one"},
+    }
+
+
 def versioned(document: dict[str, Any]) -> Response[str]:
     """A stored document with its version as the ETag, never cached: 200."""
     return Response(

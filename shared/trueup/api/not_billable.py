@@ -1,16 +1,21 @@
 """Routes: /ignored-organizations and /rejected-suggestions, what is not billable (decided by an
 admin, each change in the audit log)."""
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api.http import InvalidRequest, Request, answers, body_of, if_match_version, versioned
+from trueup.api.http import (
+    InvalidRequest,
+    Request,
+    answers,
+    body_of,
+    if_match_version,
+    version_answers,
+    versioned,
+)
 from trueup.api.identity import caller_of
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 router = APIGatewayHttpRouter()
 
@@ -18,10 +23,7 @@ REQUESTS = {
     "PUT /ignored-organizations/{rmm_organization_id}": Request(body="IgnoreRequest"),
     "PUT /rejected-suggestions/{pax8_company_id}/{rmm_organization_id}": Request(body="RejectRequest"),
 }
-VERSION_ANSWERS: "dict[int, OpenAPIResponse]" = {
-    409: {"description": "Another write won a race (or the organization is mapped by hand)"},
-    412: {"description": "If-Match names a version that is no longer the stored one"},
-}
+VERSION_ANSWERS = version_answers("Another write won a race (or the organization is mapped by hand)")
 
 
 @router.get(

@@ -1,17 +1,22 @@
 """Routes: /terms (a client's allowance and tolerance in a coverage) and /rules (exclusion rules), on
 the snapshot function: both are checked against the latest snapshot and applied from the next one."""
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from trueup.api.http import InvalidRequest, Request, answers, body_of, if_match_version, versioned
+from trueup.api.http import (
+    InvalidRequest,
+    Request,
+    answers,
+    body_of,
+    if_match_version,
+    version_answers,
+    versioned,
+)
 from trueup.api.identity import caller_of
 from trueup.domain.rule_names import RULE_NAME_PATTERN
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 router = APIGatewayHttpRouter()
 
@@ -20,10 +25,7 @@ REQUESTS = {
     "PUT /rules/{name}": Request(body="RuleRequest", path=(("name", RULE_NAME_PATTERN),)),
     "DELETE /rules/{name}": Request(path=(("name", RULE_NAME_PATTERN),)),
 }
-VERSION_ANSWERS: "dict[int, OpenAPIResponse]" = {
-    409: {"description": "Another write won a race"},
-    412: {"description": "If-Match names a version that is no longer the stored one"},
-}
+VERSION_ANSWERS = version_answers()
 
 
 @router.get(

@@ -5,13 +5,11 @@ would run as a formula."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-from trueup.reports.csv_report import BOM, safe_text
+from trueup.reports.csv_report import safe_text, write_lines
 
 HEADER = ["When", "Who", "Kind", "What", "Reason", "Client", "Coverage", "Before", "After", "Entry"]
 
@@ -43,16 +41,4 @@ def audit_line(entry: Mapping[str, Any]) -> list[str]:
 
 def write_audit_csv(out: IO[bytes], entries: Iterable[Mapping[str, Any]]) -> int:
     """Write the entries (oldest first) to a binary stream; returns how many."""
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    try:
-        text.write(BOM)
-        writer = csv.writer(text, dialect="excel", lineterminator="\r\n")
-        writer.writerow(HEADER)
-        count = 0
-        for entry in entries:
-            writer.writerow(audit_line(entry))
-            count += 1
-        text.flush()
-    finally:
-        text.detach()
-    return count
+    return write_lines(out, HEADER, (audit_line(entry) for entry in entries))

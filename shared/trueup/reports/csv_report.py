@@ -175,16 +175,22 @@ def write_csv_parts(
 ) -> int:
     """One CSV of several coverages' rows, one after the other under one header (the Coverage column
     tells them apart); returns the rows written."""
+    lines = (csv_row(row, coverage["name"], snapshot) for coverage, rows in parts for row in rows)
+    return write_lines(out, HEADER, lines)
+
+
+def write_lines(out: IO[bytes], header: list[str], lines: Iterable[list[str]]) -> int:
+    """A CSV as trueup writes every one (UTF-8 with a byte-order mark, RFC 4180 quoting, CRLF) to a
+    binary stream, left open for the caller; returns the lines written under the header."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    count = 0
     try:
         text.write(BOM)
         writer = csv.writer(text, dialect="excel", lineterminator="\r\n")
-        writer.writerow(HEADER)
-        count = 0
-        for coverage, rows in parts:
-            for row in rows:
-                writer.writerow(csv_row(row, coverage["name"], snapshot))
-                count += 1
+        writer.writerow(header)
+        for line in lines:
+            writer.writerow(line)
+            count += 1
         text.flush()
     finally:
         text.detach()  # leave `out` open for the caller

@@ -7,15 +7,13 @@ UTF-8 with a byte-order mark, RFC 4180 quoting, outside text neutralised against
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from trueup.domain.evidence import DEVICE_REASONS, devices_as_objects
 from trueup.domain.models import ExclusionReason
 from trueup.domain.names import natural
-from trueup.reports.csv_report import BOM, safe_text
+from trueup.reports.csv_report import safe_text, write_lines
 
 HEADER = [
     "Client",
@@ -114,17 +112,5 @@ def write_evidence_csv(
     out: IO[bytes], documents: Iterable[Mapping[str, Any]], coverage_name: str, taken_at: str
 ) -> int:
     """Write the CSV of these rows' evidence to a binary stream; returns the lines written."""
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    count = 0
-    try:
-        text.write(BOM)
-        writer = csv.writer(text, dialect="excel", lineterminator="\r\n")
-        writer.writerow(HEADER)
-        for document in documents:
-            for line in evidence_lines(document, coverage_name, taken_at):
-                writer.writerow(line)
-                count += 1
-        text.flush()
-    finally:
-        text.detach()
-    return count
+    lines = (line for document in documents for line in evidence_lines(document, coverage_name, taken_at))
+    return write_lines(out, HEADER, lines)
