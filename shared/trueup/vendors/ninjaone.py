@@ -38,8 +38,11 @@ from pydantic import (
 
 from trueup.domain.models import Device, DeviceClass, DeviceState, Organization, SkippedRecord
 from trueup.errors import InvalidInput, UpstreamError
-from trueup.vendors.resilience import ResilientClient, RetryPolicy, TokenSource, short_body
+from trueup.vendors.paging import pages_after_id
+from trueup.vendors.records import MalformedRecord, describe_validation, readable_id
+from trueup.vendors.resilience import RetryPolicy, VendorHttp, short_body
 from trueup.vendors.rmm import RmmConnection
+from trueup.vendors.vendor_auth import OAuthBearerAuth, read_bearer_token, token_post
 
 log = logging.getLogger("trueup.vendors.ninjaone")
 
@@ -183,45 +186,8 @@ class NinjaRole(_WireModel):
     name: StrictStr
 
 
-class MalformedRecord(ValueError):
-    """A vendor record trueup cannot read; the message is the reason shown to the user."""
-
-
 def prefixed(vendor_id: int | str) -> str:
     return f"{SOURCE}:{vendor_id}"
-
-
-def _readable_id(value: Any) -> str | None:
-    # Good enough to name a broken record in a report, even when it is not a valid id.
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()[:64]
-    return None
-
-
-def _int_id(item: Any) -> int | None:
-    if isinstance(item, dict):
-        value = item.get("id")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def _describe_validation(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "record"
-        if error["type"] == "missing":
-            problems.append(f"{field} is missing")
-        else:
-            got = repr(error.get("input"))
-            if len(got) > 40:
-                got = got[:37] + "..."
-            problems.append(f"{field} {error['msg'][0].lower()}{error['msg'][1:]} (got {got})")
-    return "; ".join(problems)
 
 
 def _epoch_to_utc(seconds: float | None) -> datetime | None:
@@ -324,7 +290,7 @@ class NinjaOneAdapter:
 
     Both lists are generators that fetch one page at a time, so memory stays flat however large
     the inventory. Records that cannot be read are yielded as SkippedRecord; vendor failures raise
-    UpstreamError after the retry discipline of `ResilientClient`.
+    UpstreamError after the retry discipline of `VendorHttp`.
     """
 
     source = SOURCE
@@ -345,11 +311,19 @@ class NinjaOneAdapter:
         self._credentials = connection.credentials
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client()
-        self._client = ResilientClient(
+        token_what = f"POST {TOKEN_PATH}"
+        self._client = VendorHttp(
             SOURCE,
             self._http,
             describe_error=self._describe_error,
-            tokens=TokenSource(self._fetch_token),
+            auth=OAuthBearerAuth(
+                source=SOURCE,
+                token_request=self._token_request,
+                what=token_what,
+                read_token=lambda response: read_bearer_token(
+                    response, source=SOURCE, what=token_what, default_lifetime=DEFAULT_TOKEN_LIFETIME
+                ),
+            ),
             policy=policy,
             sleep=sleep,
         )
@@ -385,105 +359,41 @@ class NinjaOneAdapter:
         secret = self._credentials.client_secret
         return message.replace(secret, "***") if secret else message
 
-    def _fetch_token(self) -> tuple[str, float]:
-        response = self._client.request(
-            "POST",
+    def _token_request(self) -> httpx.Request:
+        return token_post(
             f"{self.base_url}{TOKEN_PATH}",
-            what=f"POST {TOKEN_PATH}",
-            authorize=False,
-            headers=_ACCEPT_JSON,
-            data={
+            timeout=self._client.policy.timeout,
+            form={
                 "grant_type": "client_credentials",
                 "client_id": self._credentials.client_id,
                 "client_secret": self._credentials.client_secret,
                 "scope": SCOPE,
             },
         )
-        # The body holds the token: problems are described without quoting it.
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise UpstreamError(
-                SOURCE,
-                f"POST {TOKEN_PATH}: the token response is not a JSON object",
-                status=response.status_code,
-                retryable=False,
-            )
-        token = body.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise UpstreamError(
-                SOURCE,
-                f"POST {TOKEN_PATH}: the token response has no access_token",
-                status=response.status_code,
-                retryable=False,
-            )
-        token_type = body.get("token_type")
-        if isinstance(token_type, str) and token_type.lower() != "bearer":
-            raise UpstreamError(
-                SOURCE,
-                f"POST {TOKEN_PATH}: unexpected token_type {token_type[:20]!r}, expected Bearer",
-                status=response.status_code,
-                retryable=False,
-            )
-        expires_in = body.get("expires_in")
-        lifetime = DEFAULT_TOKEN_LIFETIME
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-            lifetime = float(expires_in)
-        # Neither the client id nor anything of the token: credentials stay out of the logs.
-        log.info("ninjaone: access token obtained (expires in %.0fs)", lifetime)
-        return token, lifetime
 
     # --- Paging ---
 
     def _pages(self, path: str) -> Iterator[list[Any]]:
         """Every page of a `pageSize` + `after` list, checked to move forward."""
-        after: int | None = None
-        page_number = 0
-        records = 0
-        while True:
-            page_number += 1
+
+        def fetch(after: int | None, where: str) -> list[Any]:
             params: dict[str, int] = {"pageSize": self.page_size}
             if after is not None:
                 params["after"] = after
-            where = f"GET {path} page {page_number} (after={after if after is not None else 'none'})"
             response = self._client.request(
                 "GET", f"{self.base_url}{path}", what=where, params=params, headers=_ACCEPT_JSON
             )
-            page = _json_array(response, where)
-            if not page:
-                log.info("ninjaone %s: done, %d records in %d pages", path, records, page_number - 1)
-                return
-            ids = [vendor_id for vendor_id in map(_int_id, page) if vendor_id is not None]
-            if not ids:
-                # Without a readable id there is no `after` for the next page; guessing could skip records.
-                raise UpstreamError(
-                    SOURCE,
-                    f"{where}: none of the {len(page)} records has an integer id, so paging cannot continue",
-                    status=response.status_code,
-                    retryable=False,
-                )
-            if after is not None and min(ids) <= after:
-                raise UpstreamError(
-                    SOURCE,
-                    f"{where}: page does not advance (it holds id {min(ids)}, "
-                    f"not greater than after={after}); the server ignored `after`",
-                    status=response.status_code,
-                    retryable=False,
-                )
-            records += len(page)
-            log.info("ninjaone %s: page %d, %d records (after=%s)", path, page_number, len(page), after)
-            yield page
-            after = max(ids)
+            return _json_array(response, where)
+
+        return pages_after_id(fetch, source=SOURCE, path=path)
 
     def _skipped(self, kind: str, item: Any, reason: str) -> SkippedRecord:
         record_id = organization_id = None
         if isinstance(item, dict):
-            raw_id = _readable_id(item.get("id"))
+            raw_id = readable_id(item.get("id"))
             record_id = prefixed(raw_id) if raw_id is not None else None
             if kind == "device":
-                raw_org = _readable_id(item.get("organizationId"))
+                raw_org = readable_id(item.get("organizationId"))
                 organization_id = prefixed(raw_org) if raw_org is not None else None
         log.warning("ninjaone: skipped %s %s: %s", kind, record_id or "without id", reason)
         return SkippedRecord(
@@ -521,8 +431,8 @@ class NinjaOneAdapter:
             try:
                 role = NinjaRole.model_validate(item)
             except ValidationError as exc:
-                role_id = _readable_id(item.get("id")) if isinstance(item, dict) else None
-                log.warning("ninjaone: ignored role %s: %s", role_id, _describe_validation(exc))
+                role_id = readable_id(item.get("id")) if isinstance(item, dict) else None
+                log.warning("ninjaone: ignored role %s: %s", role_id, describe_validation(exc))
                 continue
             if role.name.strip():
                 roles.setdefault(role.id, role.name.strip())
@@ -536,7 +446,7 @@ class NinjaOneAdapter:
         try:
             return organization_from_wire(NinjaOrganization.model_validate(item))
         except ValidationError as exc:
-            return self._skipped("organization", item, _describe_validation(exc))
+            return self._skipped("organization", item, describe_validation(exc))
         except MalformedRecord as exc:
             return self._skipped("organization", item, str(exc))
 
@@ -554,7 +464,7 @@ class NinjaOneAdapter:
                 )
             return device_from_wire(wire, self._state(wire.approval_status), roles)
         except ValidationError as exc:
-            return self._skipped("device", item, _describe_validation(exc))
+            return self._skipped("device", item, describe_validation(exc))
         except MalformedRecord as exc:
             return self._skipped("device", item, str(exc))
 

@@ -14,8 +14,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -29,13 +29,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from trueup.domain.models import Company, Pax8Data, Product, SkippedRecord, Subscription
 from trueup.errors import UpstreamError
 from trueup.vendors.credentials import ClientCredentials
-from trueup.vendors.resilience import (
-    RateLimiter,
-    ResilientClient,
-    RetryPolicy,
-    TokenSource,
-    short_body,
-)
+from trueup.vendors.paging import pages_concurrently
+from trueup.vendors.resilience import RateLimiter, RetryPolicy, VendorHttp, short_body
+from trueup.vendors.vendor_auth import OAuthBearerAuth, read_bearer_token, token_post
 
 log = logging.getLogger("trueup.vendors.pax8")
 
@@ -406,7 +402,7 @@ class _Listing(Generic[R]):
 class Pax8Client:
     """Reads companies, products and subscriptions from the Pax8 partner API.
 
-    Every request, the token request included, goes through `ResilientClient` (retries, 401
+    Every request, the token request included, goes through `VendorHttp` (retries, 401
     refresh, rate limit). Thread-safe; the httpx client is created on first use and reused.
     """
 
@@ -434,20 +430,28 @@ class Pax8Client:
         self._sleep = sleep
         self._http = http
         self._owns_http = http is None
-        self._resilient: ResilientClient | None = None
+        self._resilient: VendorHttp | None = None
         self._sent_before_close = 0
         self._lock = threading.Lock()
         # Bounds the pages in flight across every list, so lists can be read side by side.
         self._in_flight = threading.BoundedSemaphore(concurrency)
-        self._tokens = TokenSource(self._fetch_token, clock=clock)
-        self._token_what = f"POST {urlsplit(token_url).path or '/'}"
+        token_what = f"POST {urlsplit(token_url).path or '/'}"
+        self._auth = OAuthBearerAuth(
+            source=SOURCE,
+            token_request=self._token_request,
+            what=token_what,
+            read_token=lambda response: read_bearer_token(
+                response, source=SOURCE, what=token_what, default_lifetime=FALLBACK_TOKEN_LIFETIME
+            ),
+            clock=clock,
+        )
 
     def __repr__(self) -> str:
         return f"Pax8Client(api_url={self.api_url!r}, client_id={self._credentials.client_id!r})"
 
     # -- plumbing --
 
-    def _client(self) -> ResilientClient:
+    def _client(self) -> VendorHttp:
         with self._lock:
             if self._resilient is None:
                 if self._http is None:
@@ -456,11 +460,11 @@ class Pax8Client:
                         timeout=self._policy.timeout,
                     )
                 secret = self._credentials.client_secret
-                self._resilient = ResilientClient(
+                self._resilient = VendorHttp(
                     SOURCE,
                     self._http,
                     describe_error=lambda response: _redact(describe_pax8_error(response), secret),
-                    tokens=self._tokens,
+                    auth=self._auth,
                     policy=self._policy,
                     limiter=self._limiter,
                     sleep=self._sleep,
@@ -490,13 +494,10 @@ class Pax8Client:
     ) -> None:
         self.close()
 
-    def _fetch_token(self) -> tuple[str, float]:
-        what = self._token_what
-        response = self._client().request(
-            "POST",
+    def _token_request(self) -> httpx.Request:
+        return token_post(
             self.token_url,
-            what=what,
-            authorize=False,
+            timeout=self._policy.timeout,
             json={
                 "client_id": self._credentials.client_id,
                 "client_secret": self._credentials.client_secret,
@@ -504,39 +505,6 @@ class Pax8Client:
                 "grant_type": "client_credentials",
             },
         )
-        try:
-            body = response.json()
-        except ValueError:
-            # No excerpt: a successful token response in another encoding would carry the token.
-            kind = response.headers.get("Content-Type", "no content type")
-            raise UpstreamError(
-                SOURCE,
-                f"{what}: token response is not JSON ({kind}, {len(response.content)} bytes)",
-                status=response.status_code,
-                retryable=True,
-            ) from None
-        if not isinstance(body, dict):
-            raise UpstreamError(SOURCE, f"{what}: token response is not a JSON object", retryable=False)
-        token = body.get("access_token")
-        if not isinstance(token, str) or not token:
-            # Name the fields only: their values may hold a token under another name.
-            fields = ", ".join(sorted(str(key) for key in body)) or "none"
-            raise UpstreamError(
-                SOURCE,
-                f"{what}: token response has no access_token (fields: {fields})",
-                status=response.status_code,
-                retryable=False,
-            )
-        expires_in = body.get("expires_in")
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-            lifetime = float(expires_in)
-        else:
-            log.warning(
-                "pax8 token response has no usable expires_in; assuming %.0fs", FALLBACK_TOKEN_LIFETIME
-            )
-            lifetime = FALLBACK_TOKEN_LIFETIME
-        log.info("pax8: obtained an access token valid for %.0fs", lifetime)
-        return token, lifetime
 
     def _fetch_page(self, path: str, sort: str, number: int) -> _Page:
         what = f"GET {path} page {number}"
@@ -582,38 +550,15 @@ class Pax8Client:
             raise malformed(f"asked for page {number}, got page {info.number}")
         return _Page(number=number, content=content, info=info)
 
-    def _fetch_pages(self, path: str, sort: str, numbers: Sequence[int]) -> list[_Page]:
-        """Fetch `numbers` concurrently; results in page order. The first failure cancels the rest."""
-        if not numbers:
-            return []
-        failed = threading.Event()
-
-        def fetch(number: int) -> _Page | None:
-            # The failing worker raises the flag itself, so no page starts after a failure however
-            # the threads happen to be scheduled.
-            if failed.is_set():
-                return None
-            try:
-                return self._fetch_page(path, sort, number)
-            except BaseException:
-                failed.set()
-                raise
-
-        with ThreadPoolExecutor(
-            max_workers=min(self.concurrency, len(numbers)), thread_name_prefix="pax8-page"
-        ) as pool:
-            futures = [pool.submit(fetch, number) for number in numbers]
-            wait(futures, return_when=FIRST_EXCEPTION)
-            if failed.is_set():
-                pool.shutdown(wait=True, cancel_futures=True)
-                errors = [f.exception() for f in futures if f.done() and not f.cancelled()]
-                raise next(error for error in errors if error is not None)
-        pages = [future.result() for future in futures]
-        return [page for page in pages if page is not None]
-
     def _list_once(self, path: str, sort: str, read: Callable[[object], R | SkippedRecord]) -> _Listing[R]:
         first = self._fetch_page(path, sort, 0)
-        pages = [first, *self._fetch_pages(path, sort, range(1, first.info.total_pages))]
+        rest = pages_concurrently(
+            lambda number: self._fetch_page(path, sort, number),
+            range(1, first.info.total_pages),
+            concurrency=self.concurrency,
+            name="pax8-page",
+        )
+        pages = [first, *rest]
         items: list[R] = []
         skipped: list[SkippedRecord] = []
         seen: set[str] = set()
@@ -685,7 +630,6 @@ class Pax8Client:
 
     def fetch_lists(self) -> tuple[ListResult[Company], ListResult[Product], ListResult[Subscription]]:
         """Companies, products and subscriptions, read concurrently; the first failure fails all."""
-        self._tokens.get()  # one token for all three lists, before they start
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="pax8-list") as pool:
             companies = pool.submit(self.companies)
             products = pool.submit(self.products)

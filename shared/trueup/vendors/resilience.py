@@ -1,9 +1,11 @@
-"""The retry discipline every vendor client shares: OAuth token reuse, retries, rate limits.
+"""The one retry discipline every vendor client shares, built on tenacity and httpx.
 
 - 429: honour `Retry-After` (seconds or an HTTP date), else exponential backoff with jitter.
 - 5xx, 408, timeouts and connection errors: bounded retries with backoff.
-- 401: drop the token, fetch a new one once, then fail.
+- 401: the auth (`vendor_auth.OAuthBearerAuth`) fetches one fresh token; a second 401 fails.
 - any other 4xx: fail at once with the vendor's own message.
+- a request budget per vendor (`RateLimiter`): every request on the wire, token requests and
+  retries included, waits for room in the vendor's window before it goes.
 A vendor failure therefore either succeeds after retries or raises `UpstreamError`; it never turns
 into a short or empty result.
 """
@@ -22,8 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import tenacity
 
 from trueup.errors import UpstreamError
+from trueup.vendors.vendor_auth import TokenRequestFailed
 
 log = logging.getLogger("trueup.vendors")
 
@@ -61,7 +65,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 
 class RateLimiter:
-    """At most `max_requests` in any `per_seconds` window (a sliding window shared by threads)."""
+    """A vendor's request budget: at most `max_requests` in any `per_seconds` window (a sliding
+    window shared by threads)."""
 
     def __init__(
         self,
@@ -92,42 +97,6 @@ class RateLimiter:
             self._sleep(max(wait, 0.01))
 
 
-class TokenSource:
-    """Caches an OAuth access token and refreshes it shortly before it expires (thread-safe).
-
-    `fetch` returns (access_token, expires_in_seconds).
-    """
-
-    def __init__(
-        self,
-        fetch: Callable[[], tuple[str, float]],
-        *,
-        refresh_margin: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._fetch = fetch
-        self._margin = refresh_margin
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires_at = 0.0
-
-    def get(self) -> str:
-        with self._lock:
-            if self._token is None or self._clock() >= self._expires_at:
-                token, expires_in = self._fetch()
-                # A short-lived token is refreshed half-way through its life rather than never reused.
-                margin = min(self._margin, expires_in / 2)
-                self._token, self._expires_at = token, self._clock() + expires_in - margin
-            return self._token
-
-    def invalidate(self, token: str) -> None:
-        """Forget `token` (after a 401) unless another thread already replaced it."""
-        with self._lock:
-            if self._token == token:
-                self._token = None
-
-
 ErrorMessage = Callable[[httpx.Response], str]
 
 
@@ -136,11 +105,27 @@ def short_body(response: httpx.Response, limit: int = 300) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
-class ResilientClient:
+class _Transient(Exception):
+    """One attempt failed in a way worth another: the message, and the wait the server asked for."""
+
+    def __init__(self, problem: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _transient_status(status: int) -> bool:
+    # 408 (server-side timeout, seen on Pax8 partner endpoints) is as transient as a 5xx.
+    return status in (408, 429) or status >= 500
+
+
+class VendorHttp:
     """Sends requests to one vendor with the retry discipline above.
 
     `describe_error` turns a failed response into the vendor's own message (each vendor has its
-    own error envelope). `tokens` adds `Authorization: Bearer` and handles 401 with one refresh.
+    own error envelope); `auth` signs every request (an `httpx.Auth` of `vendor_auth`). The
+    client's request hook counts every request on the wire and spends the vendor's budget.
     """
 
     def __init__(
@@ -149,7 +134,7 @@ class ResilientClient:
         client: httpx.Client,
         *,
         describe_error: ErrorMessage,
-        tokens: TokenSource | None = None,
+        auth: httpx.Auth | None = None,
         policy: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -158,87 +143,108 @@ class ResilientClient:
         self.source = source
         self.client = client
         self.describe_error = describe_error
-        self.tokens = tokens
+        self.auth = auth
         self.policy = policy or RetryPolicy()
         self.limiter = limiter
         self._sleep = sleep
         self._rand = rand
         self._count_lock = threading.Lock()
         self.requests_sent = 0
+        client.event_hooks = {
+            **client.event_hooks,
+            "request": [*client.event_hooks.get("request", []), self._on_the_wire],
+        }
 
-    def request(
-        self, method: str, url: str, *, what: str, authorize: bool = True, **kwargs: Any
-    ) -> httpx.Response:
+    def _on_the_wire(self, request: httpx.Request) -> None:
+        if self.limiter:
+            self.limiter.acquire()
+        with self._count_lock:
+            self.requests_sent += 1
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        delay = failure.retry_after if isinstance(failure, _Transient) else None
+        if delay is None:
+            delay = self.policy.backoff(state.attempt_number, self._rand)
+        return min(delay, self.policy.max_retry_after)
+
+    def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
         """Send one logical request; `what` names it in errors (e.g. "GET /subscriptions page 3")."""
         policy = self.policy
-        attempt = 0
-        refreshed = False
-        base_headers = dict(kwargs.pop("headers", None) or {})
-        while True:
-            attempt += 1
-            headers = dict(base_headers)
-            token = self.tokens.get() if (authorize and self.tokens) else None
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
-            if self.limiter:
-                self.limiter.acquire()
-            with self._count_lock:
-                self.requests_sent += 1
-            try:
-                response = self.client.request(method, url, headers=headers, timeout=policy.timeout, **kwargs)
-            except httpx.TimeoutException as exc:
-                problem = f"timed out after {policy.timeout:g}s"
-                failure: Exception = exc
-            except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__})"
-                failure = exc
-            else:
-                status = response.status_code
-                if status < 400:
-                    return response
-                if status == 401 and token and not refreshed:
-                    # The token may have been revoked or expired early: one fresh token, then fail.
-                    assert self.tokens is not None
-                    self.tokens.invalidate(token)
-                    refreshed = True
-                    attempt -= 1
-                    log.info("%s %s: 401, refreshing the access token once", self.source, what)
-                    continue
-                message = self.describe_error(response)
-                # 408 (server-side timeout, seen on Pax8 partner endpoints) is as transient as a 5xx.
-                if status in (408, 429) or status >= 500:
-                    if attempt >= policy.max_attempts:
-                        raise UpstreamError(
-                            self.source,
-                            f"{what}: HTTP {status} after {attempt} attempts: {message}",
-                            status=status,
-                            retryable=True,
-                        )
-                    delay = (
-                        retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
-                    )
-                    if delay is None:
-                        delay = policy.backoff(attempt, self._rand)
-                    delay = min(delay, policy.max_retry_after)
-                    log.warning(
-                        "%s %s: HTTP %s, retry %d in %.2fs", self.source, what, status, attempt, delay
-                    )
-                    self._sleep(delay)
-                    continue
-                if status == 401:
-                    raise UpstreamError(
-                        self.source,
-                        f"{what}: credentials rejected (HTTP 401): {message}",
-                        status=401,
-                        retryable=False,
-                    )
+
+        def build() -> httpx.Request:
+            # A fresh request per attempt: the auth flow writes its header into the one it sends.
+            return self.client.build_request(method, url, timeout=policy.timeout, **kwargs)
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            failure = state.outcome.exception() if state.outcome else None
+            problem = failure.problem if isinstance(failure, _Transient) else str(failure)
+            delay = state.next_action.sleep if state.next_action else 0.0
+            log.warning("%s %s, retry %d in %.2fs", self.source, problem, state.attempt_number, delay)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Transient),
+            sleep=self._sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, build, what)
+        except _Transient as exc:
+            attempts = retrying.statistics.get("attempt_number", policy.max_attempts)
+            if exc.status is not None:
                 raise UpstreamError(
-                    self.source, f"{what}: HTTP {status}: {message}", status=status, retryable=False
-                )
-            if attempt >= policy.max_attempts:
-                raise UpstreamError(
-                    self.source, f"{what}: {problem}, {attempt} attempts", retryable=True
-                ) from failure
-            delay = policy.backoff(attempt, self._rand)
-            log.warning("%s %s: %s, retry %d in %.2fs", self.source, what, problem, attempt, delay)
-            self._sleep(delay)
+                    self.source,
+                    f"{exc.problem} after {attempts} attempts: {exc}",
+                    status=exc.status,
+                    retryable=True,
+                ) from None
+            raise UpstreamError(
+                self.source, f"{exc.problem}, {attempts} attempts", retryable=True
+            ) from exc.__cause__
+
+    def _attempt(self, build: Callable[[], httpx.Request], what: str) -> httpx.Response:
+        request = build()
+        try:
+            response = self.client.send(request, auth=self.auth)
+        except TokenRequestFailed as failed:
+            return self._refuse(failed.response, failed.what)
+        except httpx.TimeoutException as exc:
+            where = self._what_failed(exc, request, what)
+            raise _Transient(f"{where}: timed out after {self.policy.timeout:g}s") from exc
+        except httpx.TransportError as exc:
+            where = self._what_failed(exc, request, what)
+            raise _Transient(f"{where}: connection failed ({type(exc).__name__})") from exc
+        if response.status_code < 400:
+            return response
+        return self._refuse(response, what)
+
+    def _what_failed(self, exc: httpx.TransportError, request: httpx.Request, what: str) -> str:
+        # A transport error on the token request (sent inside the auth flow) names the token request.
+        try:
+            failed: httpx.Request | None = exc.request
+        except RuntimeError:  # raised by httpx when the error carries no request
+            failed = None
+        token_what = getattr(self.auth, "what", None)
+        if failed is not None and failed is not request and token_what:
+            return str(token_what)
+        return what
+
+    def _refuse(self, response: httpx.Response, what: str) -> httpx.Response:
+        status = response.status_code
+        message = self.describe_error(response)
+        if _transient_status(status):
+            retry_after = retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
+            failure = _Transient(f"{what}: HTTP {status}", status=status, retry_after=retry_after)
+            failure.args = (message,)
+            raise failure
+        if status == 401:
+            raise UpstreamError(
+                self.source,
+                f"{what}: credentials rejected (HTTP 401): {message}",
+                status=401,
+                retryable=False,
+            )
+        raise UpstreamError(self.source, f"{what}: HTTP {status}: {message}", status=status, retryable=False)
