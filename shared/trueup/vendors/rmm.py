@@ -46,10 +46,12 @@ class RmmAdapter(Protocol):
 # source name -> "module:class"; imported lazily so a function loads only the adapter it uses.
 ADAPTERS: dict[str, str] = {
     "ninjaone": "trueup.vendors.ninjaone:NinjaOneAdapter",
+    "datto": "trueup.vendors.datto:DattoAdapter",
 }
 # source name -> the vendor's name as people write it (in messages such as a held sync's reason)
 NAMES: dict[str, str] = {
     "ninjaone": "NinjaOne",
+    "datto": "Datto RMM",
 }
 
 
