@@ -541,7 +541,7 @@ def _run(
         raise BenchmarkError(f"the syncs did not succeed: {problems or run}")
 
     progress("working out the mapping suggestions (after the last sync)...")
-    completed = _sync_events(standin, run["id"], ("SuggestionsFunction",), "Sync Completed", "rmm")
+    completed = _sync_events(standin, run["id"], ("SuggestionsFunction",), "Sync Completed", "ninjaone")
     suggested = functions.invoke("SuggestionsFunction", completed["SuggestionsFunction"])
     if not isinstance(suggested.result, dict) or not suggested.result.get("key"):
         raise BenchmarkError(f"the suggestions were not worked out: {suggested.result}")
@@ -656,7 +656,7 @@ def _run(
             "rmm": {
                 "wall_s": round(rmm.wall_s, 3),
                 "limit_s": rmm.timeout_s,
-                "records": run["sources"]["rmm"]["records"],
+                "records": run["sources"]["ninjaone"]["records"],
                 "pages": rmm_pages,
                 "ideal_s": round(rmm_pages * latency, 3),
             },

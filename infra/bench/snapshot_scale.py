@@ -129,10 +129,9 @@ def _write(clients: int, devices_per_client: int) -> datetime:
     table = TrueupTable()
     for source, records in (
         ("pax8", pax8_records(clients, devices_per_client, synced_at)),
-        ("rmm", rmm_records(clients, devices_per_client, synced_at)),
+        ("ninjaone", rmm_records(clients, devices_per_client, synced_at)),
     ):
-        rmm_source = "ninjaone" if source == "rmm" else None
-        writer = GenerationWriter(source, new_id(synced_at), synced_at, rmm_source)  # type: ignore[arg-type]
+        writer = GenerationWriter(source, new_id(synced_at), synced_at)
         writer.add_all(records)
         stored = writer.upload()
         stamp = synced_at.isoformat().replace("+00:00", "Z")
@@ -146,7 +145,7 @@ def _write(clients: int, devices_per_client: int) -> datetime:
                 "run_id": f"bench-{source}",
                 "counts": stored.counts,
                 "parties_key": stored.parties_key,
-                "rmm_source": "ninjaone" if source == "rmm" else None,
+                "rmm_source": None if source == "pax8" else source,
             },
         )
         if not done:

@@ -22,6 +22,10 @@ class DemoDataset:
     ninjaone_organizations: list[WireRecord] = field(default_factory=list)
     ninjaone_devices: list[WireRecord] = field(default_factory=list)
     ninjaone_roles: list[WireRecord] = field(default_factory=list)  # GET /v2/roles: one list, not paged
+    datto_sites: list[WireRecord] = field(default_factory=list)
+    datto_devices: list[WireRecord] = field(default_factory=list)
+    # GET /v2/audit/device/{uid}, by device uid (a device without one answers 404: never audited)
+    datto_audits: dict[str, WireRecord] = field(default_factory=dict)
 
 
 # --- The demo story ------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Faults the demo upstreams inject on demand: error statuses, slow answers, broken bodies, moving data.
 
-A `Fault` says which requests it matches (server, path, and for list pages the Pax8 `page` or the
-NinjaOne `after` value) and what it does to them. `FaultRegistry` holds the active faults for both
-servers; the first active fault that matches a request handles it, and `times` limits how many
+A `Fault` says which requests it matches (server, path, and for list pages the Pax8 or Datto RMM
+`page` or the NinjaOne `after` value) and what it does to them. `FaultRegistry` holds the active
+faults of every server; the first active fault that matches a request handles it, and `times` limits how many
 requests it affects before it retires itself.
 """
 
@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-Server = Literal["pax8", "ninjaone"]
+Server = Literal["pax8", "ninjaone", "datto"]
 SERVERS: tuple[Server, ...] = get_args(Server)
 
 
@@ -27,8 +27,8 @@ class Fault:
     """One injected misbehaviour.
 
     Matching: `server` and `path` (exact, without the query string, e.g. "/v1/subscriptions"), and
-    optionally `page` (Pax8: the `page` query parameter, missing = 0) or `after` (NinjaOne: the
-    `after` query parameter, missing = 0, i.e. the first page).
+    optionally `page` (Pax8 and Datto RMM: the `page` query parameter, missing = 0) or `after`
+    (NinjaOne: the `after` query parameter, missing = 0, i.e. the first page).
 
     Actions (at least one):
     - `status`: answer with this HTTP status; `retry_after` adds a `Retry-After` header (seconds or
@@ -65,10 +65,10 @@ class Fault:
             raise FaultError(f"fault page must be a non-negative integer, got {self.page!r}")
         if self.after is not None and (_not_int(self.after) or self.after < 0):
             raise FaultError(f"fault after must be a non-negative integer, got {self.after!r}")
-        if self.page is not None and self.server != "pax8":
-            raise FaultError("fault page applies to pax8 only; use after for ninjaone")
+        if self.page is not None and self.server == "ninjaone":
+            raise FaultError("fault page applies to pax8 and datto; use after for ninjaone")
         if self.after is not None and self.server != "ninjaone":
-            raise FaultError("fault after applies to ninjaone only; use page for pax8")
+            raise FaultError(f"fault after applies to ninjaone only; use page for {self.server}")
         if self.status is not None and (_not_int(self.status) or not 400 <= self.status <= 599):
             raise FaultError(f"fault status must be an HTTP error status (400-599), got {self.status!r}")
         if self.retry_after is not None:
@@ -133,7 +133,7 @@ class Fault:
         values = dict(data)
         if "server" not in values:
             if default_server is None:
-                raise FaultError("a fault needs a server (pax8 or ninjaone)")
+                raise FaultError(f"a fault needs a server ({', '.join(SERVERS)})")
             values["server"] = default_server
         if "path" not in values:
             raise FaultError("a fault needs a path, e.g. /v1/subscriptions or /v2/devices")
@@ -155,7 +155,7 @@ class _Active:
 
 
 class FaultRegistry:
-    """The active faults of both demo servers (thread-safe)."""
+    """The active faults of every demo server (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

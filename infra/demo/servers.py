@@ -1,19 +1,21 @@
-"""Local fake Pax8 and NinjaOne servers that serve a `DemoDataset` in the vendors' wire formats.
+"""Local fake Pax8, NinjaOne and Datto RMM servers that serve a `DemoDataset` in the vendors' wire formats.
 
 Used by demo mode, by tests over real loopback HTTP and by benchmarks. Each server is a standard
-library `ThreadingHTTPServer` on 127.0.0.1 in a daemon thread. Both speak their vendor's OAuth
-client-credentials token endpoint (401 without a valid token), paging (Pax8 `page`/`size`
-envelopes; NinjaOne `pageSize`/`after` bare arrays) and error shapes, count the requests they
-serve, and inject faults on demand (see `infra.demo.faults`), programmatically or over HTTP:
+library `ThreadingHTTPServer` on 127.0.0.1 in a daemon thread. Each speaks its vendor's OAuth
+token endpoint (client credentials; Datto RMM's password grant as its public client; 401 without
+a valid token), paging (Pax8 `page`/`size` envelopes; NinjaOne `pageSize`/`after` bare arrays;
+Datto `page`/`max` with `pageDetails.nextPageUrl`), rate-limit answers (Datto: 429 beyond its
+read budget) and error shapes, counts the requests it serves, and injects faults on demand (see
+`infra.demo.faults`), programmatically or over HTTP:
 
     POST   /_demo/faults         one fault as JSON (the server defaults to the one receiving it)
     GET    /_demo/faults         the active faults
     DELETE /_demo/faults         clear faults
-    GET    /_demo/stats          request counts of both servers
+    GET    /_demo/stats          request counts of every server
     POST   /_demo/reset          clear faults and request counts
     POST   /_demo/revoke-tokens  every issued access token stops working
 
-DELETE, reset and revoke-tokens act on both servers unless `?server=pax8` or `?server=ninjaone`
+DELETE, reset and revoke-tokens act on every server unless `?server=pax8` (or ninjaone, datto)
 narrows them. Control requests need no token, get no latency and are not counted.
 
 Records are served exactly as they are in the dataset, so a malformed record in the data set
@@ -36,7 +38,7 @@ import socket
 import threading
 import time
 from bisect import bisect_right
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -52,16 +54,23 @@ log = logging.getLogger("infra.demo")
 
 PAX8: Server = "pax8"
 NINJAONE: Server = "ninjaone"
+DATTO: Server = "datto"
 PAX8_AUDIENCE = "https://api.pax8.com"
 PAX8_DEFAULT_PAGE_SIZE = 10
 NINJAONE_SCOPES = frozenset({"monitoring", "management", "control"})
 NINJAONE_ROLES_PATH = "/v2/roles"  # device roles: one array, not paged
 DEFAULT_PAX8_CREDENTIALS = ("demo-pax8-client", "demo-pax8-secret")
 DEFAULT_NINJAONE_CREDENTIALS = ("demo-ninjaone-client", "demo-ninjaone-secret")
+DEFAULT_DATTO_CREDENTIALS = ("demo-datto-api-key", "demo-datto-secret")  # API key, API secret key
+DATTO_TOKEN_PATH = "/auth/oauth/token"
+DATTO_AUDIT_PREFIX = "/api/v2/audit/device/"
+DATTO_OAUTH_CLIENT = ("public-client", "public")
+DATTO_PAGE_CAP = 250
 
 # Served instead of the page by a `malformed` fault with no body of its own: JSON documents cut short.
 PAX8_MALFORMED_BODY = b'{"content": [{"id": "9ba32659-d339-4539-be21-1f461dc1a415", "name": '
 NINJAONE_MALFORMED_BODY = b'[{"id": 7, "organizationId": 2, "nodeClass": '
+DATTO_MALFORMED_BODY = b'{"pageDetails": {"count": 250, "nextPageUrl": "'
 
 _JSON = "application/json"
 T = TypeVar("T")
@@ -692,6 +701,122 @@ class NinjaOneServer(_Upstream):
         return Response(200, _encode([records[i] for i in order[start : start + limit]]), _JSON)
 
 
+class DattoServer(_Upstream):
+    """Datto RMM API v2: `POST /auth/oauth/token` (password grant), `GET /api/v2/account/sites|devices`
+    paged by `page`/`max` with `pageDetails.nextPageUrl`, `GET /api/v2/audit/device/{uid}`, and the
+    account's read budget (`datto_rate_limit` reads per rolling window; beyond it, 429)."""
+
+    name = DATTO
+    malformed_body = DATTO_MALFORMED_BODY
+    _lists: ClassVar[dict[str, tuple[str, str]]] = {
+        "/api/v2/account/sites": ("datto_sites", "sites"),
+        "/api/v2/account/devices": ("datto_devices", "devices"),
+    }
+
+    def __init__(
+        self, demo: DemoUpstreams, credentials: tuple[str, str], rate_limit: tuple[int, float]
+    ) -> None:
+        super().__init__(demo, credentials)
+        self.rate_limit = rate_limit
+        self._reads: deque[float] = deque()
+        self._reads_lock = threading.Lock()
+
+    def authorize(self, request: Request) -> Response | None:
+        if not request.path.startswith("/api/"):
+            return None
+        problem = self.check_token(request)
+        if problem is None:
+            return self._within_budget()
+        return _oauth_error(401, "invalid_token", problem)
+
+    def _within_budget(self) -> Response | None:
+        limit, window = self.rate_limit
+        now = self.demo.clock()
+        with self._reads_lock:
+            while self._reads and now - self._reads[0] >= window:
+                self._reads.popleft()
+            if len(self._reads) >= limit:
+                return json_response(
+                    429, {"message": f"Rate limit of {limit} read requests per {window:g}s exceeded"}
+                )
+            self._reads.append(now)
+        return None
+
+    def fault_position(self, request: Request) -> dict[str, int | None]:
+        try:
+            return {"page": int(request.query.get("page", "0"))}
+        except ValueError:
+            return {"page": None}
+
+    def error(self, status: int, message: str, request: Request) -> Response:
+        if request.path == DATTO_TOKEN_PATH:
+            return _oauth_error(status, _status_type(status).lower(), message)
+        return json_response(status, {"message": message or _phrase(status)})
+
+    def route(self, request: Request, shift: Fault | None) -> Response:
+        if request.path == DATTO_TOKEN_PATH:
+            if request.method != "POST":
+                return Response(405, b"", None, (("Allow", "POST"),))
+            return self._token(request)
+        if request.method != "GET":
+            return Response(405, b"", None, (("Allow", "GET"),))
+        if request.path.startswith(DATTO_AUDIT_PREFIX):
+            audit = self.demo.dataset.datto_audits.get(request.path.removeprefix(DATTO_AUDIT_PREFIX))
+            if audit is None:
+                return self.error(404, "Device was not found.", request)
+            return json_response(200, audit)
+        listed = self._lists.get(request.path)
+        if listed is None:
+            return self.error(404, f"No such endpoint: {request.method} {request.path}", request)
+        try:
+            return self._list(request, *listed)
+        except _BadRequest as exc:
+            return self.error(400, str(exc), request)
+
+    def _token(self, request: Request) -> Response:
+        if NinjaOneServer._basic_credentials(request) != DATTO_OAUTH_CLIENT:
+            return _oauth_error(
+                401, "unauthorized", "Full authentication is required to access this resource"
+            )
+        try:
+            form = {k: v[0] for k, v in parse_qs(request.body.decode(), keep_blank_values=True).items()}
+        except UnicodeDecodeError:
+            return _oauth_error(400, "invalid_request", "The token request body is not UTF-8")
+        if form.get("grant_type") != "password":
+            return _oauth_error(
+                400, "unsupported_grant_type", f"Unsupported grant type: {form.get('grant_type')}"
+            )
+        if not self.credentials_ok(form.get("username", ""), form.get("password", "")):
+            return _oauth_error(400, "invalid_grant", "Bad credentials")
+        token = self.tokens.issue(self.demo.token_ttl)
+        body = {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": self.demo.token_ttl,
+            "scope": "default",
+        }
+        return json_response(200, body, (("Cache-Control", "no-store"),))
+
+    def _list(self, request: Request, attr: str, key: str) -> Response:
+        size = _int_param(request.query, "max", DATTO_PAGE_CAP)
+        page = _int_param(request.query, "page", 0)
+        assert size is not None and page is not None
+        if size < 1 or page < 0:
+            raise _BadRequest("Request parameters are invalid.")
+        size = min(size, DATTO_PAGE_CAP)
+        records: list[WireRecord] = getattr(self.demo.dataset, attr)
+        chunk = records[page * size : (page + 1) * size]
+        base = f"{self.demo.url(DATTO)}{request.path}"
+        more = (page + 1) * size < len(records)
+        details = {
+            "count": len(chunk),
+            "totalCount": len(records),
+            "prevPageUrl": f"{base}?max={size}&page={page - 1}" if page > 0 else "",
+            "nextPageUrl": f"{base}?max={size}&page={page + 1}" if more else "",
+        }
+        return json_response(200, {"pageDetails": details, key: chunk})
+
+
 class _DemoHTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a slow (delayed) answer must not block stop()
     # The default backlog of 5 makes a benchmark's burst of parallel connections wait for SYN retries.
@@ -816,8 +941,11 @@ class DemoUpstreams:
         *,
         pax8_port: int = 0,
         ninjaone_port: int = 0,
+        datto_port: int = 0,
         pax8_credentials: tuple[str, str] = DEFAULT_PAX8_CREDENTIALS,
         ninjaone_credentials: tuple[str, str] = DEFAULT_NINJAONE_CREDENTIALS,
+        datto_credentials: tuple[str, str] = DEFAULT_DATTO_CREDENTIALS,
+        datto_rate_limit: tuple[int, float] = (600, 60.0),
         token_ttl: int = 3600,
         latency: float = 0.0,
         ninjaone_page_cap: int = 500,
@@ -844,10 +972,11 @@ class DemoUpstreams:
         self.order_cache = _OrderCache()
         self._stopping = threading.Event()
         self.sleep: Callable[[float], None] = sleep or self._interruptible_sleep
-        self._ports: dict[Server, int] = {PAX8: pax8_port, NINJAONE: ninjaone_port}
+        self._ports: dict[Server, int] = {PAX8: pax8_port, NINJAONE: ninjaone_port, DATTO: datto_port}
         self._upstreams: dict[Server, _Upstream] = {
             PAX8: Pax8Server(self, pax8_credentials, pax8_max_page_size),
             NINJAONE: NinjaOneServer(self, ninjaone_credentials, ninjaone_page_cap),
+            DATTO: DattoServer(self, datto_credentials, datto_rate_limit),
         }
         self._running: dict[Server, _Running] = {}
 
@@ -929,6 +1058,10 @@ class DemoUpstreams:
     def ninjaone_token_url(self) -> str:
         return self.ninjaone_url + "/ws/oauth/token"
 
+    @property
+    def datto_url(self) -> str:
+        return self.url(DATTO)
+
     # Data
     @property
     def dataset(self) -> DemoDataset:
@@ -969,7 +1102,7 @@ class DemoUpstreams:
         scope = request.query.get("server")
         if scope is not None and scope not in SERVERS:
             return json_response(400, {"error": f"server must be one of {', '.join(SERVERS)}, got {scope!r}"})
-        selected: Server | None = PAX8 if scope == PAX8 else NINJAONE if scope == NINJAONE else None
+        selected: Server | None = next((name for name in SERVERS if name == scope), None)
         if action == ("POST", "/_demo/faults"):
             try:
                 fault = parse_fault_body(request.body, receiver)

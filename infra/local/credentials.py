@@ -15,18 +15,24 @@ from pathlib import Path
 from trueup.errors import InvalidInput
 from trueup.vendors.credentials import ClientCredentials
 
-CREDENTIAL_VARIABLES = (
-    "PAX8_CLIENT_ID",
-    "PAX8_CLIENT_SECRET",
-    "NINJAONE_CLIENT_ID",
-    "NINJAONE_CLIENT_SECRET",
-)
+PAX8_VARIABLES = ("PAX8_CLIENT_ID", "PAX8_CLIENT_SECRET")
+# Each RMM's pair, as its vendor names it: NinjaOne's API client, Datto RMM's API key and secret key.
+RMM_VARIABLES: dict[str, tuple[str, str]] = {
+    "ninjaone": ("NINJAONE_CLIENT_ID", "NINJAONE_CLIENT_SECRET"),
+    "datto": ("DATTO_API_KEY", "DATTO_API_SECRET"),
+}
+CREDENTIAL_VARIABLES = (*PAX8_VARIABLES, *(name for pair in RMM_VARIABLES.values() for name in pair))
+DEFAULT_RMM = "ninjaone"
 
 
 @dataclass(frozen=True)
 class VendorCredentials:
     pax8: ClientCredentials
-    ninjaone: ClientCredentials
+    rmm: Mapping[str, ClientCredentials]  # per RMM source in use
+
+    @property
+    def ninjaone(self) -> ClientCredentials:
+        return self.rmm["ninjaone"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,18 @@ class VendorEndpoints:
     pax8_token_url: str | None  # None: the vendor's default
     pax8_api_url: str | None
     ninjaone_url: str | None  # a URL or a region key (us, eu, ca, oc, us2)
+    datto_url: str | None = None  # a URL or a platform (merlot, concord, ...)
+
+
+def rmm_sources(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The RMMs `make run` uses: TRUEUP_RMM, comma-separated (default: ninjaone)."""
+    raw = env.get("TRUEUP_RMM", "").strip() or DEFAULT_RMM
+    names = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
+    unknown = [name for name in names if name not in RMM_VARIABLES]
+    if unknown or not names:
+        known = ", ".join(RMM_VARIABLES)
+        raise InvalidInput(f"TRUEUP_RMM must name one or more of {known}, comma-separated; got {raw!r}")
+    return names
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -61,21 +79,25 @@ def local_environment(root: Path | None = None) -> dict[str, str]:
     return {**read_dotenv((root or Path.cwd()) / ".env"), **os.environ}
 
 
-def vendor_credentials(env: Mapping[str, str]) -> VendorCredentials | None:
-    """The Pax8 and NinjaOne credentials, or None when none are set (demo mode)."""
+def vendor_credentials(
+    env: Mapping[str, str], rmms: tuple[str, ...] = (DEFAULT_RMM,)
+) -> VendorCredentials | None:
+    """The credentials of Pax8 and of each RMM in `rmms`, or None when none are set (demo mode)."""
+    needed = [*PAX8_VARIABLES, *(name for rmm in rmms for name in RMM_VARIABLES[rmm])]
     present = [name for name in CREDENTIAL_VARIABLES if env.get(name, "").strip()]
     if not present:
         return None
-    missing = [name for name in CREDENTIAL_VARIABLES if name not in present]
+    missing = [name for name in needed if name not in present]
     if missing:
         raise InvalidInput(
             f"incomplete vendor credentials: {', '.join(missing)} not set "
-            f"(set all of {', '.join(CREDENTIAL_VARIABLES)}, or none of them for demo data)"
+            f"(set all of {', '.join(needed)} for TRUEUP_RMM={','.join(rmms)}, or none of them for demo data)"
         )
-    return VendorCredentials(
-        pax8=ClientCredentials(env["PAX8_CLIENT_ID"].strip(), env["PAX8_CLIENT_SECRET"].strip()),
-        ninjaone=ClientCredentials(env["NINJAONE_CLIENT_ID"].strip(), env["NINJAONE_CLIENT_SECRET"].strip()),
-    )
+
+    def pair(names: tuple[str, str]) -> ClientCredentials:
+        return ClientCredentials(env[names[0]].strip(), env[names[1]].strip())
+
+    return VendorCredentials(pax8=pair(PAX8_VARIABLES), rmm={rmm: pair(RMM_VARIABLES[rmm]) for rmm in rmms})
 
 
 def vendor_endpoints(env: Mapping[str, str]) -> VendorEndpoints:
@@ -83,6 +105,7 @@ def vendor_endpoints(env: Mapping[str, str]) -> VendorEndpoints:
         pax8_token_url=env.get("PAX8_TOKEN_URL") or None,
         pax8_api_url=env.get("PAX8_API_URL") or None,
         ninjaone_url=env.get("NINJAONE_URL") or None,
+        datto_url=env.get("DATTO_URL") or None,
     )
 
 

@@ -47,6 +47,7 @@ from infra.local.aws_standin import AwsStandIn, LocalResources, create_resources
 from infra.local.credentials import (
     VendorCredentials,
     demo_requested,
+    rmm_sources,
     vendor_credentials,
     vendor_endpoints,
 )
@@ -82,14 +83,13 @@ log = logging.getLogger("infra.local.stack")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 3000
-SYNC_SOURCES = ("pax8", "rmm")  # what POST /syncs accepts (the issue's API)
 UNFINISHED = ("queued", "running")
 RECOVERY_HOOK = "trueup.services.sync_runs:recover_interrupted_runs"
 STACK_FILE = "stack.json"
 AUTH_MODES = ("off", "oidc")
 LOCK_FILE = "stack.lock"
 # Function variables that name a vendor's endpoints; the local stack points them at the demo upstreams.
-ENDPOINT_VARIABLES = ("PAX8_API_URL", "PAX8_TOKEN_URL", "NINJAONE_URL")
+ENDPOINT_VARIABLES = ("PAX8_API_URL", "PAX8_TOKEN_URL", "NINJAONE_URL", "DATTO_URL")
 SECRET_SUFFIX = "_SECRET_ID"  # PAX8_SECRET_ID names the secret holding the Pax8 credentials
 
 
@@ -125,6 +125,13 @@ class StackConfig:
     # TRUEUP_SNAPSHOT_WAIT_DEVICES: the template's SnapshotWaitDevices (None: its default), to try the
     # 202 answer of a large snapshot on the demo's small data.
     snapshot_wait_devices: int | None = None
+    # TRUEUP_RMM: the RMMs in use (the template's RmmSources), e.g. ("ninjaone", "datto").
+    rmm_sources: tuple[str, ...] = ("ninjaone",)
+
+    @property
+    def sync_sources(self) -> tuple[str, ...]:
+        """Every source a first sync needs: Pax8 and each RMM in use."""
+        return ("pax8", *self.rmm_sources)
 
     @classmethod
     def from_environment(
@@ -173,8 +180,9 @@ class StackConfig:
             if raw_size and (not raw_size.isdigit() or not low <= int(raw_size) <= high):
                 raise InvalidInput(f"{name} must be a whole number from {low} to {high:,}, got {raw_size!r}")
             sizes[name] = int(raw_size) if raw_size else None
+        rmms = rmm_sources(env)
         # Checked even in demo mode: a half-configured .env is a mistake worth hearing about.
-        credentials = vendor_credentials(env)
+        credentials = vendor_credentials(env, rmms)
         if demo or credentials is None:
             return cls(
                 data_dir=data_dir.resolve(),
@@ -186,6 +194,7 @@ class StackConfig:
                 demo_devices_per_client=sizes["TRUEUP_DEMO_DEVICES"] or 10,
                 duplicate_events=duplicate_events,
                 snapshot_wait_devices=snapshot_wait_devices,
+                rmm_sources=rmms,
             )
         endpoints = vendor_endpoints(env)
         overrides = {
@@ -194,6 +203,7 @@ class StackConfig:
                 ("PAX8_API_URL", endpoints.pax8_api_url),
                 ("PAX8_TOKEN_URL", endpoints.pax8_token_url),
                 ("NINJAONE_URL", endpoints.ninjaone_url),
+                ("DATTO_URL", endpoints.datto_url),
             )
             if value
         }
@@ -207,6 +217,7 @@ class StackConfig:
             auth=auth,
             duplicate_events=duplicate_events,
             snapshot_wait_devices=snapshot_wait_devices,
+            rmm_sources=rmms,
         )
 
 
@@ -218,7 +229,7 @@ class LocalStack:
     def __init__(self, config: StackConfig, progress: Callable[[str], None] = _say) -> None:
         self.config = config
         self.progress = progress
-        self.template = StackTemplate.load(config.template_path)
+        self.template = StackTemplate.load(config.template_path, self._parameters())
         self.demo: Any = None  # infra.demo.servers.DemoUpstreams in demo mode
         self.standin: AwsStandIn | None = None
         self.resources: LocalResources | None = None
@@ -265,6 +276,7 @@ class LocalStack:
             self.template = StackTemplate.load(
                 config.template_path,
                 {
+                    **self._parameters(),
                     "SignInIssuer": self.sign_in.issuer,
                     "SignInClientId": PAGE_CLIENT_ID,
                     "SignInAudiences": AUDIENCE,
@@ -282,6 +294,7 @@ class LocalStack:
         if config.demo:
             from infra.demo.dataset import build_dataset
             from infra.demo.servers import (
+                DEFAULT_DATTO_CREDENTIALS,
                 DEFAULT_NINJAONE_CREDENTIALS,
                 DEFAULT_PAX8_CREDENTIALS,
                 DemoUpstreams,
@@ -298,17 +311,19 @@ class LocalStack:
                 self.progress(
                     f"demo size: {config.demo_clients:,} clients, {len(dataset.ninjaone_devices):,} devices"
                 )
-            self.progress(
-                f"demo upstreams: Pax8 on {self.demo.pax8_url}, NinjaOne on {self.demo.ninjaone_url}"
-            )
+            rmm_urls = {"ninjaone": self.demo.ninjaone_url, "datto": self.demo.datto_url}
+            rmm_names = {"ninjaone": "NinjaOne", "datto": "Datto RMM"}
+            serving = ", ".join(f"{rmm_names[rmm]} on {rmm_urls[rmm]}" for rmm in config.rmm_sources)
+            self.progress(f"demo upstreams: Pax8 on {self.demo.pax8_url}, {serving}")
+            demo_rmm = {"ninjaone": DEFAULT_NINJAONE_CREDENTIALS, "datto": DEFAULT_DATTO_CREDENTIALS}
             credentials = VendorCredentials(
                 pax8=ClientCredentials(*DEFAULT_PAX8_CREDENTIALS),
-                ninjaone=ClientCredentials(*DEFAULT_NINJAONE_CREDENTIALS),
+                rmm={rmm: ClientCredentials(*demo_rmm[rmm]) for rmm in config.rmm_sources},
             )
             endpoints = {
                 "PAX8_API_URL": self.demo.pax8_api_url,
                 "PAX8_TOKEN_URL": self.demo.pax8_token_url,
-                "NINJAONE_URL": self.demo.ninjaone_url,
+                **{f"{rmm.upper()}_URL": rmm_urls[rmm] for rmm in config.rmm_sources},
             }
             self._check_declared(endpoints)
             overrides |= endpoints
@@ -503,6 +518,10 @@ class LocalStack:
             paths=self.import_paths[function.logical_id],
         )
 
+    def _parameters(self) -> dict[str, str]:
+        """The template's parameters the local stack sets: the RMMs in use."""
+        return {"RmmSources": ",".join(self.config.rmm_sources)}
+
     def _check_declared(self, overrides: Mapping[str, str]) -> None:
         declared = {name for f in self.template.functions.values() for name in f.environment}
         missing = sorted(set(overrides) - declared)
@@ -517,7 +536,7 @@ class LocalStack:
         """Secret values by logical id: a function variable <VENDOR>_SECRET_ID names the vendor's secret."""
         if credentials is None:
             return {}
-        by_vendor = {"PAX8": credentials.pax8, "NINJAONE": credentials.ninjaone}
+        by_vendor = {"PAX8": credentials.pax8, **{rmm.upper(): pair for rmm, pair in credentials.rmm.items()}}
         values: dict[str, str] = {}
         for function in self.template.functions.values():
             for name, value in function.environment.items():
@@ -591,7 +610,7 @@ class LocalStack:
             for source, state in _source_states(run).items()
             if state.get("status") == "succeeded"
         }
-        needed = [source for source in SYNC_SOURCES if source not in synced]
+        needed = [source for source in self.config.sync_sources if source not in synced]
         if not needed:
             return
         self.progress(f"first sync: {', '.join(needed)}...")

@@ -35,10 +35,13 @@ class RuntimeConfig:
     pax8_secret_id: str | None = None
     pax8_api_url: str | None = None
     pax8_token_url: str | None = None
-    # RMM sync: which RMM, and its secret and host (<SOURCE>_SECRET_ID, <SOURCE>_URL)
-    rmm_source: str = "ninjaone"
+    # RMM sync: the RMMs in use (trueup.sources), each with its secret and host (<SOURCE>_SECRET_ID,
+    # <SOURCE>_URL)
+    rmm_sources: tuple[str, ...] = ("ninjaone",)
     ninjaone_secret_id: str | None = None
     ninjaone_url: str | None = None
+    datto_secret_id: str | None = None
+    datto_url: str | None = None
     # Exports: how long a presigned link lives
     export_link_seconds: int = DEFAULT_EXPORT_LINK_SECONDS
     # Sign-in (trueup.api.identity). "oidc": every route but the page's shell, its files and
@@ -59,13 +62,13 @@ class RuntimeConfig:
     # Beyond this many RMM devices POST /snapshots answers 202 and takes the snapshot in a cycle.
     snapshot_wait_devices: int = 250_000
 
-    def rmm_secret_id(self) -> tuple[str, str | None]:
-        """(the variable naming the RMM's secret, its value) for the configured RMM source."""
-        variable = f"{self.rmm_source.upper()}_SECRET_ID"
-        return variable, {"ninjaone": self.ninjaone_secret_id}.get(self.rmm_source)
+    def rmm_secret_id(self, source: str) -> tuple[str, str | None]:
+        """(the variable naming an RMM source's secret, its value)."""
+        variable = f"{source.upper()}_SECRET_ID"
+        return variable, {"ninjaone": self.ninjaone_secret_id, "datto": self.datto_secret_id}.get(source)
 
-    def rmm_url(self) -> str | None:
-        return {"ninjaone": self.ninjaone_url}.get(self.rmm_source) or None
+    def rmm_url(self, source: str) -> str | None:
+        return {"ninjaone": self.ninjaone_url, "datto": self.datto_url}.get(source) or None
 
 
 # field -> the variables it is read from, the first one set winning (template.yaml's names)
@@ -78,9 +81,12 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "pax8_secret_id": ("PAX8_SECRET_ID",),
     "pax8_api_url": ("PAX8_API_URL",),
     "pax8_token_url": ("PAX8_TOKEN_URL",),
-    "rmm_source": ("RMM_SOURCE",),
+    # RMM_SOURCE: the single RMM of deployments made before several could be used
+    "rmm_sources": ("RMM_SOURCES", "RMM_SOURCE"),
     "ninjaone_secret_id": ("NINJAONE_SECRET_ID",),
     "ninjaone_url": ("NINJAONE_URL",),
+    "datto_secret_id": ("DATTO_SECRET_ID",),
+    "datto_url": ("DATTO_URL",),
     "export_link_seconds": ("EXPORT_LINK_SECONDS",),
     "sign_in": ("TRUEUP_SIGN_IN",),
     "role_claim": ("TRUEUP_ROLE_CLAIM",),
@@ -124,7 +130,19 @@ def _one_of(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _rmm_sources(text: str) -> tuple[str, ...]:
+    from trueup.sources import RMM_NAMES
+
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in RMM_NAMES]
+    if unknown or not names:
+        known = ", ".join(RMM_NAMES)
+        raise ValueError(f"must name one or more RMMs from {known}, comma-separated; got {text[:60]!r}")
+    return names
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
+    "rmm_sources": _rmm_sources,
     "export_link_seconds": _whole_number(1, MAX_EXPORT_LINK_SECONDS),
     "sign_in": _one_of(*SIGN_IN_MODES),
     "snapshot_evidence": lambda text: _one_of("on", "off")(text) == "on",

@@ -17,7 +17,8 @@ from trueup.config import config
 from trueup.errors import InvalidInput, UpstreamError
 
 EVENT_SOURCE = "trueup"
-SyncSource = Literal["pax8", "rmm"]
+# Pax8, or one RMM source (trueup.sources.RMM_NAMES): every RMM in use is synced on its own.
+SyncSource = Literal["pax8", "ninjaone", "datto"]
 
 
 class Event(BaseModel):

@@ -32,7 +32,7 @@ def photograph(out: Path, viewport: ViewportSize) -> None:
                     page = browser.new_page(viewport=viewport, locale="en-US")
                     page.goto(stack.url + "/")
                     expect(page.locator("#rows tr.row").first).to_be_visible(timeout=30_000)
-                    expect(page.locator('#sync-status [data-source="rmm"]')).to_be_visible()
+                    expect(page.locator('#sync-status [data-source="ninjaone"]')).to_be_visible()
                     expect(page.locator("#unmapped-pill")).to_be_visible()
                     out.parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(out))

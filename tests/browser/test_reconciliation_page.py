@@ -768,10 +768,10 @@ def test_sync_now_shows_progress_and_updates_when_the_data_was_synced(page: Page
     first = stack.ok("GET", "/syncs/current")
     open_page(page, stack)
     pax8 = page.locator('#sync-status [data-source="pax8"]')
-    rmm = page.locator('#sync-status [data-source="rmm"]')
+    rmm = page.locator('#sync-status [data-source="ninjaone"]')
     expect(pax8).to_contain_text("Pax8 synced")
     expect(pax8.locator("time")).to_have_attribute("datetime", first["pax8"]["synced_at"])
-    expect(rmm.locator("time")).to_have_attribute("datetime", first["rmm"]["synced_at"])
+    expect(rmm.locator("time")).to_have_attribute("datetime", first["rmm"]["ninjaone"]["synced_at"])
     titles = [pax8.locator("time").get_attribute("title"), rmm.locator("time").get_attribute("title")]
 
     page.get_by_role("button", name="Sync now").click()
@@ -782,17 +782,17 @@ def test_sync_now_shows_progress_and_updates_when_the_data_was_synced(page: Page
 
     current = stack.ok("GET", "/syncs/current")
     assert current["pax8"]["synced_at"] > first["pax8"]["synced_at"]
-    assert current["rmm"]["synced_at"] > first["rmm"]["synced_at"]
+    assert current["rmm"]["ninjaone"]["synced_at"] > first["rmm"]["ninjaone"]["synced_at"]
     expect(pax8.locator("time")).to_have_attribute("datetime", current["pax8"]["synced_at"])
-    expect(rmm.locator("time")).to_have_attribute("datetime", current["rmm"]["synced_at"])
+    expect(rmm.locator("time")).to_have_attribute("datetime", current["rmm"]["ninjaone"]["synced_at"])
     expect(pax8).to_have_text("Pax8 synced just now")
-    expect(rmm).to_have_text("RMM synced just now")
+    expect(rmm).to_have_text("NinjaOne synced just now")
     # The exact time (the tooltip) moved on to the new sync.
     assert [pax8.locator("time").get_attribute("title"), rmm.locator("time").get_attribute("title")] != titles
     run = stack.ok("GET", "/syncs?limit=1")["items"][0]
     expect(notice(page)).to_have_text(
         f"Sync finished (Pax8 {run['sources']['pax8']['records']} records, "
-        f"RMM {run['sources']['rmm']['records']} records)."
+        f"NinjaOne {run['sources']['ninjaone']['records']} records)."
     )
 
 
@@ -862,16 +862,18 @@ def test_a_held_sync_is_shown_with_its_reason_and_an_admin_uses_its_data(
     page.get_by_role("button", name="Sync now").click()
     reason = "NinjaOne returned 200 devices; the current data has 588"
     expect(page.get_by_role("status").filter(has_text="Sync held")).to_have_text(
-        f"Sync held: RMM: {reason}. The current data stays in use.", timeout=60_000
+        f"Sync held: NinjaOne: {reason}. The current data stays in use.", timeout=60_000
     )
     held = page.get_by_role("region", name="Sync held: its data looks too short to use")
     expect(held).to_contain_text(f"{reason}.")
     assert stack.ok("GET", "/syncs/current")["rmm"] == before["rmm"]
 
-    held.get_by_role("button", name=re.compile("^Use the new data: the RMM sync of")).click()
-    expect(notice(page)).to_have_text("The new RMM data is now current. Take a snapshot to reconcile it.")
+    held.get_by_role("button", name=re.compile("^Use the new data: the NinjaOne sync of")).click()
+    expect(notice(page)).to_have_text(
+        "The new NinjaOne data is now current. Take a snapshot to reconcile it."
+    )
     expect(held).to_be_hidden()
-    assert stack.ok("GET", "/syncs/current")["rmm"]["records"] == 240
+    assert stack.ok("GET", "/syncs/current")["rmm"]["ninjaone"]["records"] == 240
 
 
 def test_sync_and_snapshot_syncs_then_shows_the_snapshot_of_the_fresh_data(
@@ -893,8 +895,13 @@ def test_sync_and_snapshot_syncs_then_shows_the_snapshot_of_the_fresh_data(
     assert taken["id"] == cycle["snapshot_id"] != snapshot["id"] and taken["cycle_id"] == cycle["id"]
     # The snapshot is of the data the cycle just synced, and says so.
     current = stack.ok("GET", "/syncs/current")
-    assert current["rmm"]["synced_at"] > before["rmm"]["synced_at"]
-    assert taken["data_as_of"] == {"pax8": current["pax8"]["synced_at"], "rmm": current["rmm"]["synced_at"]}
+    ninjaone = current["rmm"]["ninjaone"]["synced_at"]
+    assert ninjaone > before["rmm"]["ninjaone"]["synced_at"]
+    assert taken["data_as_of"] == {
+        "pax8": current["pax8"]["synced_at"],
+        "rmm": ninjaone,
+        "rmm_sources": {"ninjaone": ninjaone},
+    }
     expect(page.locator("#snapshot-meta")).to_contain_text("right after a sync")
     first = taken["coverages"][0]
     expect(notice).to_contain_text(f"{len(first['rows'])} clients in {first['name']}.")
@@ -912,7 +919,8 @@ def test_sync_and_snapshot_on_a_held_sync_takes_no_snapshot_and_says_why(
     page.get_by_role("button", name="Sync & Snapshot").click()
     reason = "NinjaOne returned 200 devices; the current data has 588"
     expect(page.get_by_role("status").filter(has_text="Sync held")).to_have_text(
-        f"Sync held: RMM: {reason}. The current data stays in use, and no snapshot was taken.", timeout=60_000
+        f"Sync held: NinjaOne: {reason}. The current data stays in use, and no snapshot was taken.",
+        timeout=60_000,
     )
     assert [s["id"] for s in stack.ok("GET", "/snapshots")["items"]] == [snapshot["id"]]
     expect(page.get_by_role("region", name="Sync held: its data looks too short to use")).to_be_visible()

@@ -24,7 +24,7 @@ def test_every_event_delivered_twice_still_syncs_once_and_tells_once(
         [run] = runs["items"]
         assert {s: state["status"] for s, state in run["sources"].items()} == {
             "pax8": "succeeded",
-            "rmm": "succeeded",
+            "ninjaone": "succeeded",
         }
         # What the stack saved (before answering): the bucket's keys.
         saved = json.loads((stack.data_dir / "state.json").read_text())

@@ -37,7 +37,10 @@ def assert_one_of_each(stack: StackProcess, cycle: dict[str, Any], told_before: 
     assert [s["state"] for s in steps] == ["succeeded"] * 3
     assert syncs_done <= steps[0]["at"] <= steps[1]["at"] <= steps[2]["at"] == cycle["finished_at"]
     run = stack.ok("GET", f"/syncs/{cycle['run_id']}")
-    assert {s: v["status"] for s, v in run["sources"].items()} == {"pax8": "succeeded", "rmm": "succeeded"}
+    assert {s: v["status"] for s, v in run["sources"].items()} == {
+        "pax8": "succeeded",
+        "ninjaone": "succeeded",
+    }
     # One snapshot of the cycle, by the schedule.
     taken = [s for s in stack.ok("GET", "/snapshots?limit=100")["items"] if s.get("cycle_id") == cycle["id"]]
     assert [s["id"] for s in taken] == [cycle["snapshot_id"]]
@@ -133,7 +136,7 @@ def test_pax8_failing_mid_paging_until_retries_are_spent_stops_the_cycle(
     fault = {"server": "pax8", "path": "/v1/subscriptions", "page": 2, "status": 500}
     assert http_json(faults, "POST", fault)[0] == 201
     cycle = stack.wait_for_cycle(start_cycle(stack)["id"])
-    assert cycle["syncs"]["pax8"]["state"] == "failed" and cycle["syncs"]["rmm"]["state"] == "succeeded"
+    assert cycle["syncs"]["pax8"]["state"] == "failed" and cycle["syncs"]["ninjaone"]["state"] == "succeeded"
     assert "HTTP 500 after 5 attempts" in cycle["syncs"]["pax8"]["reason"]
     before["rmm"] = stack.ok("GET", "/syncs/current")["rmm"]  # the RMM's fresh data is current
     text = assert_stopped(stack, cycle, before, told, "failed")
@@ -148,8 +151,8 @@ def test_ninjaone_answering_a_run_of_429s_that_ends_still_completes_the_cycle(
     assert http_json(faults, "POST", fault)[0] == 201
     cycle = stack.wait_for_cycle(start_cycle(stack)["id"])
     assert cycle["status"] == "succeeded", cycle
-    devices = stack.ok("GET", "/syncs/current")["rmm"]["records"]
-    assert devices == stack.ok("GET", f"/syncs/{cycle['run_id']}")["sources"]["rmm"]["records"]
+    devices = stack.ok("GET", "/syncs/current")["rmm"]["ninjaone"]["records"]
+    assert devices == stack.ok("GET", f"/syncs/{cycle['run_id']}")["sources"]["ninjaone"]["records"]
     assert len(notifications(stack)) == told + 1
 
 
@@ -161,15 +164,17 @@ def test_ninjaone_ending_its_device_list_early_is_held_and_the_cycle_says_so(
     fault = {"server": "ninjaone", "path": "/v2/devices", "after": ids[199], "malformed": True, "body": []}
     assert http_json(faults, "POST", fault)[0] == 201
     cycle = stack.wait_for_cycle(start_cycle(stack)["id"])
-    assert cycle["syncs"]["rmm"]["state"] == "held"
-    assert cycle["syncs"]["rmm"]["reason"].startswith("NinjaOne returned 200 devices; the current data has")
+    assert cycle["syncs"]["ninjaone"]["state"] == "held"
+    assert cycle["syncs"]["ninjaone"]["reason"].startswith(
+        "NinjaOne returned 200 devices; the current data has"
+    )
     before["pax8"] = stack.ok("GET", "/syncs/current")["pax8"]
     text = assert_stopped(stack, cycle, before, told, "held")
-    assert "RMM was held (NinjaOne returned 200 devices" in text
+    assert "NinjaOne was held (NinjaOne returned 200 devices" in text
     # The held data waits for an admin; discarding it keeps what was current.
     held = stack.ok("GET", "/syncs/current")["held"]
-    assert [(h["run_id"], h["source"]) for h in held] == [(cycle["run_id"], "rmm")]
-    stack.ok("POST", f"/syncs/{cycle['run_id']}/rmm/discard")
+    assert [(h["run_id"], h["source"]) for h in held] == [(cycle["run_id"], "ninjaone")]
+    stack.ok("POST", f"/syncs/{cycle['run_id']}/ninjaone/discard")
 
 
 def test_pax8_answering_no_companies_is_held_and_the_cycle_says_so(stack: StackProcess, faults: str) -> None:
@@ -198,7 +203,7 @@ def test_a_manual_sync_during_a_cycle_leaves_it_one_snapshot_and_one_notificatio
     cycle = start_cycle(stack)
     manual = stack.ok("POST", "/syncs", {"sources": ["rmm"]})
     cycle = stack.wait_for_cycle(cycle["id"])
-    assert stack.wait_for_run(manual["id"])["sources"]["rmm"]["status"] == "succeeded"
+    assert stack.wait_for_run(manual["id"])["sources"]["ninjaone"]["status"] == "succeeded"
     assert cycle["status"] == "succeeded", cycle
     taken = [s for s in stack.ok("GET", "/snapshots?limit=100")["items"] if s.get("cycle_id") == cycle["id"]]
     assert [s["id"] for s in taken] == [cycle["snapshot_id"]] and taken[0]["trigger"] == "api"

@@ -16,7 +16,7 @@ from tests.stack_process import http_json
 def test_it_syncs_both_demo_sources_before_saying_it_is_ready(stack):
     assert any(line.startswith("demo upstreams: Pax8 on http://127.0.0.1:") for line in stack.lines)
     assert any(line.startswith("first sync: pax8 succeeded (") for line in stack.lines)
-    assert any(line.startswith("first sync: rmm succeeded (") for line in stack.lines)
+    assert any(line.startswith("first sync: ninjaone succeeded (") for line in stack.lines)
     assert stack.lines[-1] == f"trueup is ready on {stack.url}"
     described = stack.stack_file()
     assert described["url"] == stack.url and described["pid"] == stack.process.pid
@@ -25,7 +25,7 @@ def test_it_syncs_both_demo_sources_before_saying_it_is_ready(stack):
     [run] = runs["items"]
     assert {source: state["status"] for source, state in run["sources"].items()} == {
         "pax8": "succeeded",
-        "rmm": "succeeded",
+        "ninjaone": "succeeded",
     }
 
 
@@ -67,7 +67,7 @@ def test_the_daily_sync_schedule_fires_on_request_and_syncs_every_source(stack):
     finished = stack.wait_for_run(fired["run_id"])
     assert {s: v["status"] for s, v in finished["sources"].items()} == {
         "pax8": "succeeded",
-        "rmm": "succeeded",
+        "ninjaone": "succeeded",
     }
     assert finished["requested_by"] is None  # the schedule
 
@@ -176,9 +176,9 @@ def test_a_sync_shown_as_succeeded_is_still_succeeded_after_a_kill_right_after(s
     deadline = time.monotonic() + 60
     while True:
         status, seen = stack.api("GET", f"/syncs/{run['id']}")
-        if seen["sources"]["rmm"]["status"] == "succeeded":
+        if seen["sources"]["ninjaone"]["status"] == "succeeded":
             break
-        assert seen["sources"]["rmm"]["status"] in ("queued", "running"), seen
+        assert seen["sources"]["ninjaone"]["status"] in ("queued", "running"), seen
         assert time.monotonic() < deadline, "the sync never finished"
 
     stack.stop(signal.SIGKILL)

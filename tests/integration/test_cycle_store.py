@@ -17,7 +17,7 @@ NOW = datetime(2026, 12, 1, 6, tzinfo=UTC)
 
 def test_a_cycle_is_started_once_per_id(table: TrueupTable) -> None:
     first, created = cycles.start_cycle("2026-12-01T06:00:00Z", "schedule", NOW)
-    assert created is True and set(first["syncs"]) == {"pax8", "rmm"}
+    assert created is True and set(first["syncs"]) == {"pax8", "ninjaone"}
     again, created = cycles.start_cycle("2026-12-01T06:00:00Z", "schedule", NOW)
     assert created is False and again == first
 
@@ -35,7 +35,9 @@ def test_two_syncs_finishing_together_are_both_kept_and_start_the_snapshot_once(
         read = original(self, cycle_id)
         if not raced:  # the RMM sync's function records its outcome between this read and write
             raced = True
-            outcomes.append(cycles.advance("c1", lambda c: sync_finished(c, "rmm", "succeeded", None, "t1")))
+            outcomes.append(
+                cycles.advance("c1", lambda c: sync_finished(c, "ninjaone", "succeeded", None, "t1"))
+            )
         return read
 
     monkeypatch.setattr(TrueupTable, "get_cycle", reading_before_the_other_writes)
@@ -43,7 +45,10 @@ def test_two_syncs_finishing_together_are_both_kept_and_start_the_snapshot_once(
     assert [next_step for _, next_step in outcomes] == [Next.NOTHING, Next.SNAPSHOT]
     stored = original(TrueupTable(), "c1")
     assert stored is not None
-    assert {s: v["state"] for s, v in stored["syncs"].items()} == {"pax8": "succeeded", "rmm": "succeeded"}
+    assert {s: v["state"] for s, v in stored["syncs"].items()} == {
+        "pax8": "succeeded",
+        "ninjaone": "succeeded",
+    }
     assert stored["snapshot"]["state"] == "running"
     # Delivered again, either outcome starts nothing.
     again = cycles.advance("c1", lambda c: sync_finished(c, "pax8", "succeeded", None, "t3"))
@@ -55,7 +60,7 @@ def test_a_cycles_snapshot_is_recorded_with_its_step_or_not_at_all(table: Trueup
 
     store = TrueupTable()
     cycles.start_cycle("c1", "schedule", NOW)
-    for source in ("pax8", "rmm"):
+    for source in ("pax8", "ninjaone"):
 
         def finished(cycle: dict[str, Any], source: str = source) -> tuple[dict[str, Any], Next]:
             return sync_finished(cycle, source, "succeeded", None, "2026-12-01T06:01:00Z")

@@ -68,7 +68,7 @@ def test_a_generation_reads_back_exactly_what_was_written(bucket: str) -> None:
 
 def test_the_parties_are_kept_apart_and_read_without_the_generation(bucket: str) -> None:
     stored = write_rmm_stored()
-    assert stored.parties_key == "generations/rmm/g1.parties.json.gz"
+    assert stored.parties_key == "generations/rmm/ninjaone/g1.parties.json.gz"
     assert [o.name for o in read_rmm_organizations(stored.key, stored.parties_key)] == ["Acme", "Bolt"]
     # Only the parties are read: the generation itself may be gone (it is not, but it is not asked for).
     s3 = boto3.client("s3", region_name="us-east-1")

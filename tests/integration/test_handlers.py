@@ -220,7 +220,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         "AWS_DEFAULT_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
-        "RMM_SOURCE": "ninjaone",
+        "RMM_SOURCES": "ninjaone",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -255,10 +255,10 @@ def test_a_sync_request_publishes_one_event_per_source_and_both_syncs_succeed(st
     answer = stack.http("POST", "/syncs")
     assert answer.status == 202
     run = answer.body
-    assert {s: v["status"] for s, v in run["sources"].items()} == {"pax8": "queued", "rmm": "queued"}
+    assert {s: v["status"] for s, v in run["sources"].items()} == {"pax8": "queued", "ninjaone": "queued"}
     assert sorted(stack.deliver_events()) == ["pax8_sync", "rmm_sync", "suggestions", "suggestions"]
     run = stack.http("GET", f"/syncs/{run['id']}").body
-    pax8, rmm = run["sources"]["pax8"], run["sources"]["rmm"]
+    pax8, rmm = run["sources"]["pax8"], run["sources"]["ninjaone"]
     assert (pax8["status"], rmm["status"]) == ("succeeded", "succeeded")
     # 40 companies + 249 products + 73 readable subscriptions; 40 organizations + 588 readable devices
     assert (pax8["records"], pax8["skipped"], rmm["records"], rmm["skipped"]) == (362, 1, 628, 1)
@@ -294,7 +294,10 @@ def test_the_daily_schedule_syncs_every_source_once_per_firing(stack: Stack) -> 
     assert sorted(stack.deliver_events()) == ["pax8_sync", "rmm_sync", "suggestions", "suggestions"]
     [run] = stack.http("GET", "/syncs").body["items"]
     assert run["id"] == first["run_id"] and run["requested_by"] is None  # the schedule, not a person
-    assert {s: v["status"] for s, v in run["sources"].items()} == {"pax8": "succeeded", "rmm": "succeeded"}
+    assert {s: v["status"] for s, v in run["sources"].items()} == {
+        "pax8": "succeeded",
+        "ninjaone": "succeeded",
+    }
     # The next day's firing is another run.
     tomorrow = FUNCTIONS["cycle"].handler(
         {**firing, "scheduled_time": "2026-12-03T05:00:00Z"}, LambdaContext()
@@ -316,9 +319,11 @@ def test_a_sync_tells_the_cycles_waiting_on_it_including_those_of_runs_that_join
     assert stack.http("GET", f"/syncs/{cycle_run['id']}").body["cycle_id"] == "c1"
     requested = {e["detail"]["run_id"]: e for e in stack.captured() if e["detail-type"] == "Sync Requested"}
     table = TrueupTable()
-    table.acquire_sync_lease("rmm", manual["id"], now.isoformat(), (now + timedelta(minutes=5)).isoformat())
+    table.acquire_sync_lease(
+        "ninjaone", manual["id"], now.isoformat(), (now + timedelta(minutes=5)).isoformat()
+    )
     FUNCTIONS["rmm_sync"].handler(requested[cycle_run["id"]], LambdaContext())  # joins the manual one
-    table.release_sync_lease("rmm", manual["id"])
+    table.release_sync_lease("ninjaone", manual["id"])
     FUNCTIONS["rmm_sync"].handler(requested[manual["id"]], LambdaContext())
     (completed,) = [e["detail"] for e in stack.captured() if e["detail-type"] == "Sync Completed"]
     assert completed["run_id"] == manual["id"] and completed["cycle_ids"] == ["c1"]
@@ -337,7 +342,7 @@ def test_a_monthly_cycle_syncs_then_snapshots_exports_and_tells_once(stack: Stac
     assert FUNCTIONS["cycle"].handler(firing, LambdaContext()) == {**started, "started": False}
     running = stack.http("GET", f"/cycles/{started['cycle_id']}").body
     assert running["status"] == "running" and running["run_id"] == started["run_id"]
-    assert {s: v["state"] for s, v in running["syncs"].items()} == {"pax8": "running", "rmm": "running"}
+    assert {s: v["state"] for s, v in running["syncs"].items()} == {"pax8": "running", "ninjaone": "running"}
     assert running["snapshot"]["state"] == "queued"
 
     delivered = stack.deliver_events(times)
@@ -352,7 +357,10 @@ def test_a_monthly_cycle_syncs_then_snapshots_exports_and_tells_once(stack: Stac
     ]
     cycle = stack.http("GET", f"/cycles/{started['cycle_id']}").body
     assert cycle["status"] == "succeeded" and cycle["finished_at"] is not None
-    assert {s: v["state"] for s, v in cycle["syncs"].items()} == {"pax8": "succeeded", "rmm": "succeeded"}
+    assert {s: v["state"] for s, v in cycle["syncs"].items()} == {
+        "pax8": "succeeded",
+        "ninjaone": "succeeded",
+    }
     assert [cycle[step]["state"] for step in ("snapshot", "exports", "notification")] == ["succeeded"] * 3
     # One snapshot, of the cycle, by the schedule.
     [snapshot] = stack.http("GET", "/snapshots").body["items"]
@@ -389,7 +397,7 @@ def test_a_monthly_cycle_syncs_then_snapshots_exports_and_tells_once(stack: Stac
     ) in told["text"]
     assert (
         "largest under-licensed gaps" in told["text"]
-        and "Syncs: Pax8 succeeded; RMM succeeded." in told["text"]
+        and "Syncs: Pax8 succeeded; NinjaOne succeeded." in told["text"]
     )
     assert told["text"].endswith("Open trueup's Reconciliation page.")  # where to look (the URL, deployed)
 
@@ -408,9 +416,9 @@ def test_a_monthly_cycle_whose_sync_is_held_skips_its_snapshot_and_says_why(stac
     assert sorted(delivered) == ["cycle", "cycle", "notify", "pax8_sync", "rmm_sync", "suggestions"]
     cycle = stack.http("GET", f"/cycles/{started['cycle_id']}").body
     assert cycle["status"] == "held"
-    assert cycle["syncs"]["rmm"]["state"] == "held" and cycle["syncs"]["pax8"]["state"] == "succeeded"
+    assert cycle["syncs"]["ninjaone"]["state"] == "held" and cycle["syncs"]["pax8"]["state"] == "succeeded"
     why = (
-        "not taken from older data: the RMM sync was held: NinjaOne returned 200 devices; "
+        "not taken from older data: the NinjaOne sync was held: NinjaOne returned 200 devices; "
         "the current data has 588"
     )
     assert cycle["snapshot"]["state"] == "skipped" and cycle["snapshot"]["reason"] == why
@@ -419,7 +427,9 @@ def test_a_monthly_cycle_whose_sync_is_held_skips_its_snapshot_and_says_why(stac
     # Told once, by the cycle (not once more for the held sync).
     [told] = stack.notifications()
     assert told["subject"].startswith("trueup: the monthly cycle stopped: not taken from older data")
-    assert f"Why: {why}." in told["text"] and "RMM was held (NinjaOne returned 200 devices" in told["text"]
+    assert (
+        f"Why: {why}." in told["text"] and "NinjaOne was held (NinjaOne returned 200 devices" in told["text"]
+    )
 
 
 def test_cycles_over_http_start_with_202_and_list_newest_first(stack: Stack) -> None:
@@ -466,7 +476,7 @@ def test_a_snapshot_too_large_to_wait_for_answers_202_and_is_taken_in_a_cycle_of
     stack.notifications()
     from trueup.store.table import TrueupTable
 
-    rmm = TrueupTable().get_current("rmm")
+    rmm = TrueupTable().get_current("ninjaone")
     assert rmm is not None
     devices = rmm["counts"]["device"]
     monkeypatch.setenv("TRUEUP_SNAPSHOT_WAIT_DEVICES", str(devices - 1))
@@ -527,7 +537,9 @@ def test_a_cycles_run_joining_a_sync_as_it_finishes_still_hears_its_outcome(stac
     manual = stack.sync(["rmm"])
     # The window between the sync's outcome and the release of its lease: a cycle's run joins it.
     table = TrueupTable()
-    table.acquire_sync_lease("rmm", manual["id"], now.isoformat(), (now + timedelta(minutes=5)).isoformat())
+    table.acquire_sync_lease(
+        "ninjaone", manual["id"], now.isoformat(), (now + timedelta(minutes=5)).isoformat()
+    )
     cycle_run = request_sync(["rmm"], now, cycle_id="c-late")
     [requested] = [e for e in stack.captured() if e["detail-type"] == "Sync Requested"]
     FUNCTIONS["rmm_sync"].handler(requested, LambdaContext())
@@ -536,17 +548,17 @@ def test_a_cycles_run_joining_a_sync_as_it_finishes_still_hears_its_outcome(stac
         {
             **told[0],
             "run_id": manual["id"],
-            "source": "rmm",
-            "generation": manual["sources"]["rmm"]["generation"],
+            "source": "ninjaone",
+            "generation": manual["sources"]["ninjaone"]["generation"],
             "cycle_ids": ["c-late"],
         }
     ]
-    assert stack.http("GET", f"/syncs/{cycle_run['id']}").body["sources"]["rmm"]["status"] == "succeeded"
+    assert stack.http("GET", f"/syncs/{cycle_run['id']}").body["sources"]["ninjaone"]["status"] == "succeeded"
 
 
 def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack) -> None:
     run = stack.sync(["rmm"])
-    assert list(run["sources"]) == ["rmm"] and run["sources"]["rmm"]["status"] == "succeeded"
+    assert list(run["sources"]) == ["ninjaone"] and run["sources"]["ninjaone"]["status"] == "succeeded"
     bodies: list[dict[str, Any]] = [
         {"sources": ["pax8", "psa"]},
         {"sources": []},
@@ -559,14 +571,20 @@ def test_one_source_can_be_synced_alone_and_bad_sources_are_refused(stack: Stack
     assert stack.http("GET", "/syncs/nope").status == 404
     # A source named twice is synced once.
     twice = stack.http("POST", "/syncs", {"sources": ["rmm", "rmm"]})
-    assert twice.status == 202 and list(twice.body["sources"]) == ["rmm"]
+    assert twice.status == 202 and list(twice.body["sources"]) == ["ninjaone"]
 
 
 def test_current_data_says_when_each_source_was_last_synced(stack: Stack) -> None:
-    assert stack.http("GET", "/syncs/current").body == {"pax8": None, "rmm": None, "held": []}
+    names = {"pax8": "Pax8", "ninjaone": "NinjaOne"}
+    assert stack.http("GET", "/syncs/current").body == {
+        "pax8": None,
+        "rmm": {"ninjaone": None},
+        "names": names,
+        "held": [],
+    }
     run = stack.sync(["pax8"])
     current = stack.http("GET", "/syncs/current").body
-    assert current["rmm"] is None
+    assert current["rmm"] == {"ninjaone": None}
     assert current["pax8"]["run_id"] == run["id"] and current["pax8"]["records"] == 362
     assert current["pax8"]["synced_at"] == run["sources"]["pax8"]["started_at"]
 
@@ -582,10 +600,11 @@ def test_a_snapshot_before_any_sync_is_refused_naming_the_missing_source(stack: 
     answer = stack.http("POST", "/snapshots")
     assert answer.status == 409
     assert (
-        answer.body["message"] == "no Pax8 and RMM data yet: sync first (POST /syncs), then take the snapshot"
+        answer.body["message"]
+        == "no Pax8 and NinjaOne data yet: sync first (POST /syncs), then take the snapshot"
     )
     stack.sync(["pax8"])
-    assert stack.http("POST", "/snapshots").body["message"].startswith("no RMM data yet")
+    assert stack.http("POST", "/snapshots").body["message"].startswith("no NinjaOne data yet")
     assert stack.http("GET", "/snapshots/latest").status == 404
 
 
@@ -594,7 +613,7 @@ def test_a_snapshot_holds_the_hand_worked_rows_and_reads_back_unchanged(stack: S
     answer = stack.http("POST", "/snapshots")
     assert answer.status == 201
     taken = answer.body
-    assert taken["trigger"] == "api" and set(taken["data_as_of"]) == {"pax8", "rmm"}
+    assert taken["trigger"] == "api" and set(taken["data_as_of"]) == {"pax8", "rmm", "rmm_sources"}
     assert not any("rows" in c for c in taken["coverages"])  # the answer summarizes; rows are paged
     snap = stack.whole(taken["id"])
     assert snap["settings"]["stale_after_days"] == 30
@@ -705,7 +724,7 @@ def test_a_device_list_ended_early_is_held_not_made_current_until_an_admin_accep
         Fault(server="ninjaone", path="/v2/devices", after=ids[199], malformed=True, body=[])
     )
     run = stack.sync(["rmm"])
-    state = run["sources"]["rmm"]
+    state = run["sources"]["ninjaone"]
     assert state["status"] == "held" and state["generation"] and state["records"] == 240
     assert state["held_reason"] == "NinjaOne returned 200 devices; the current data has 588"
     assert "held_pointer" not in state  # the table's business
@@ -715,7 +734,7 @@ def test_a_device_list_ended_early_is_held_not_made_current_until_an_admin_accep
     assert now["held"] == [
         {
             "run_id": run["id"],
-            "source": "rmm",
+            "source": "ninjaone",
             "finished_at": state["finished_at"],
             "records": 240,
             "reason": state["held_reason"],
@@ -726,24 +745,24 @@ def test_a_device_list_ended_early_is_held_not_made_current_until_an_admin_accep
     assert again["data_as_of"] == before["data_as_of"]
 
     # Only an admin decides; a viewer is refused, and nothing else can be accepted.
-    viewer = stack.http("POST", f"/syncs/{run['id']}/rmm/accept", as_="viewer")
+    viewer = stack.http("POST", f"/syncs/{run['id']}/ninjaone/accept", as_="viewer")
     assert viewer.status == 403 and "Accepting a held sync" in viewer.body["message"]
     assert stack.http("POST", f"/syncs/{run['id']}/pax8/accept").status == 404  # not synced by this run
-    accepted = stack.http("POST", f"/syncs/{run['id']}/rmm/accept")
+    accepted = stack.http("POST", f"/syncs/{run['id']}/ninjaone/accept")
     assert accepted.status == 200, accepted.body
-    decided = accepted.body["sources"]["rmm"]
+    decided = accepted.body["sources"]["ninjaone"]
     assert decided["status"] == "succeeded" and decided["held_reason"] == state["held_reason"]
     assert decided["decided_by"] == {"subject": "u-admin", "name": "Ada Admin"} and decided["decided_at"]
-    assert stack.http("GET", "/syncs/current").body["rmm"]["generation"] == state["generation"]
+    assert stack.http("GET", "/syncs/current").body["rmm"]["ninjaone"]["generation"] == state["generation"]
     assert stack.http("GET", "/syncs/current").body["held"] == []
     [entry] = stack.http("GET", "/audit", query={"kind": "sync"}).body["items"]
     assert (entry["what"], entry["by"]["name"]) == (
-        f"held rmm sync of run {run['id']}: accepted",
+        f"held NinjaOne sync of run {run['id']}: accepted",
         "Ada Admin",
     )
     assert entry["before"]["held_because"] == state["held_reason"]
     assert entry["after"]["current_generation"] == state["generation"]
-    twice = stack.http("POST", f"/syncs/{run['id']}/rmm/discard")
+    twice = stack.http("POST", f"/syncs/{run['id']}/ninjaone/discard")
     assert twice.status == 409 and "succeeded, not held: nothing to discard" in twice.body["message"]
     assert stack.deliver_events() == ["suggestions"]  # accepted data is announced as synced
 
@@ -769,9 +788,10 @@ def test_a_failed_or_held_sync_is_told_once_on_the_notification_topic(stack: Sta
     )
     held = stack.sync(["rmm"])
     (told,) = stack.notifications()
-    assert told["subject"] == "trueup: the RMM sync was held"
+    assert told["subject"] == "trueup: the NinjaOne sync was held"
     assert told["text"].startswith(
-        f"The RMM sync of run {held['id']} was held: NinjaOne returned 200 devices; the current data has 588."
+        f"The NinjaOne sync of run {held['id']} was held: "
+        "NinjaOne returned 200 devices; the current data has 588."
     )
     assert "use the new data or discard it" in told["text"]
     # EventBridge delivers at least once: the same event again tells nobody twice.
@@ -788,9 +808,9 @@ def test_a_failed_or_held_sync_is_told_once_on_the_notification_topic(stack: Sta
         "resources": [],
         "detail": SyncHeld(
             run_id=held["id"],
-            source="rmm",
-            generation=held["sources"]["rmm"]["generation"],
-            reason=held["sources"]["rmm"]["held_reason"],
+            source="ninjaone",
+            generation=held["sources"]["ninjaone"]["generation"],
+            reason=held["sources"]["ninjaone"]["held_reason"],
         ).model_dump(mode="json"),
     }
     FUNCTIONS["notify"].handler(again, LambdaContext())
@@ -810,7 +830,7 @@ def test_companies_answered_empty_are_held_and_discarding_keeps_the_current_data
     assert discarded.status == 200 and discarded.body["sources"]["pax8"]["status"] == "discarded"
     [entry] = stack.http("GET", "/audit", query={"kind": "sync"}).body["items"]
     assert (
-        entry["what"] == f"held pax8 sync of run {run['id']}: discarded"
+        entry["what"] == f"held Pax8 sync of run {run['id']}: discarded"
         and entry["by"]["name"] == "Ada Admin"
     )
     after = stack.http("GET", "/syncs/current").body
@@ -833,17 +853,19 @@ def test_held_data_older_than_the_current_data_cannot_be_accepted(stack: Stack) 
         Fault(server="ninjaone", path="/v2/devices", after=ids[99], malformed=True, body=[], times=1)
     )
     held = stack.sync(["rmm"])
-    assert held["sources"]["rmm"]["status"] == "held"
-    assert stack.sync(["rmm"])["sources"]["rmm"]["status"] == "succeeded"  # the vendor is right again
-    late = stack.http("POST", f"/syncs/{held['id']}/rmm/accept")
-    assert late.status == 409 and "a newer rmm sync has made its data current" in late.body["message"]
+    assert held["sources"]["ninjaone"]["status"] == "held"
+    assert (
+        stack.sync(["ninjaone"])["sources"]["ninjaone"]["status"] == "succeeded"
+    )  # the vendor is right again
+    late = stack.http("POST", f"/syncs/{held['id']}/ninjaone/accept")
+    assert late.status == 409 and "a newer NinjaOne sync has made its data current" in late.body["message"]
     # A setting decides how much may go: with 100 %, only an empty list is held.
     settings = stack.http("GET", "/settings").body
     assert stack.http("PUT", "/settings", {**settings, "hold_shrink_percent": 100}).status == 200
     stack.demo.faults.add(
         Fault(server="ninjaone", path="/v2/devices", after=ids[99], malformed=True, body=[], times=1)
     )
-    assert stack.sync(["rmm"])["sources"]["rmm"]["status"] == "succeeded"
+    assert stack.sync(["ninjaone"])["sources"]["ninjaone"]["status"] == "succeeded"
 
 
 def test_a_snapshot_of_data_older_than_the_settings_allow_says_so(stack: Stack) -> None:
@@ -854,7 +876,7 @@ def test_a_snapshot_of_data_older_than_the_settings_allow_says_so(stack: Stack) 
     assert not any("data was" in w for w in fresh["warnings"])
     # The RMM data as if synced three days ago (the table's pointer, as a sync three days ago left it).
     table = TrueupTable()
-    pointer = table.get_current("rmm")
+    pointer = table.get_current("ninjaone")
     assert pointer is not None
     synced = datetime.now(UTC) - timedelta(days=3, minutes=5)
     pointer["synced_at"] = synced.isoformat().replace("+00:00", "Z")
@@ -862,7 +884,7 @@ def test_a_snapshot_of_data_older_than_the_settings_allow_says_so(stack: Stack) 
         TableName=table.name,
         Item={
             "pk": {"S": "CURRENT"},
-            "sk": {"S": "rmm"},
+            "sk": {"S": "ninjaone"},
             "doc": {"S": json.dumps(pointer)},
             "started_at": {"S": pointer["started_at"]},
         },
@@ -870,7 +892,7 @@ def test_a_snapshot_of_data_older_than_the_settings_allow_says_so(stack: Stack) 
     old = stack.http("POST", "/snapshots").body
     (warning,) = [w for w in old["warnings"] if "data was" in w]
     assert warning == (
-        f"The RMM data was 3 days old when this snapshot was taken (synced {synced:%d %b %Y %H:%M} UTC, "
+        f"The NinjaOne data was 3 days old when this snapshot was taken (synced {synced:%d %b %Y %H:%M} UTC, "
         "more than 26 hours before): sync, then take a snapshot before relying on it."
     )
     assert stack.http("GET", f"/snapshots/{old['id']}").body["warnings"] == old["warnings"]
@@ -895,7 +917,7 @@ def test_an_empty_secret_is_reported_as_not_configured(stack: Stack) -> None:
         SecretString=json.dumps({"client_id": "", "client_secret": "x"}),
     )
     run = stack.sync(["rmm"])
-    assert run["sources"]["rmm"]["error"].startswith("ninjaone credentials are not set in secret")
+    assert run["sources"]["ninjaone"]["error"].startswith("NinjaOne credentials are not set in secret")
 
 
 def test_each_row_says_what_changed_since_the_snapshot_before_and_a_clients_history_is_kept(
@@ -1486,8 +1508,12 @@ def test_syncs_snapshots_and_exports_send_metrics_someone_can_chart(
         (directive,) = document["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == "trueup"
     # The demo story: 362 Pax8 records and 628 RMM records, one unreadable record each.
-    assert values("RecordsSynced", source="pax8") == [362] and values("RecordsSynced", source="rmm") == [628]
-    assert values("RecordsSkipped", source="pax8") == [1] and values("RecordsSkipped", source="rmm") == [1]
+    assert values("RecordsSynced", source="pax8") == [362] and values("RecordsSynced", source="ninjaone") == [
+        628
+    ]
+    assert values("RecordsSkipped", source="pax8") == [1] and values("RecordsSkipped", source="ninjaone") == [
+        1
+    ]
     assert all(seconds >= 0 for seconds in values("SyncDuration"))
     assert values("SnapshotsTaken", trigger="api") == [1]
     # Rows per status over the three coverages of the hand-worked story (8+4+1 under-licensed, ...).
@@ -1820,7 +1846,7 @@ def test_a_sync_tags_the_generation_it_replaces_for_expiry_and_never_the_current
     s3 = boto3.client("s3", region_name=REGION)
 
     def tags(source: str, generation: str) -> list[dict[str, str]]:
-        key = generation_key(source, generation)  # type: ignore[arg-type]
+        key = generation_key(source, generation)
         answer: list[dict[str, str]] = s3.get_object_tagging(Bucket=stack.env["TRUEUP_BUCKET"], Key=key)[
             "TagSet"
         ]
@@ -1831,7 +1857,7 @@ def test_a_sync_tags_the_generation_it_replaces_for_expiry_and_never_the_current
     old, new = first["sources"]["pax8"]["generation"], second["sources"]["pax8"]["generation"]
     assert tags("pax8", old) == [{"Key": "trueup-superseded", "Value": "true"}]
     assert tags("pax8", new) == []
-    assert tags("rmm", first["sources"]["rmm"]["generation"]) == []  # still current
+    assert tags("ninjaone", first["sources"]["ninjaone"]["generation"]) == []  # still current
 
 
 # -- double submits: an Idempotency-Key returns the first answer -----------------------------------------
@@ -2113,7 +2139,9 @@ def test_suggestions_too_long_to_work_out_at_once_are_asked_for_and_shown_when_r
     answer = stack.http("POST", "/syncs")
     for event in stack.captured():  # the syncs alone: their "Sync Completed" events are lost
         if event["detail-type"] == "Sync Requested":
-            FUNCTIONS[f"{event['detail']['source']}_sync"].handler(event, LambdaContext())
+            FUNCTIONS["pax8_sync" if event["detail"]["source"] == "pax8" else "rmm_sync"].handler(
+                event, LambdaContext()
+            )
     stack.captured()
     run = stack.http("GET", f"/syncs/{answer.body['id']}").body
     assert {source["status"] for source in run["sources"].values()} == {"succeeded"}

@@ -16,7 +16,8 @@ from trueup.errors import InvalidInput
 from trueup.vendors.credentials import ClientCredentials
 
 CREDENTIALS = VendorCredentials(
-    pax8=ClientCredentials("pax8-id", "pax8-secret"), ninjaone=ClientCredentials("ninja-id", "ninja-secret")
+    pax8=ClientCredentials("pax8-id", "pax8-secret"),
+    rmm={"ninjaone": ClientCredentials("ninja-id", "ninja-secret")},
 )
 
 
@@ -218,6 +219,17 @@ def test_configuration_comes_from_the_environment(tmp_path):
     assert StackConfig.from_environment({**full, "TRUEUP_DEMO": "1"}).demo is True
     with pytest.raises(InvalidInput, match="NINJAONE_CLIENT_ID, NINJAONE_CLIENT_SECRET not set"):
         StackConfig.from_environment({"PAX8_CLIENT_ID": "a", "PAX8_CLIENT_SECRET": "b"})
+    # Several RMMs: each one's credentials, as its vendor names them.
+    assert none.rmm_sources == ("ninjaone",) and none.sync_sources == ("pax8", "ninjaone")
+    both = StackConfig.from_environment(
+        {**full, "TRUEUP_RMM": "ninjaone, datto", "DATTO_API_KEY": "e", "DATTO_API_SECRET": "f"}
+    )
+    assert both.rmm_sources == ("ninjaone", "datto") and both.sync_sources == ("pax8", "ninjaone", "datto")
+    assert both.credentials is not None and both.credentials.rmm["datto"].client_secret == "f"
+    with pytest.raises(InvalidInput, match="DATTO_API_KEY, DATTO_API_SECRET not set"):
+        StackConfig.from_environment({**full, "TRUEUP_RMM": "ninjaone,datto"})
+    with pytest.raises(InvalidInput, match="TRUEUP_RMM must name one or more of ninjaone, datto"):
+        StackConfig.from_environment({"TRUEUP_RMM": "kaseya"})
     with pytest.raises(InvalidInput, match="TRUEUP_PORT must be a port number"):
         StackConfig.from_environment({"TRUEUP_PORT": "http"})
     assert (none.demo_clients, none.demo_devices_per_client) == (None, 10)

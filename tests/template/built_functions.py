@@ -145,13 +145,13 @@ def run_each_function_once(
                     results[function] = Invocation(function, False, error=f"run {source}: {state}")
             # What follows a sync: the suggestions for the data now current, on "Sync Completed".
             current = invoke_http(stack, "GET", "/syncs/current")
-            rmm = current.body["rmm"] if current.ok and isinstance(current.body, dict) else None
+            rmm = current.body["rmm"]["ninjaone"] if current.ok and isinstance(current.body, dict) else None
             (follows,) = [
                 r.function
                 for r in stack.template.rules
                 if "Sync Completed" in r.pattern["detail-type"] and "detail" not in r.pattern
             ]
-            completed = {"run_id": run_id, "source": "rmm", **(rmm or {})}
+            completed = {"run_id": run_id, "source": "ninjaone", **(rmm or {})}
             results[follows] = invoke_event(stack, follows, delivered("Sync Completed", completed))
             # What a failed sync brings: a notification.
             (tells,) = [
@@ -192,11 +192,11 @@ def run_a_monthly_cycle(stack: LocalStack) -> Invocation:
         }
         return invoke_event(stack, function, delivered(detail_type, detail))
 
-    for source in ("pax8", "rmm"):
+    for source in ("pax8", "ninjaone"):
         (function,) = {
             r.function
             for r in stack.template.rules
-            if r.pattern["detail-type"] == ["Sync Requested"] and r.pattern["detail"]["source"] == [source]
+            if r.pattern["detail-type"] == ["Sync Requested"] and source in r.pattern["detail"]["source"]
         }
         synced = invoke_event(stack, function, sync_requested(run_id, source))
         if not synced.ok:

@@ -56,7 +56,7 @@ def test_every_built_function_imports_and_answers_as_in_lambda(built: Path, tmp_
     export = results["ExportFunction"]
     assert export.status == 404 and "no snapshot" in export.body["message"]
     run = results["run"].body
-    for source in ("pax8", "rmm"):
+    for source in ("pax8", "ninjaone"):
         state = run["sources"][source]
         assert state["status"] == "succeeded", (source, state["error"])
         assert state["records"] > 0 and state["generation"]

@@ -45,6 +45,7 @@ from trueup.events import (
     SyncHeld,
     SyncRequested,
 )
+from trueup.sources import RMM_NAMES
 from trueup.store.generations import GenerationSource, generation_key
 from trueup.store.snapshot_files import coverage_key
 
@@ -86,7 +87,7 @@ SECRET_READS = {
     "SnapshotFunction": set(),
     "ExportFunction": set(),
     "Pax8SyncFunction": {"${Pax8Secret}"},
-    "RmmSyncFunction": {"${NinjaOneSecret}"},
+    "RmmSyncFunction": {"${NinjaOneSecret}", "${DattoSecret}"},
     "PageSignInFunction": set(),
     "SuggestionsFunction": set(),
     "NotifyFunction": set(),
@@ -417,7 +418,10 @@ def test_each_function_reads_and_writes_only_its_own_part_of_the_bucket(
         # function those an admin's decision on a held sync leaves behind.
         assert s3.get("s3:PutObjectTagging", set()) == S3_TAGGING.get(function_id, set()), function_id
     # The keys the code writes fall under the prefixes the policies grant.
-    sources: dict[GenerationSource, str] = {"pax8": "Pax8SyncFunction", "rmm": "RmmSyncFunction"}
+    sources: dict[GenerationSource, str] = {
+        "pax8": "Pax8SyncFunction",
+        **{source: "RmmSyncFunction" for source in RMM_NAMES},
+    }
     for source, function_id in sources.items():
         (granted,) = S3_WRITES[function_id]
         assert fnmatch(f"{BUCKET_ARN}/{generation_key(source, 'g1')}", granted), source
@@ -437,7 +441,8 @@ def test_table_access_is_item_level(template: Template, transformed: Template) -
 
 
 def test_each_sync_reads_only_its_own_integrations_secret(template: Template, transformed: Template) -> None:
-    assert set(of_type(template, "AWS::SecretsManager::Secret")) == {"Pax8Secret", "NinjaOneSecret"}
+    secrets = {"Pax8Secret", "NinjaOneSecret", "DattoSecret"}
+    assert set(of_type(template, "AWS::SecretsManager::Secret")) == secrets
     assert set(of_type(template, "AWS::Serverless::Function")) == set(SECRET_READS)
     for function_id, expected in SECRET_READS.items():
         granted = grants(transformed, function_id, "secretsmanager")
@@ -445,8 +450,10 @@ def test_each_sync_reads_only_its_own_integrations_secret(template: Template, tr
         assert granted.get("secretsmanager:GetSecretValue", set()) == expected, function_id
     assert function_environment(template, "Pax8SyncFunction")["PAX8_SECRET_ID"] == {"Ref": "Pax8Secret"}
     rmm = function_environment(template, "RmmSyncFunction")
-    # trueup.config reads the RMM's secret id from <RMM_SOURCE>_SECRET_ID.
-    assert rmm[f"{rmm['RMM_SOURCE'].upper()}_SECRET_ID"] == {"Ref": "NinjaOneSecret"}
+    # trueup.config reads each RMM's secret id from <SOURCE>_SECRET_ID, for every RMM it knows.
+    for source, secret in (("ninjaone", "NinjaOneSecret"), ("datto", "DattoSecret")):
+        assert rmm[f"{source.upper()}_SECRET_ID"] == {"Ref": secret}
+    assert set(RMM_NAMES) == {"ninjaone", "datto"}
 
 
 def test_credentials_never_reach_a_functions_environment(template: Template) -> None:
@@ -541,7 +548,8 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
         }
 
     assert delivered_to(SyncRequested(run_id="r1", source="pax8")) == {"Pax8SyncFunction"}
-    assert delivered_to(SyncRequested(run_id="r1", source="rmm")) == {"RmmSyncFunction"}
+    assert delivered_to(SyncRequested(run_id="r1", source="ninjaone")) == {"RmmSyncFunction"}
+    assert delivered_to(SyncRequested(run_id="r1", source="datto")) == {"RmmSyncFunction"}
     # A sync's own announcements never start another sync; one that succeeded brings the suggestions.
     finished = datetime(2026, 11, 1, tzinfo=UTC)
     completed = SyncCompleted(
@@ -552,18 +560,26 @@ def test_sync_requests_reach_only_their_own_sync_function(template: Template) ->
     assert delivered_to(asked) == {"SuggestionsFunction"}
     # A failed or held sync is told; held data is not current, so nothing else follows it until an
     # admin accepts it (then "Sync Completed").
-    assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom")) == {"NotifyFunction"}
-    held = SyncHeld(run_id="r1", source="rmm", generation="g", reason="short")
+    assert delivered_to(SyncFailed(run_id="r1", source="ninjaone", error="boom")) == {"NotifyFunction"}
+    held = SyncHeld(run_id="r1", source="ninjaone", generation="g", reason="short")
     assert delivered_to(held) == {"NotifyFunction"}
     # A sync a monthly cycle waits on reaches the cycle's bookkeeping; its failure is told by the
     # cycle's notification, not a second time on its own.
     waited = SyncCompleted(
-        run_id="r1", source="rmm", generation="g", synced_at=finished, records=1, skipped=0, cycle_ids=["c1"]
+        run_id="r1",
+        source="ninjaone",
+        generation="g",
+        synced_at=finished,
+        records=1,
+        skipped=0,
+        cycle_ids=["c1"],
     )
     assert delivered_to(waited) == {"SuggestionsFunction", "CycleFunction"}
-    held_for_cycle = SyncHeld(run_id="r1", source="rmm", generation="g", reason="short", cycle_ids=["c1"])
+    held_for_cycle = SyncHeld(
+        run_id="r1", source="ninjaone", generation="g", reason="short", cycle_ids=["c1"]
+    )
     assert delivered_to(held_for_cycle) == {"CycleFunction"}
-    assert delivered_to(SyncFailed(run_id="r1", source="rmm", error="boom", cycle_ids=["c1"])) == {
+    assert delivered_to(SyncFailed(run_id="r1", source="ninjaone", error="boom", cycle_ids=["c1"])) == {
         "CycleFunction"
     }
     # The cycle's steps, one function each: snapshot, exports, notification.

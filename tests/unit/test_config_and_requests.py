@@ -76,5 +76,5 @@ def test_a_body_is_read_into_its_wire_model_and_every_problem_named() -> None:
         body_of('{"sources": ["psa"], "other": 1}', "SyncRequest")
     problems = raised.value.problems
     assert len(problems) == 2
-    assert problems[0].startswith("body.sources.0: Input should be 'pax8' or 'rmm'")
+    assert problems[0].startswith("body.sources.0: Input should be 'pax8', 'rmm', 'ninjaone' or 'datto'")
     assert problems[1] == "body.other: Extra inputs are not permitted"

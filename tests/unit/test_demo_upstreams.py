@@ -913,7 +913,7 @@ def test_reset_over_http_clears_faults_and_stats(
     upstreams.faults.add(Fault("pax8", "/v1/companies", status=500))
     pax8("companies")
     response = http.post(f"{upstreams.pax8_url}/_demo/reset")
-    assert response.json() == {"faults_removed": 1, "stats_reset": ["pax8", "ninjaone"]}
+    assert response.json() == {"faults_removed": 1, "stats_reset": ["pax8", "ninjaone", "datto"]}
     assert upstreams.stats()["pax8"] == {"requests": 0, "by_path": {}, "by_status": {}}
     assert pax8("companies").status_code == 200
 
@@ -941,7 +941,7 @@ def test_unknown_control_endpoint_is_404_listing_the_known_ones(
     response = http.post(f"{upstreams.pax8_url}/_demo/explode")
     assert response.status_code == 404
     assert "/_demo/faults" in response.json()["error"]
-    bad_scope = http.post(f"{upstreams.pax8_url}/_demo/reset", params={"server": "datto"})
+    bad_scope = http.post(f"{upstreams.pax8_url}/_demo/reset", params={"server": "atera"})
     assert bad_scope.status_code == 400
 
 

@@ -24,7 +24,7 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "Sync Requested": {"run_id": "r1", "source": "pax8"},
     "Sync Completed": {
         "run_id": "r1",
-        "source": "rmm",
+        "source": "ninjaone",
         "generation": "g1",
         "synced_at": datetime(2026, 12, 1, 6, tzinfo=UTC).isoformat(),
         "records": 628,
@@ -32,7 +32,7 @@ EXAMPLES: dict[str, dict[str, object]] = {
     },
     "Sync Held": {
         "run_id": "r1",
-        "source": "rmm",
+        "source": "datto",
         "generation": "g1",
         "reason": "NinjaOne returned 240 devices",
     },

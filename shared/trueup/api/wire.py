@@ -34,18 +34,16 @@ class Actor(ApiModel):
 
 class DataAsOf(ApiModel):
     pax8: datetime
-    rmm: datetime
+    rmm: datetime = Field(description="The RMM data's sync (the oldest, when several RMMs are in use)")
+    rmm_sources: dict[str, datetime] | None = Field(
+        default=None, description="Each RMM source's sync (ninjaone, datto); absent in older snapshots"
+    )
 
 
 class CoverageSummary(ApiModel):
     id: str
     name: str
     summary: Summary
-
-
-class Generations(ApiModel):
-    pax8: str
-    rmm: str
 
 
 class SnapshotRequest(ApiModel):
@@ -67,8 +65,10 @@ class SnapshotSummary(ApiModel):
     taken_by: Actor | None = Field(default=None, description="Who took it; null for a cycle.")
     cycle_id: str | None = Field(default=None, description="The cycle that took it, if one did.")
     data_as_of: DataAsOf
-    generations: Generations | None = Field(
-        default=None, description="The synced data it was taken from (GET /syncs/current names them too)."
+    generations: dict[str, str] | None = Field(
+        default=None,
+        description="The synced data it was taken from, per source: pax8 and each RMM source (ninjaone, "
+        "datto; rmm in snapshots taken before several RMMs could be used); GET /syncs/current names them.",
     )
     settings: Settings
     coverages: list[CoverageSummary]
@@ -169,11 +169,17 @@ class ExportLink(ApiModel):
 # --- /syncs ------------------------------------------------------------------------------------------
 
 SourceStatus = Literal["queued", "running", "succeeded", "failed", "held", "discarded"]
+SyncSourceName = Literal["pax8", "rmm", "ninjaone", "datto"]
+# A run's or a cycle's source: "pax8" or one RMM source ("rmm" in runs made before several RMMs).
+RunSource = str
 
 
 class SyncRequest(ApiModel):
-    sources: list[Literal["pax8", "rmm"]] | None = Field(
-        default=None, min_length=1, description="Which sources to sync; omitted: both."
+    sources: list[SyncSourceName] | None = Field(
+        default=None,
+        min_length=1,
+        description='Which sources to sync: "pax8", "rmm" (every RMM in use) or one RMM source in use; '
+        "omitted: every source.",
     )
 
 
@@ -212,7 +218,7 @@ class SyncRunOut(ApiModel):
         default=None, description="Who asked for it (null: a schedule, or before sign-in)"
     )
     cycle_id: str | None = Field(default=None, description="The monthly cycle it syncs for, if any")
-    sources: dict[Literal["pax8", "rmm"], SourceRunOut]
+    sources: dict[RunSource, SourceRunOut]
 
 
 class SyncRunList(ApiModel):
@@ -231,7 +237,7 @@ class HeldSync(ApiModel):
     """A sync whose data is kept but not current, until an admin accepts or discards it."""
 
     run_id: str
-    source: Literal["pax8", "rmm"]
+    source: RunSource
     finished_at: datetime
     records: int
     reason: str = Field(
@@ -241,7 +247,10 @@ class HeldSync(ApiModel):
 
 class CurrentData(ApiModel):
     pax8: CurrentSource | None = Field(description="null: Pax8 was never synced successfully")
-    rmm: CurrentSource | None = Field(description="null: the RMM was never synced successfully")
+    rmm: dict[str, CurrentSource | None] = Field(
+        description="Each RMM source in use (ninjaone, datto): null when it was never synced successfully"
+    )
+    names: dict[str, str] = Field(description='Each source as people write it: {"pax8": "Pax8", ...}')
     held: list[HeldSync] = Field(description="Syncs waiting for an admin to accept or discard their data")
 
 
@@ -269,7 +278,7 @@ class CycleOut(ApiModel):
     finished_at: datetime | None
     started_by: Actor | None = Field(default=None, description="Who asked for it; null for the schedule")
     run_id: str | None = Field(description="Its sync run (GET /syncs/{run_id})")
-    syncs: dict[Literal["pax8", "rmm"], CycleStep]
+    syncs: dict[RunSource, CycleStep]
     snapshot: CycleStep
     exports: CycleStep
     notification: CycleStep

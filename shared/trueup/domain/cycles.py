@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
+from trueup.sources import display_name
+
 Cycle = dict[str, Any]
 StepState = Literal["queued", "running", "succeeded", "failed", "skipped", "held"]
 SyncOutcome = Literal["succeeded", "failed", "held"]
 FINISHED = ("succeeded", "failed", "skipped", "held")
-SOURCE_NAMES = {"pax8": "Pax8", "rmm": "RMM"}
 
 
 class Next(StrEnum):
@@ -90,7 +91,7 @@ def sync_finished(
     if all(state == "succeeded" for state in states):
         return {**updated, "snapshot": _step("running", None, now)}, Next.SNAPSHOT
     why = "; ".join(
-        f"the {SOURCE_NAMES.get(name, name)} sync {'was held' if s['state'] == 'held' else 'failed'}"
+        f"the {display_name(name)} sync {'was held' if s['state'] == 'held' else 'failed'}"
         + (f": {s['reason']}" if s["reason"] else "")
         for name, s in updated["syncs"].items()
         if s["state"] != "succeeded"

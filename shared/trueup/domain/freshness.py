@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-NAMES = {"pax8": "Pax8", "rmm": "RMM"}
+from trueup.sources import display_name
 
 
 def data_age_warnings(taken_at: datetime, data_as_of: Mapping[str, datetime], hours: int) -> list[str]:
@@ -15,7 +15,7 @@ def data_age_warnings(taken_at: datetime, data_as_of: Mapping[str, datetime], ho
         age = taken_at - synced_at
         if age > timedelta(hours=hours):
             warnings.append(
-                f"The {NAMES.get(source, source)} data was {_age(age)} old when this snapshot was taken "
+                f"The {display_name(source)} data was {_age(age)} old when this snapshot was taken "
                 f"(synced {synced_at:%d %b %Y %H:%M} UTC, more than {hours} hours before): sync, then take "
                 "a snapshot before relying on it."
             )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from trueup.domain.coverages import in_coverage, products_in_use, propose_coverages
+from trueup.domain.device_identity import source_of
 from trueup.domain.mapping import map_clients
 from trueup.domain.models import (
     Coverage,
@@ -116,7 +117,7 @@ class TalliedRmm:
 def tally_rmm(
     source: str,
     records: Iterable[Organization | Device | SkippedRecord],
-    synced_at: datetime,
+    synced_at: datetime | Mapping[str, datetime],
     stale_after_days: int,
     each_device: Callable[[Device, ExclusionReason | None, tuple[int, ...]], object] | None = None,
     rules: Sequence[ExclusionRule] = (),
@@ -125,7 +126,12 @@ def tally_rmm(
 
     `rules`: the exclusion rules to match each device against (trueup.domain.review). `each_device`:
     also called with every device, its coverage-independent reason and the rules it matches (what a
-    snapshot's evidence keeps), so that the devices are read and judged once."""
+    snapshot's evidence keeps), so that the devices are read and judged once. `synced_at`: when the
+    RMM was synced, or per RMM source (each device is judged stale against its own source's sync;
+    the data is as old as the oldest)."""
+    by_source = synced_at if isinstance(synced_at, Mapping) else None
+    oldest = min(by_source.values()) if by_source else synced_at
+    assert isinstance(oldest, datetime)
     stale_after = timedelta(days=stale_after_days)
     matcher = RuleMatcher(rules)
     organizations: list[Organization] = []
@@ -133,7 +139,8 @@ def tally_rmm(
     tallies: dict[str, _DeviceTally] = defaultdict(Counter)
     for record in records:
         if isinstance(record, Device):
-            reason = device_reason(record, synced_at, stale_after)
+            when = by_source.get(source_of(record), oldest) if by_source else oldest
+            reason = device_reason(record, when, stale_after)
             matched = matcher.matched(record) if matcher else ()
             tallies[record.organization_id][(reason, record.device_class, matched)] += 1
             if each_device is not None:
@@ -142,7 +149,7 @@ def tally_rmm(
             organizations.append(record)
         else:
             skipped.append(record)
-    return TalliedRmm(source, organizations, skipped, synced_at, stale_after_days, tallies, tuple(rules))
+    return TalliedRmm(source, organizations, skipped, oldest, stale_after_days, tallies, tuple(rules))
 
 
 def reconcile(

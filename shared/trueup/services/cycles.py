@@ -16,7 +16,7 @@ from trueup.domain.cycles import Cycle, Next, SyncOutcome, new_cycle, sync_finis
 from trueup.errors import NotFound, TrueupError
 from trueup.ids import new_id
 from trueup.services.scheduled import scheduled_time_of
-from trueup.services.sync_runs import SOURCES, iso, request_sync
+from trueup.services.sync_runs import iso, request_sync, sync_sources
 from trueup.store.table import TrueupTable
 
 if TYPE_CHECKING:  # the events' models load only when an event is read or published
@@ -29,12 +29,13 @@ def start_cycle(
     cycle_id: str,
     trigger: Literal["schedule", "api"],
     now: datetime,
-    sources: Sequence[str] = SOURCES,
+    sources: Sequence[str] | None = None,
     started_by: dict[str, Any] | None = None,
 ) -> tuple[Cycle, bool]:
     """The cycle of this id, recorded now unless it exists: (it, whether this call created it)."""
     table = TrueupTable()
-    cycle = new_cycle(cycle_id, trigger, list(sources), iso(now), started_by)
+    chosen = sync_sources() if sources is None else list(sources)
+    cycle = new_cycle(cycle_id, trigger, chosen, iso(now), started_by)
     if table.create_cycle(cycle):
         return cycle, True
     existing = table.get_cycle(cycle_id)

@@ -13,8 +13,9 @@ from trueup.domain.mapping import map_clients, suggest
 from trueup.domain.models import Company, MappingResult, Organization, Suggestion
 from trueup.domain.names import folded
 from trueup.errors import Conflict, InvalidInput, NotFound
+from trueup.services.current_generations import current_rmm
 from trueup.services.snapshots import NoCurrentData
-from trueup.store.generations import read_pax8_companies, read_rmm_organizations
+from trueup.store.generations import read_pax8_companies
 from trueup.store.suggestion_files import read_suggestions
 from trueup.store.table import TrueupTable
 
@@ -54,15 +55,15 @@ _parties: _Parties | None = None
 
 def current_parties(table: TrueupTable) -> _Parties | None:
     global _parties
-    pax8_ptr, rmm_ptr = table.get_current("pax8"), table.get_current("rmm")
-    if pax8_ptr is None or rmm_ptr is None:
+    pax8_ptr, rmm = table.get_current("pax8"), current_rmm(table)
+    if pax8_ptr is None or not rmm.complete:
         return None
-    generations = (pax8_ptr["generation"], rmm_ptr["generation"])
+    generations = (pax8_ptr["generation"], rmm.generation)
     if _parties is None or _parties.generations != generations:
         _parties = _Parties(
             generations,
             read_pax8_companies(pax8_ptr["key"], pax8_ptr.get("parties_key")),
-            read_rmm_organizations(rmm_ptr["key"], rmm_ptr.get("parties_key")),
+            rmm.organizations(),
         )
     return _parties
 

@@ -13,8 +13,8 @@ from trueup import aws
 from trueup.config import config
 from trueup.errors import TrueupError
 from trueup.events import SyncFailed, SyncHeld
+from trueup.sources import data_ages, display_name
 
-SOURCE_NAMES = {"pax8": "Pax8", "rmm": "RMM"}
 SUBJECT_LIMIT = 100  # SNS refuses a longer subject
 
 
@@ -27,7 +27,7 @@ class Notice:
 
 def sync_problem(event: SyncFailed | SyncHeld, page_url: str | None) -> Notice:
     """What to tell about a sync that failed or was held: what happened, what it means, what to do."""
-    name = SOURCE_NAMES.get(event.source, event.source)
+    name = display_name(event.source)
     where = f"Open trueup: {page_url}" if page_url else "Open trueup's Reconciliation page."
     if isinstance(event, SyncHeld):
         return Notice(
@@ -85,7 +85,7 @@ def cycle_report(cycle: dict[str, Any], snapshot: dict[str, Any] | None, page_ur
     started = "the monthly schedule" if cycle["trigger"] == "schedule" else _who(cycle.get("started_by"))
     syncs = (
         "; ".join(
-            f"{SOURCE_NAMES.get(source, source)} {STEP_WORDS.get(step['state'], step['state'])}"
+            f"{display_name(source)} {STEP_WORDS.get(step['state'], step['state'])}"
             + (f" ({step['reason']})" if step.get("reason") else "")
             for source, step in cycle["syncs"].items()
         )
@@ -149,9 +149,9 @@ def cycle_report(cycle: dict[str, Any], snapshot: dict[str, Any] | None, page_ur
     else:
         lines.append("No client is under-licensed.")
     lines += ["", "How fresh the data was:"]
-    for source, synced in snapshot["data_as_of"].items():
+    for source, synced in data_ages(snapshot["data_as_of"]).items():
         lines.append(
-            f"- {SOURCE_NAMES.get(source, source)}: synced {_when(synced)}, "
+            f"- {display_name(source)}: synced {_when(synced)}, "
             f"{_age(synced, snapshot['taken_at'])} before the snapshot"
         )
     lines += [f"- Warning: {w}" for w in snapshot.get("warnings") or []]

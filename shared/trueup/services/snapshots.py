@@ -41,9 +41,9 @@ def fits_in_a_request() -> bool:
     """Whether a snapshot of the current data can be answered within one HTTP request: beyond the
     configured number of devices (template.yaml's SnapshotWaitDevices), with its evidence, it may not
     be taken within API Gateway's 30 seconds (`make bench` prints what it takes; README "Scale")."""
-    pointer = TrueupTable().get_current("rmm")
-    devices = int(((pointer or {}).get("counts") or {}).get("device", 0))
-    return devices <= config().snapshot_wait_devices
+    from trueup.services.current_generations import current_rmm
+
+    return current_rmm(TrueupTable()).devices <= config().snapshot_wait_devices
 
 
 def take_snapshot(trigger: Trigger, now: datetime, by: dict[str, Any] | None = None) -> Snapshot:
@@ -68,31 +68,31 @@ def reconcile_current(
     from trueup.domain.mapping import map_clients
     from trueup.domain.reconcile import reconcile, tally_rmm
     from trueup.domain.review import billable_organizations
+    from trueup.services.current_generations import current_rmm
     from trueup.services.evidence import EvidenceCollector
     from trueup.services.reconciliation_settings import load_settings
     from trueup.services.review import load_review
-    from trueup.store.generations import iter_rmm, read_pax8, read_rmm_organizations
+    from trueup.sources import display_name
+    from trueup.store.generations import read_pax8
 
     table = TrueupTable()
-    pointers = {source: table.get_current(source) for source in ("pax8", "rmm")}
-    missing = [source for source, pointer in pointers.items() if pointer is None]
+    pax8_ptr, rmm_data = table.get_current("pax8"), current_rmm(table)
+    missing = ([] if pax8_ptr else ["pax8"]) + list(rmm_data.missing)
     if missing:
-        names = " and ".join("Pax8" if m == "pax8" else "RMM" for m in missing)
+        names = " and ".join(display_name(m) for m in missing)
         raise NoCurrentData(f"no {names} data yet: sync first (POST /syncs), then take the snapshot")
-    pax8_ptr, rmm_ptr = pointers["pax8"], pointers["rmm"]
-    assert pax8_ptr is not None and rmm_ptr is not None
+    assert pax8_ptr is not None
     settings, _ = load_settings(table)
     manual = table.manual_mappings()
     review = load_review(table)
 
     pax8 = read_pax8(pax8_ptr["key"], datetime.fromisoformat(pax8_ptr["synced_at"]))
-    rmm_synced = datetime.fromisoformat(rmm_ptr["synced_at"])
+    rmm_synced = rmm_data.synced_at
+    rmm_synced_by_source = rmm_data.synced_at_by_source()
     # The mapping first (organizations only), so that each device can be put aside under its row as
     # the one pass over the devices counts them.
     # Ignored organizations are no one's: left out of the mapping, the rows and the evidence.
-    organizations = billable_organizations(
-        read_rmm_organizations(rmm_ptr["key"], rmm_ptr.get("parties_key")), review
-    )
+    organizations = billable_organizations(rmm_data.organizations(), review)
     mapping = map_clients(pax8.companies, organizations, manual, with_suggestions=False)
     collector = (
         EvidenceCollector(pax8, organizations, mapping, rules=review.rules)
@@ -101,9 +101,9 @@ def reconcile_current(
     )
     try:
         rmm = tally_rmm(
-            rmm_ptr.get("rmm_source") or "rmm",
-            iter_rmm(rmm_ptr["key"]),
-            rmm_synced,
+            "+".join(rmm_data.pointers),
+            rmm_data.records(),
+            rmm_synced_by_source,
             settings.stale_after_days,
             each_device=collector.put_aside if collector else None,
             rules=review.rules,
@@ -121,8 +121,15 @@ def reconcile_current(
             "trigger": trigger,
             "taken_by": by,
             **({"cycle_id": cycle_id} if cycle_id else {}),
-            "data_as_of": {"pax8": pax8_ptr["synced_at"], "rmm": rmm_ptr["synced_at"]},
-            "generations": {"pax8": pax8_ptr["generation"], "rmm": rmm_ptr["generation"]},
+            "data_as_of": {
+                "pax8": pax8_ptr["synced_at"],
+                "rmm": _iso(rmm_synced),
+                "rmm_sources": {source: p["synced_at"] for source, p in rmm_data.pointers.items()},
+            },
+            "generations": {
+                "pax8": pax8_ptr["generation"],
+                **{source: p["generation"] for source, p in rmm_data.pointers.items()},
+            },
             "settings": settings.model_dump(mode="json"),  # coverages null: the proposal was used
             "coverages": [c.model_dump(mode="json") for c in coverages],
             # Snapshot-wide: data older than the settings allow (each row's own warnings are on the row).
@@ -130,7 +137,7 @@ def reconcile_current(
                 *result.warnings,
                 *data_age_warnings(
                     now,
-                    {"pax8": pax8.synced_at, "rmm": rmm_synced},
+                    {"pax8": pax8.synced_at, **rmm_synced_by_source},
                     settings.stale_data_hours,
                 ),
             ],

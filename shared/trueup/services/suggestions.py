@@ -8,7 +8,8 @@ from typing import Any
 
 from trueup.domain.mapping import organizations_to_suggest, suggest
 from trueup.domain.models import Suggestion
-from trueup.store.generations import read_pax8_companies, read_rmm_organizations
+from trueup.services.current_generations import current_rmm
+from trueup.store.generations import read_pax8_companies
 from trueup.store.suggestion_files import put_suggestions, suggestions_key
 from trueup.store.table import TrueupTable
 
@@ -22,17 +23,15 @@ def prepare_suggestions(now: datetime) -> dict[str, Any]:
     are already stored. Answers what was done (for the log): the key, and how many organizations were
     compared (None when nothing was to do)."""
     table = TrueupTable()
-    pax8, rmm = table.get_current("pax8"), table.get_current("rmm")
-    if pax8 is None or rmm is None:
+    pax8, rmm = table.get_current("pax8"), current_rmm(table)
+    if pax8 is None or not rmm.complete:
         return {"key": None, "organizations": None, "reason": "a source has no current sync yet"}
-    pair = (pax8["generation"], rmm["generation"])
+    pair = (pax8["generation"], rmm.generation)
     if table.suggestions_of(*pair) is not None:
         return {"key": table.suggestions_of(*pair), "organizations": None, "reason": "already worked out"}
     key = suggestions_key(*pair)
     companies = read_pax8_companies(pax8["key"], pax8.get("parties_key"))
-    organizations = organizations_to_suggest(
-        companies, read_rmm_organizations(rmm["key"], rmm.get("parties_key"))
-    )
+    organizations = organizations_to_suggest(companies, rmm.organizations())
     by_organization: dict[str, list[Suggestion]] = {o.id: [] for o in organizations}
     for found in suggest(companies, organizations):
         by_organization[found.rmm_organization_id].append(found)

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
+from trueup.config import config
 from trueup.errors import Conflict, InvalidInput, NotFound, TrueupError
 from trueup.ids import new_id
 from trueup.observability import logger
+from trueup.services.current_generations import current_pointer
+from trueup.sources import chosen_sources, display_name, is_rmm
 from trueup.store.table import TrueupTable
 
-Source = Literal["pax8", "rmm"]
-SOURCES: tuple[Source, ...] = ("pax8", "rmm")
+# "pax8" or an RMM source in use ("ninjaone", "datto": trueup.sources)
+Source = str
 UNFINISHED = ("queued", "running")
 # A run still unfinished this long after it was requested outlived any Lambda invocation (15 min).
 ABANDONED_AFTER = timedelta(minutes=20)
 
 Run = dict[str, Any]
+
+
+def sync_sources() -> list[Source]:
+    """Every source a sync of everything syncs: Pax8, then each RMM in use."""
+    return chosen_sources(None, config().rmm_sources)
 
 
 def iso(moment: datetime) -> str:
@@ -41,12 +49,10 @@ def request_sync(
     """Record a run (and who asked for it: None for a schedule) and publish one "sync requested"
     event per source. `run_id`: the run's id when the caller made it (a schedule's claim names it);
     `cycle_id`: the monthly cycle it syncs for."""
-    chosen = (
-        list(dict.fromkeys(sources)) if sources is not None else list(SOURCES)
-    )  # a source named twice: once
-    unknown = [s for s in chosen if s not in SOURCES]
-    if unknown or not chosen:
-        raise InvalidInput(f"sources must be a non-empty list of values from {list(SOURCES)}, got {chosen}")
+    try:
+        chosen = chosen_sources(sources, config().rmm_sources)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
     run: Run = {
         "id": run_id or new_id(now),
         "requested_at": iso(now),
@@ -181,12 +187,12 @@ def accept_held(run_id: str, source: str, by: dict[str, Any] | None, now: dateti
     if not update_source(
         table, run_id, source, only_if="held", status="succeeded", decided_by=by, decided_at=iso(now)
     ):
-        raise Conflict(f"the {source} sync of run {run_id} was decided meanwhile; reload")
+        raise Conflict(f"the {display_name(source)} sync of run {run_id} was decided meanwhile; reload")
     done, replaced = table.set_current(source, pointer)
     if not done and (table.get_current(source) or {}).get("key") != pointer["key"]:  # not a repeat
         update_source(table, run_id, source, status="held", decided_by=None, decided_at=None)
         raise Conflict(
-            f"a newer {source} sync has made its data current since run {run_id} was held: "
+            f"a newer {display_name(source)} sync has made its data current since run {run_id} was held: "
             "discard this one, or sync again"
         )
     if replaced and replaced["key"] != pointer["key"]:
@@ -219,7 +225,7 @@ def discard_held(run_id: str, source: str, by: dict[str, Any] | None, now: datet
     if not update_source(
         table, run_id, source, only_if="held", status="discarded", decided_by=by, decided_at=iso(now)
     ):
-        raise Conflict(f"the {source} sync of run {run_id} was decided meanwhile; reload")
+        raise Conflict(f"the {display_name(source)} sync of run {run_id} was decided meanwhile; reload")
     pointer = state["held_pointer"]
     _audit(
         table,
@@ -254,7 +260,7 @@ def _audit(
         now,
         by,
         "sync",
-        f"held {source} sync of run {run_id}: {decided}",
+        f"held {display_name(source)} sync of run {run_id}: {decided}",
         {"held": held, "held_because": state.get("held_reason")},
         {"decided": decided, "current_generation": current},
     )
@@ -270,7 +276,8 @@ def _held_state(table: TrueupTable, run_id: str, source: str, action: str) -> di
         raise NotFound(f"run {run_id} did not sync {source!r} (it synced {', '.join(run['sources'])})")
     if state["status"] != "held":
         raise Conflict(
-            f"the {source} sync of run {run_id} is {state['status']}, not held: nothing to {action}"
+            f"the {display_name(source)} sync of run {run_id} is {state['status']}, "
+            f"not held: nothing to {action}"
         )
     held: dict[str, Any] = state
     return held
@@ -316,10 +323,15 @@ def current_data() -> dict[str, Any]:
     """Per source, the generation snapshots are taken from now: when it was synced and how big it is;
     and under `held` the syncs waiting for a person to accept or discard their data, newest first."""
     table = TrueupTable()
-    out: dict[str, Any] = {"held": held_syncs(table)}
-    for source in SOURCES:
-        pointer = table.get_current(source)
-        out[source] = (
+    sources = sync_sources()
+    out: dict[str, Any] = {
+        "held": held_syncs(table),
+        "rmm": {},
+        "names": {s: display_name(s) for s in sources},
+    }
+    for source in sources:
+        pointer = current_pointer(table, source)
+        data = (
             None
             if pointer is None
             else {
@@ -330,4 +342,8 @@ def current_data() -> dict[str, Any]:
                 "skipped": pointer["counts"].get("skipped", 0),
             }
         )
+        if is_rmm(source):
+            out["rmm"][source] = data
+        else:
+            out[source] = data
     return out

@@ -209,7 +209,7 @@ def _pointer(
         "run_id": run_id,
         "counts": stored.counts,
         "parties_key": stored.parties_key,
-        "rmm_source": rmm_source if stored.source == "rmm" else None,
+        "rmm_source": rmm_source,
     }
 
 

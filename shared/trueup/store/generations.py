@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
 from pydantic import BaseModel, ConfigDict
@@ -31,12 +31,14 @@ from trueup.domain.models import (
     SkippedRecord,
     Subscription,
 )
+from trueup.sources import generation_folder, is_rmm
 
 FORMAT = 1
 # Two 8 MB parts in flight at most: boto3's default (10) buffers up to 80 MB of a large generation.
 _UPLOAD = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=2)
 TAG = "_t"  # each line's record type (records have a `kind` field of their own)
-GenerationSource = Literal["pax8", "rmm"]
+# "pax8" or one RMM source ("ninjaone", "datto": trueup.sources)
+GenerationSource = str
 _KINDS: dict[str, type[BaseModel]] = {
     "company": Company,
     "product": Product,
@@ -68,7 +70,7 @@ class CorruptGeneration(RuntimeError):
 
 
 def generation_key(source: GenerationSource, generation: str) -> str:
-    return f"generations/{source}/{generation}.jsonl.gz"
+    return f"generations/{generation_folder(source)}/{generation}.jsonl.gz"
 
 
 def parties_key(key: str) -> str:
@@ -98,6 +100,10 @@ class GenerationWriter:
     def __init__(
         self, source: GenerationSource, generation: str, synced_at: datetime, rmm_source: str | None = None
     ):
+        if is_rmm(source):
+            rmm_source = source
+        elif source == "rmm" and rmm_source:  # the one RMM of data written before there could be several
+            source = rmm_source
         self.source = source
         self.generation = generation
         self.synced_at = synced_at
@@ -110,7 +116,7 @@ class GenerationWriter:
         header = {
             TAG: "header",
             "format": FORMAT,
-            "source": source,
+            "source": "rmm" if rmm_source else source,
             "generation": generation,
             "synced_at": synced_at.isoformat(),
             "rmm_source": rmm_source,

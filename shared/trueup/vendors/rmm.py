@@ -48,11 +48,6 @@ ADAPTERS: dict[str, str] = {
     "ninjaone": "trueup.vendors.ninjaone:NinjaOneAdapter",
     "datto": "trueup.vendors.datto:DattoAdapter",
 }
-# source name -> the vendor's name as people write it (in messages such as a held sync's reason)
-NAMES: dict[str, str] = {
-    "ninjaone": "NinjaOne",
-    "datto": "Datto RMM",
-}
 
 
 def create_adapter(source: str, connection: RmmConnection) -> RmmAdapter:

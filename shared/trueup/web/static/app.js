@@ -32,7 +32,16 @@ const EXCLUSIONS = [
   ["never_seen", () => "Never seen"],
   ["class_not_covered", () => "Device class not covered"],
 ];
-const SOURCES = { pax8: "Pax8", rmm: "RMM" };
+// Pax8 and each RMM in use, as people write them (GET /syncs/current names them).
+const SOURCE_NAMES = { pax8: "Pax8", rmm: "RMM", ninjaone: "NinjaOne", datto: "Datto RMM" };
+const sourceName = (source) => state.current?.names?.[source] ?? SOURCE_NAMES[source] ?? source;
+// The sources in use, in order: Pax8, then each RMM.
+const sourcesInUse = () => Object.keys(state.current?.names ?? { pax8: "Pax8", ninjaone: "NinjaOne" });
+// A source's current data (GET /syncs/current keeps the RMMs under "rmm"), null when never synced.
+const currentOf = (source) => (source === "pax8" ? state.current?.pax8 : state.current?.rmm?.[source]) ?? null;
+// When a snapshot's data of a source was synced (snapshots before several RMMs have one "rmm").
+const snapshotDataOf = (snapshot, source) =>
+  source === "pax8" ? snapshot.data_as_of.pax8 : (snapshot.data_as_of.rmm_sources?.[source] ?? snapshot.data_as_of.rmm);
 const SYNC_POLL_MS = 1000;
 const FRESHNESS_REFRESH_MS = 30_000;
 const HISTORY_PAGE = 50;
@@ -658,7 +667,7 @@ async function followRun(run, inCycle = false) {
   const held = Object.entries(run.sources).filter(([, s]) => s.status === "held");
   if (held.length) {
     notify(
-      `Sync held: ${held.map(([source, s]) => `${SOURCES[source] ?? source}: ${s.held_reason}`).join("; ")}. The current data stays in use` +
+      `Sync held: ${held.map(([source, s]) => `${sourceName(source)}: ${s.held_reason}`).join("; ")}. The current data stays in use` +
         (inCycle ? ", and no snapshot was taken." : "."),
     );
     return false;
@@ -669,14 +678,14 @@ async function followRun(run, inCycle = false) {
     showError(
       "The sync failed",
       new Error(
-        failed.map(([source, s]) => `${SOURCES[source] ?? source}: ${s.error ?? "no error given"}`).join("; ") +
+        failed.map(([source, s]) => `${sourceName(source)}: ${s.error ?? "no error given"}`).join("; ") +
           (inCycle ? ". No snapshot was taken." : ""),
       ),
     );
     return false;
   }
   const counts = Object.entries(run.sources)
-    .map(([source, s]) => `${SOURCES[source] ?? source} ${plural(s.records ?? 0, "record", "records")}`)
+    .map(([source, s]) => `${sourceName(source)} ${plural(s.records ?? 0, "record", "records")}`)
     .join(", ");
   if (inCycle) notify(`Sync finished (${counts}). Taking the snapshot of the fresh data…`);
   else notify(`Sync finished (${counts}).${state.snapshot ? " Take a snapshot to reconcile the new data." : ""}`);
@@ -830,11 +839,11 @@ function render() {
 
 function renderEmptyState() {
   const current = state.current;
-  const missing = current ? Object.keys(SOURCES).filter((source) => !current[source]) : [];
+  const missing = current ? sourcesInUse().filter((source) => !currentOf(source)) : [];
   $("empty-next-step").textContent = !current
     ? "Click Take Snapshot to take the first one."
     : missing.length
-      ? `${missing.map((s) => SOURCES[s]).join(" and ")} ${missing.length === 1 ? "has" : "have"} not been synced yet: click Sync now first, then Take Snapshot.`
+      ? `${missing.map(sourceName).join(" and ")} ${missing.length === 1 ? "has" : "have"} not been synced yet: click Sync now first, then Take Snapshot.`
       : "Your Pax8 and RMM data are synced: click Take Snapshot to take the first one.";
 }
 
@@ -925,8 +934,9 @@ function renderFreshness() {
     return;
   }
   const parts = [];
-  for (const [source, name] of Object.entries(SOURCES)) {
-    const data = current[source];
+  for (const source of sourcesInUse()) {
+    const name = sourceName(source);
+    const data = currentOf(source);
     const part = data
       ? h("span", { class: "synced", "data-source": source }, `${name} synced `, timeElement(data.synced_at, ago(data.synced_at)))
       : h("span", { class: "synced", "data-source": source }, `${name} never synced`);
@@ -934,8 +944,8 @@ function renderFreshness() {
   }
   const snapshot = state.snapshot;
   if (snapshot && state.showingLatest) {
-    const newer = Object.keys(SOURCES).some(
-      (source) => current[source] && Date.parse(current[source].synced_at) > Date.parse(snapshot.data_as_of[source]),
+    const newer = sourcesInUse().some(
+      (source) => currentOf(source) && Date.parse(currentOf(source).synced_at) > Date.parse(snapshotDataOf(snapshot, source)),
     );
     if (newer) parts.push(" · ", h("span", { class: "stale-hint" }, "Newer data than this snapshot: take a snapshot to use it."));
   }
@@ -949,7 +959,7 @@ function renderHeld(held) {
   $("held-syncs").hidden = held.length === 0;
   $("held-list").replaceChildren(
     ...held.map((sync) => {
-      const name = SOURCES[sync.source] ?? sync.source;
+      const name = sourceName(sync.source);
       const decide = (action, label, busy) =>
         adminButton(
           h(
@@ -975,7 +985,7 @@ function renderHeld(held) {
 
 async function decideHeld(sync, action, button, busy) {
   setBusy(button, true, busy);
-  const name = SOURCES[sync.source] ?? sync.source;
+  const name = sourceName(sync.source);
   try {
     await api("POST", `syncs/${encodeURIComponent(sync.run_id)}/${encodeURIComponent(sync.source)}/${action}`);
     notify(
@@ -998,7 +1008,7 @@ function renderSyncProgress(run) {
     progress.textContent = "";
     return;
   }
-  const parts = Object.entries(run.sources).map(([source, s]) => `${SOURCES[source] ?? source} ${s.status}`);
+  const parts = Object.entries(run.sources).map(([source, s]) => `${sourceName(source)} ${s.status}`);
   progress.textContent = `Syncing: ${parts.join(", ")}…`;
   progress.hidden = false;
 }

@@ -1,0 +1,61 @@
+"""The sources trueup syncs: Pax8, and each RMM in use (one or more: `RMM_SOURCES`).
+
+Each source is synced on its own: its own secret, its own generations (`generations/pax8/...`,
+`generations/rmm/<source>/...`), its own current pointer and its own state in a sync run. In a sync
+request, "rmm" stands for every RMM source in use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PAX8 = "pax8"
+RMM = "rmm"  # in a request: every RMM source in use
+# Every RMM trueup has an adapter for (trueup.vendors.rmm registers them), as people write its name.
+RMM_NAMES: dict[str, str] = {"ninjaone": "NinjaOne", "datto": "Datto RMM"}
+
+
+def is_rmm(source: str) -> bool:
+    return source in RMM_NAMES
+
+
+def display_name(source: str) -> str:
+    """ "Pax8", "NinjaOne", "Datto RMM"; "RMM" for the data of every RMM source together."""
+    if source == PAX8:
+        return "Pax8"
+    if source == RMM:
+        return "RMM"
+    return RMM_NAMES.get(source, source)
+
+
+def generation_folder(source: str) -> str:
+    """Where a source's generations live under `generations/`."""
+    return source if source == PAX8 else f"rmm/{source}"
+
+
+def chosen_sources(requested: Sequence[str] | None, rmm_sources: Sequence[str]) -> list[str]:
+    """The sources a sync request names, "rmm" read as every RMM source in use; None is every source.
+
+    Raises ValueError naming what may be asked for."""
+    allowed = [PAX8, *rmm_sources]
+    if requested is None:
+        return allowed
+    chosen: list[str] = []
+    for source in requested:
+        chosen.extend(rmm_sources if source == RMM else [source])
+    chosen = list(dict.fromkeys(chosen))  # a source named twice: once
+    unknown = [s for s in chosen if s not in allowed]
+    if unknown or not chosen:
+        allowed_names = [PAX8, RMM, *rmm_sources]
+        raise ValueError(
+            f"sources must be a non-empty list of values from {allowed_names}, got {list(requested)}"
+        )
+    return chosen
+
+
+def data_ages(data_as_of: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot's `data_as_of` per source: Pax8, then each RMM source (a snapshot taken before
+    several RMMs could be used has one "rmm")."""
+    per_rmm = data_as_of.get("rmm_sources") or {RMM: data_as_of[RMM]}
+    return {PAX8: data_as_of[PAX8], **per_rmm}
