@@ -137,6 +137,7 @@ def test_every_exclusion_reason_is_counted_per_client() -> None:
     [row] = reconcile(pax8([company("acme")], [sub("s1", "acme", 3)]), inventory, ONLY_EDR).coverages[0].rows
     assert (row.devices, row.licenses, row.variance, row.status) == (3, 3, 0, Status.MATCHED)
     assert row.excluded == {
+        ExclusionReason.DUPLICATE: 0,  # one RMM (tests/unit/test_device_identity.py: two)
         ExclusionReason.PENDING: 2,
         ExclusionReason.INACTIVE: 3,
         ExclusionReason.EXCLUDED_BY_RULE: 0,  # no exclusion rule (tests/unit/test_review.py)

@@ -11,14 +11,17 @@ two machines hides one. So an identifier is used only when it can only be one ma
 - devices of the same source are never merged with each other, and a group that would hold two
   devices of one source (linked through different identifiers) is not merged at all.
 
-Pure: devices in, the merged pairs out. Which appearance is kept is the first by source, then id.
+Pure: devices in, the merged pairs out. Which appearance is kept: the first by `prefer` (default:
+by source, then id; a snapshot prefers an appearance that counts, so that a machine stale in one
+RMM and seen yesterday in the other is counted).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from trueup.domain.models import Device
 
@@ -79,9 +82,12 @@ def _identifiers(device: Device) -> Iterable[tuple[str, str]]:
 
 
 def merged_across_sources(
-    devices: Sequence[Device], row_of: Callable[[Device], str | None]
+    devices: Sequence[Device],
+    row_of: Callable[[Device], str | None],
+    prefer: Callable[[Device], Any] | None = None,
 ) -> list[MergedDevice]:
-    """The appearances to count once, within each row (`row_of`: a device's row, None for none)."""
+    """The appearances to count once, within each row (`row_of`: a device's row, None for none).
+    `prefer`: a sort key; the first appearance of a machine by it is the one kept."""
     # An identifier two devices of one source share is no one machine's, whatever their rows.
     seen: dict[tuple[str, str, str], int] = defaultdict(int)
     for device in devices:
@@ -124,7 +130,8 @@ def merged_across_sources(
         sources = [source_of(by_id[i]) for i in members]
         if len(set(sources)) != len(sources):  # two of one source linked: surely not one machine
             continue
-        kept, *duplicates = sorted(members, key=lambda i: (source_of(by_id[i]), i))
+        order = prefer or (lambda d: ())
+        kept, *duplicates = sorted(members, key=lambda i: (order(by_id[i]), source_of(by_id[i]), i))
         for duplicate in duplicates:
             merged.append(
                 MergedDevice(
@@ -146,3 +153,21 @@ def _via(usable: dict[str, set[tuple[str, str]]], duplicate: str, others: list[s
                 kind, value = sorted(common)[0]
                 return f"{kind} {value}"
     raise AssertionError("merged devices share an identifier")  # grouped only through shared ones
+
+
+def rows_across_sources(organizations_by_row: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """organization id -> its row, for the rows whose organizations come from two or more RMM
+    sources (only there can one machine be seen twice). `organizations_by_row`: each row's
+    organization ids (source-prefixed)."""
+    spanning: dict[str, str] = {}
+    for row, organization_ids in organizations_by_row.items():
+        if len({org.split(":", 1)[0] for org in organization_ids}) > 1:
+            spanning.update(dict.fromkeys(organization_ids, row))
+    return spanning
+
+
+def describe_merge(merged: MergedDevice, names: Mapping[str, str]) -> str:
+    """ "counted once: seen in NinjaOne and Datto RMM, serial 5CG1234XYZ" (`names`: RMM source ->
+    its name as people write it)."""
+    kept, duplicate = (names.get(source, source) for source in merged.sources)
+    return f"counted once: seen in {kept} and {duplicate}, {merged.via}"

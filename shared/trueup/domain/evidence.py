@@ -42,6 +42,7 @@ SUBSCRIPTION_FIELDS = (
 )
 # What each reason means, in the words the page and the CSV use.
 DEVICE_REASONS = {
+    ExclusionReason.DUPLICATE: "the same machine seen by another RMM, counted once there",
     ExclusionReason.PENDING: "waiting for approval in the RMM",
     ExclusionReason.INACTIVE: "deleted or suspended in the RMM",
     ExclusionReason.EXCLUDED_BY_RULE: "left out by an exclusion rule",

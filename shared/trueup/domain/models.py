@@ -270,6 +270,7 @@ class Review(DomainModel):
 class ExclusionReason(StrEnum):
     """Why a device of a client was not counted, in the order the reasons are checked."""
 
+    DUPLICATE = "duplicate"  # the same machine seen by another RMM source: counted once, there
     PENDING = "pending"
     INACTIVE = "inactive"
     EXCLUDED_BY_RULE = "excluded_by_rule"  # a person's rule (trueup.domain.review), named on the row

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from trueup.domain.coverages import in_coverage, products_in_use, propose_coverages
-from trueup.domain.device_identity import source_of
+from trueup.domain.device_identity import (
+    MergedDevice,
+    describe_merge,
+    merged_across_sources,
+    rows_across_sources,
+    source_of,
+)
 from trueup.domain.mapping import map_clients
 from trueup.domain.models import (
     Coverage,
@@ -81,7 +87,7 @@ def coverage_reason(
     """Why a device is left out of one coverage (None: counted), from its coverage-independent
     reason: pending and inactive first, then a person's exclusion rule for this coverage (`by_rule`),
     then a class the coverage does not cover, then the rest."""
-    if reason in (ExclusionReason.PENDING, ExclusionReason.INACTIVE):
+    if reason in (ExclusionReason.DUPLICATE, ExclusionReason.PENDING, ExclusionReason.INACTIVE):
         return reason
     if by_rule:
         return ExclusionReason.EXCLUDED_BY_RULE
@@ -112,6 +118,18 @@ class TalliedRmm:
     stale_after_days: int
     tallies: Mapping[str, _DeviceTally]
     rules: Sequence[ExclusionRule] = ()  # the exclusion rules the devices were matched against
+    merged: Sequence[MergedDevice] = ()  # machines seen by two RMM sources, counted once
+
+
+def merge_rows(mapping: MappingResult) -> dict[str, str]:
+    """organization id -> client, for the clients whose organizations come from several RMM
+    sources: where one machine may be seen twice (`tally_rmm`'s `rows_across_sources`)."""
+    return rows_across_sources({m.pax8_company_id: m.rmm_organization_ids for m in mapping.mappings})
+
+
+# Called with each device, its coverage-independent reason, the exclusion rules it matches, and for a
+# duplicate why it is one ("counted once: seen in NinjaOne and Datto RMM, serial ...").
+EachDevice = Callable[[Device, ExclusionReason | None, tuple[int, ...], str | None], object]
 
 
 def tally_rmm(
@@ -119,8 +137,10 @@ def tally_rmm(
     records: Iterable[Organization | Device | SkippedRecord],
     synced_at: datetime | Mapping[str, datetime],
     stale_after_days: int,
-    each_device: Callable[[Device, ExclusionReason | None, tuple[int, ...]], object] | None = None,
+    each_device: EachDevice | None = None,
     rules: Sequence[ExclusionRule] = (),
+    rows_across_sources: Mapping[str, str] | None = None,
+    source_names: Mapping[str, str] | None = None,
 ) -> TalliedRmm:
     """Count a stream of RMM records (organizations, devices, skipped records in any order).
 
@@ -128,7 +148,12 @@ def tally_rmm(
     also called with every device, its coverage-independent reason and the rules it matches (what a
     snapshot's evidence keeps), so that the devices are read and judged once. `synced_at`: when the
     RMM was synced, or per RMM source (each device is judged stale against its own source's sync;
-    the data is as old as the oldest)."""
+    the data is as old as the oldest). `rows_across_sources`: organization id -> row, for the rows
+    whose organizations come from several RMM sources (`device_identity.rows_across_sources`): their
+    devices with a serial or hardware id are held back until every device is read, then one machine
+    seen by two sources is counted once (`device_identity.merged_across_sources`, preferring an
+    appearance that counts); the other appearance is left out as a duplicate, and `each_device`
+    gets why (`source_names` names the sources in it)."""
     by_source = synced_at if isinstance(synced_at, Mapping) else None
     oldest = min(by_source.values()) if by_source else synced_at
     assert isinstance(oldest, datetime)
@@ -137,19 +162,45 @@ def tally_rmm(
     organizations: list[Organization] = []
     skipped: list[SkippedRecord] = []
     tallies: dict[str, _DeviceTally] = defaultdict(Counter)
+    spanning = rows_across_sources or {}
+    held: list[tuple[Device, ExclusionReason | None, tuple[int, ...]]] = []
+
+    def count(
+        device: Device, reason: ExclusionReason | None, matched: tuple[int, ...], note: str | None
+    ) -> None:
+        tallies[device.organization_id][(reason, device.device_class, matched)] += 1
+        if each_device is not None:
+            each_device(device, reason, matched, note)
+
     for record in records:
         if isinstance(record, Device):
             when = by_source.get(source_of(record), oldest) if by_source else oldest
             reason = device_reason(record, when, stale_after)
             matched = matcher.matched(record) if matcher else ()
-            tallies[record.organization_id][(reason, record.device_class, matched)] += 1
-            if each_device is not None:
-                each_device(record, reason, matched)
+            if record.organization_id in spanning and (record.serial or record.hardware_id):
+                held.append((record, reason, matched))  # perhaps seen by another source too
+            else:
+                count(record, reason, matched, None)
         elif isinstance(record, Organization):
             organizations.append(record)
         else:
             skipped.append(record)
-    return TalliedRmm(source, organizations, skipped, oldest, stale_after_days, tallies, tuple(rules))
+    reasons = {device.id: reason for device, reason, _ in held}
+    merged = merged_across_sources(
+        [device for device, _, _ in held],
+        lambda device: spanning.get(device.organization_id),
+        prefer=lambda device: reasons[device.id] is not None,  # one that counts, if any does
+    )
+    duplicates = {m.duplicate: m for m in merged}
+    for device, reason, matched in held:
+        twin = duplicates.get(device.id)
+        if twin is None:
+            count(device, reason, matched, None)
+        else:
+            count(device, ExclusionReason.DUPLICATE, matched, describe_merge(twin, source_names or {}))
+    return TalliedRmm(
+        source, organizations, skipped, oldest, stale_after_days, tallies, tuple(rules), tuple(merged)
+    )
 
 
 def reconcile(
@@ -172,12 +223,16 @@ def reconcile(
     """
     review = review or Review()
     if isinstance(rmm, RmmData):
+        if mapping is None:
+            billable = billable_organizations(rmm.organizations, review)
+            mapping = map_clients(pax8.companies, billable, manual_mappings or {}, with_suggestions=False)
         rmm = tally_rmm(
             rmm.source,
             [*rmm.organizations, *rmm.skipped, *rmm.devices],
             rmm.synced_at,
             settings.stale_after_days,
             rules=review.rules,
+            rows_across_sources=merge_rows(mapping),
         )
     elif rmm.stale_after_days != settings.stale_after_days:
         raise ValueError("the RMM data was tallied with another stale_after_days than the settings'")

@@ -58,6 +58,7 @@ CHANGE_LABELS = {
     "first": "First",
 }
 EXCLUSION_LABELS = {
+    "duplicate": "counted once (also in another RMM)",
     "pending": "pending approval",
     "inactive": "inactive",
     "excluded_by_rule": "excluded by a rule",

@@ -80,14 +80,25 @@ class EvidenceCollector:
         }
         self._tags: dict[tuple[ExclusionReason | None, DeviceClass, tuple[int, ...]], bytes] = {}
 
-    def put_aside(self, device: Device, reason: ExclusionReason | None, matched: tuple[int, ...]) -> None:
-        """One device, with its coverage-independent reason (None: it may count) and the exclusion
-        rules it matches, under its row: `tally_rmm(..., each_device=collector.put_aside)`."""
+    def put_aside(
+        self,
+        device: Device,
+        reason: ExclusionReason | None,
+        matched: tuple[int, ...],
+        note: str | None = None,
+    ) -> None:
+        """One device, with its coverage-independent reason (None: it may count), the exclusion
+        rules it matches and, for a duplicate, why it is one, under its row:
+        `tally_rmm(..., each_device=collector.put_aside)`."""
         org = self._orgs.get(device.organization_id)
         if org is None:
             return  # an organization the RMM data does not list: in no row
         place, organization_quoted = org
-        tag = self._tags.get((reason, device.device_class, matched))
+        tag: bytes | None
+        if note is not None:  # one per merged machine: not worth caching
+            tag = f"{reason or ''},{device.device_class},,{note}".encode()
+        else:
+            tag = self._tags.get((reason, device.device_class, matched))
         if tag is None:
             rules = ".".join(str(i) for i in matched)
             tag = self._tags[(reason, device.device_class, matched)] = (
@@ -178,7 +189,9 @@ def _reasons_in(
 
     @functools.cache
     def reason_of(tag: bytes) -> tuple[ExclusionReason | None, str | None]:
-        base, device_class, matched = tag.decode().split(",")
+        base, device_class, matched, *note = tag.decode().split(",", 3)
+        if note:  # a duplicate: why, where an exclusion rule's name would be
+            return ExclusionReason(base), note[0]
         indexes = tuple(int(i) for i in matched.split(".")) if matched else ()
         rule = rules.applying(indexes, coverage_id) if indexes else None
         reason = coverage_reason(

@@ -66,7 +66,7 @@ def reconcile_current(
     from trueup.domain.changes import with_changes
     from trueup.domain.freshness import data_age_warnings
     from trueup.domain.mapping import map_clients
-    from trueup.domain.reconcile import reconcile, tally_rmm
+    from trueup.domain.reconcile import merge_rows, reconcile, tally_rmm
     from trueup.domain.review import billable_organizations
     from trueup.services.current_generations import current_rmm
     from trueup.services.evidence import EvidenceCollector
@@ -107,6 +107,8 @@ def reconcile_current(
             settings.stale_after_days,
             each_device=collector.put_aside if collector else None,
             rules=review.rules,
+            rows_across_sources=merge_rows(mapping),
+            source_names={source: display_name(source) for source in rmm_data.pointers},
         )
         result = reconcile(pax8, rmm, settings, manual, mapping=mapping, review=review, as_of=now)
         snapshot_id = new_id(now)

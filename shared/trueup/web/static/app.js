@@ -25,6 +25,7 @@ const DECISIONS = {
   muted: "Muted",
 };
 const EXCLUSIONS = [
+  ["duplicate", () => "Counted once (the same machine in another RMM)"],
   ["pending", () => "Pending approval"],
   ["inactive", () => "Inactive (deleted or suspended)"],
   ["excluded_by_rule", () => "Left out by an exclusion rule"],
@@ -1476,6 +1477,7 @@ function renderTerms(row) {
 // The devices and subscriptions behind the row's counts, as the snapshot froze them.
 const EVIDENCE_PAGE = 200;
 const REASONS = {
+  duplicate: "Counted once",
   pending: "Pending approval",
   inactive: "Inactive (deleted or suspended)",
   excluded_by_rule: "Left out by a rule",
