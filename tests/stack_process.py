@@ -32,6 +32,8 @@ CREDENTIAL_VARIABLES = (
     "PAX8_CLIENT_SECRET",
     "NINJAONE_CLIENT_ID",
     "NINJAONE_CLIENT_SECRET",
+    "DATTO_API_KEY",
+    "DATTO_API_SECRET",
 )
 
 
@@ -64,11 +66,14 @@ def http_json(
 class StackProcess:
     """`python -m infra.local` in demo mode on a free port and a data directory of its own."""
 
-    def __init__(self, data_dir: Path, log_path: Path, *, quiet: bool = False, auth: str = "off") -> None:
+    def __init__(
+        self, data_dir: Path, log_path: Path, *, quiet: bool = False, auth: str = "off", rmm: str = "ninjaone"
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.quiet = quiet
         self.auth = auth  # TRUEUP_AUTH
+        self.rmm = rmm  # TRUEUP_RMM: the RMMs in use
         # Port 0: the stack binds a free port itself (no race with another process for a probed one)
         # and says which in its ready line.
         self.port = 0
@@ -83,6 +88,7 @@ class StackProcess:
             TRUEUP_DATA_DIR=str(self.data_dir),
             TRUEUP_DEMO="1",
             TRUEUP_AUTH=self.auth,
+            TRUEUP_RMM=self.rmm,
         )
         self.lines = []
         command = [sys.executable, "-m", "infra.local", *(["--quiet"] if self.quiet else [])]

@@ -22,6 +22,8 @@ class DemoDataset:
     ninjaone_organizations: list[WireRecord] = field(default_factory=list)
     ninjaone_devices: list[WireRecord] = field(default_factory=list)
     ninjaone_roles: list[WireRecord] = field(default_factory=list)  # GET /v2/roles: one list, not paged
+    # GET /v2/devices-detailed adds each device's `system` (serial numbers) to /v2/devices' records
+    ninjaone_systems: dict[int, WireRecord] = field(default_factory=dict)
     datto_sites: list[WireRecord] = field(default_factory=list)
     datto_devices: list[WireRecord] = field(default_factory=list)
     # GET /v2/audit/device/{uid}, by device uid (a device without one answers 404: never audited)
@@ -194,6 +196,15 @@ CLIENTS: tuple[DemoClient, ...] = (
     ),
     DemoClient("Meridian Title & Escrow", {"Meridian Title and Escrow": {"ws": 9}}, (_s(EDR_WS, 9),)),
 )
+
+# Datto RMM (TRUEUP_RMM=ninjaone,datto): the MSP still runs the RMM of a practice it took over.
+# Valley Orthopedics keeps its front desk in Datto RMM: three desktops, one of which (VO-PC-001) still
+# has its NinjaOne agent too. With both RMMs: 12 workstations and 2 servers in NinjaOne, 3 desktops in
+# Datto, one machine in both (the same serial): 16 devices for 16 Acronis licences, matched (with
+# NinjaOne alone: 14, over-licensed by 2). Site name -> (hostname, Datto deviceType.category).
+DATTO_SITES: dict[str, tuple[tuple[str, str], ...]] = {
+    "Valley Orthopedics": (("VO-FRONT-01", "Desktop"), ("VO-FRONT-02", "Laptop"), ("VO-PC-001", "Desktop")),
+}
 
 _NS = uuid.UUID("6f1c3c1e-4c8e-4a57-9d7e-2b7f3f0e9a11")
 _NODE_CLASSES = {
@@ -415,6 +426,8 @@ def build_dataset(
                 for j in range(count):
                     device_id += 1
                     data.ninjaone_devices.append(_device(device_id, org_id, org_name, kind, j, now, rng))
+                    if kind not in ("network", "mobile"):  # agentless: no system to read
+                        data.ninjaone_systems[device_id] = _system(device_id, kind)
             if client.malformed_device:
                 device_id += 1
                 data.ninjaone_devices.append(
@@ -428,10 +441,88 @@ def build_dataset(
                     }
                 )
             org_id += 1
+    _add_datto(data, now)
     data.pax8_companies.sort(key=lambda r: r["id"])
     data.pax8_products.sort(key=lambda r: r["id"])
     data.pax8_subscriptions.sort(key=lambda r: r["id"])
     return data
+
+
+def _system(device_id: int, kind: str) -> WireRecord:
+    """A NinjaOne device's `system` (DeviceComputerSystem): serial numbers as a firmware reports them."""
+    if kind == "vguest":  # a virtual machine: the hypervisor's serial, as VMware writes it
+        serial = f"VMware-56 4d {device_id % 256:02x} {device_id // 256 % 256:02x} 9b 1e"
+    else:
+        serial = f"5CG{device_id:07d}"
+    return {
+        "manufacturer": "HP",
+        "model": "EliteDesk 800 G6",
+        "serialNumber": serial,
+        "biosSerialNumber": serial,
+    }
+
+
+def _add_datto(data: DemoDataset, now: datetime) -> None:
+    """Datto RMM's sites and devices (DATTO_SITES), in its wire format: epoch-millisecond times; a
+    hostname NinjaOne also has is the same machine (the same serial in its audit)."""
+    by_name = {record["displayName"]: record["id"] for record in data.ninjaone_devices}
+    device_id = 50_000
+    for n, (site_name, devices) in enumerate(DATTO_SITES.items(), start=1):
+        site_uid = _uuid("datto-site", site_name)
+        data.datto_sites.append(
+            {
+                "id": 900 + n,
+                "uid": site_uid,
+                "accountUid": "demo-account",
+                "name": site_name,
+                "description": "",
+                "onDemand": False,
+                "splashtopAutoInstall": False,
+                "devicesStatus": {"numberOfDevices": len(devices), "numberOfOnlineDevices": len(devices)},
+                "portalUrl": f"https://merlot.centrastage.net/site/{900 + n}",
+            }
+        )
+        for k, (hostname, category) in enumerate(devices):
+            device_id += 1
+            uid = _uuid("datto-device", hostname)
+            seen = now - timedelta(hours=3 + k)
+            data.datto_devices.append(
+                {
+                    "id": device_id,
+                    "uid": uid,
+                    "siteId": 900 + n,
+                    "siteUid": site_uid,
+                    "siteName": site_name,
+                    "deviceType": {"category": category, "type": "Physical"},
+                    "hostname": hostname,
+                    "intIpAddress": f"10.9.{n}.{10 + k}",
+                    "operatingSystem": "Microsoft Windows 11 Pro 23H2",
+                    "lastLoggedInUser": "frontdesk",
+                    "domain": "VALLEYORTHO",
+                    "description": "",
+                    "a64Bit": True,
+                    "rebootRequired": False,
+                    "online": True,
+                    "suspended": False,
+                    "deleted": False,
+                    "lastSeen": int(seen.timestamp() * 1000),
+                    "lastReboot": int((seen - timedelta(days=2)).timestamp() * 1000),
+                    "lastAuditDate": int((seen - timedelta(hours=1)).timestamp() * 1000),
+                    "creationDate": int((now - timedelta(days=500)).timestamp() * 1000),
+                    "udf": {},
+                    "snmpEnabled": False,
+                    "deviceClass": "device",
+                    "portalUrl": f"https://merlot.centrastage.net/device/{device_id}",
+                    "softwareStatus": "OK",
+                }
+            )
+            twin = by_name.get(hostname)
+            serial = data.ninjaone_systems[twin]["serialNumber"] if twin in data.ninjaone_systems else None
+            data.datto_audits[uid] = {
+                "systemInfo": {"manufacturer": "HP", "model": "ProDesk 400 G7", "totalCpuCores": 8},
+                "bios": {"instance": "", "serialNumber": serial or f"8CC{device_id:07d}"},
+                "baseBoard": {"manufacturer": "HP", "product": "8767"},
+            }
 
 
 def _product(pid: str, name: str, vendor: str, sku: str) -> WireRecord:

@@ -59,6 +59,7 @@ PAX8_AUDIENCE = "https://api.pax8.com"
 PAX8_DEFAULT_PAGE_SIZE = 10
 NINJAONE_SCOPES = frozenset({"monitoring", "management", "control"})
 NINJAONE_ROLES_PATH = "/v2/roles"  # device roles: one array, not paged
+NINJAONE_DETAILED_PATH = "/v2/devices-detailed"  # /v2/devices with each device's `system`
 DEFAULT_PAX8_CREDENTIALS = ("demo-pax8-client", "demo-pax8-secret")
 DEFAULT_NINJAONE_CREDENTIALS = ("demo-ninjaone-client", "demo-ninjaone-secret")
 DEFAULT_DATTO_CREDENTIALS = ("demo-datto-api-key", "demo-datto-secret")  # API key, API secret key
@@ -582,6 +583,7 @@ class NinjaOneServer(_Upstream):
     _lists: ClassVar[dict[str, str]] = {
         "/v2/organizations": "ninjaone_organizations",
         "/v2/devices": "ninjaone_devices",
+        NINJAONE_DETAILED_PATH: "ninjaone_devices",
         NINJAONE_ROLES_PATH: "ninjaone_roles",
     }
 
@@ -698,7 +700,14 @@ class NinjaOneServer(_Upstream):
 
         keys, order = self.demo.order_cache.get(attr, records, build)
         start = 0 if after is None else bisect_right(keys, (0, after))
-        return Response(200, _encode([records[i] for i in order[start : start + limit]]), _JSON)
+        page = [records[i] for i in order[start : start + limit]]
+        if request.path == NINJAONE_DETAILED_PATH:
+            systems = self.demo.dataset.ninjaone_systems
+            page = [
+                {**record, "system": systems[record["id"]]} if record.get("id") in systems else record
+                for record in page
+            ]
+        return Response(200, _encode(page), _JSON)
 
 
 class DattoServer(_Upstream):

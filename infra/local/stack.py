@@ -611,8 +611,19 @@ class LocalStack:
             if state.get("status") == "succeeded"
         }
         needed = [source for source in self.config.sync_sources if source not in synced]
-        if not needed:
-            return
+        # With several RMMs, the later ones after the first: an RMM sync reads the others' device
+        # names to know which serial numbers to read (Datto RMM: one request each), so that one
+        # machine in two RMMs is counted once from the first snapshot on.
+        first_rmm = next((source for source in needed if source != "pax8"), None)
+        waves = [
+            [s for s in needed if s in ("pax8", first_rmm)],
+            [s for s in needed if s not in ("pax8", first_rmm)],
+        ]
+        for wave in waves:
+            if wave:
+                self._sync_wave(wave)
+
+    def _sync_wave(self, needed: list[str]) -> None:
         self.progress(f"first sync: {', '.join(needed)}...")
         status, run = self._request("POST", "/syncs", {"sources": needed})
         if status != 202 or not isinstance(run, dict) or "id" not in run:

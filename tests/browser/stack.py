@@ -10,5 +10,5 @@ __all__ = ["REPO_ROOT", "LocalStack", "StackError"]
 class LocalStack(StackProcess):
     """A demo stack whose functions keep their own log lines out of the test output."""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
-        super().__init__(data_dir, log_path, quiet=True)
+    def __init__(self, data_dir: Path, log_path: Path, rmm: str = "ninjaone") -> None:
+        super().__init__(data_dir, log_path, quiet=True, rmm=rmm)

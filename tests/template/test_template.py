@@ -60,7 +60,8 @@ S3_READS = {
     "SnapshotFunction": {f"{BUCKET_ARN}/generations/*", f"{BUCKET_ARN}/snapshots/*"},
     "ExportFunction": {f"{BUCKET_ARN}/snapshots/*", f"{BUCKET_ARN}/exports/*"},
     "Pax8SyncFunction": set(),
-    "RmmSyncFunction": set(),
+    # the other RMMs' current data: which machines two RMMs may both see (whose serials to read)
+    "RmmSyncFunction": {f"{BUCKET_ARN}/generations/rmm/*"},
     "PageSignInFunction": set(),
     "SuggestionsFunction": {f"{BUCKET_ARN}/generations/*"},
     "NotifyFunction": {f"{BUCKET_ARN}/snapshots/*"},  # the largest gaps it tells

@@ -123,8 +123,11 @@ class Harness:
     def __init__(self) -> None:
         self.sleeps: list[float] = []
 
-    def adapter(self, server: FakeDatto, *, secret: str = SECRET, **options: Any) -> DattoAdapter:
-        connection = RmmConnection(ClientCredentials(API_KEY, secret), "merlot")
+    def adapter(
+        self, server: FakeDatto, *, secret: str = SECRET, match: set[str] | None = None, **options: Any
+    ) -> DattoAdapter:
+        hostnames = None if match is None else frozenset(match)
+        connection = RmmConnection(ClientCredentials(API_KEY, secret), "merlot", match_hostnames=hostnames)
         http = httpx.Client(transport=httpx.MockTransport(server))
         return DattoAdapter(connection, http=http, policy=FAST, sleep=self.sleeps.append, **options)
 
@@ -396,18 +399,26 @@ def test_the_sample_network_device_is_a_network_device() -> None:
 # --- serial numbers from the device audit -----------------------------------------------------------------
 
 
-def test_serials_come_from_the_audit_only_for_the_sites_asked_for(harness: Harness) -> None:
-    server = FakeDatto(devices=[device("d-1", "s-1"), device("d-2", "s-2"), device("d-3", "s-1")])
+def test_serials_come_from_the_audit_only_for_hostnames_another_rmm_has(harness: Harness) -> None:
+    server = FakeDatto(
+        devices=[
+            device("d-1", "s-1", hostname="ACME-PC1"),
+            device("d-2", "s-2", hostname="ACME-PC2"),
+            device("d-3", "s-1", hostname="acme-srv"),
+            device("d-4", "s-1", hostname="ACME-SWITCH", deviceClass="rmmnetworkdevice"),
+        ]
+    )
     server.audits = {
         "d-1": {"bios": {"serialNumber": " 5CG1234XYZ "}},
         "d-2": {"bios": {"serialNumber": "NEVER-READ"}},
         # d-3 was never audited: 404
     }
-    adapter = harness.adapter(server, audit_sites={"datto:s-1"})
+    # The other RMM has ACME-PC1 and ACME-SRV (names compared case-folded) and a switch of that name.
+    adapter = harness.adapter(server, match={"acme-pc1", "acme-srv", "acme-switch"})
 
     serials = {d.id: d.serial for d in collect(adapter, NOW).devices}
 
-    assert serials == {"datto:d-1": "5CG1234XYZ", "datto:d-2": None, "datto:d-3": None}
+    assert serials == {"datto:d-1": "5CG1234XYZ", "datto:d-2": None, "datto:d-3": None, "datto:d-4": None}
     assert [r.url.path for r in server.requests if "/audit/" in r.url.path] == [
         "/api/v2/audit/device/d-1",
         "/api/v2/audit/device/d-3",
@@ -419,7 +430,7 @@ def test_a_failing_audit_fails_the_listing_rather_than_dropping_the_serial(harne
     server.script("/api/v2/audit/device/d-1", *[httpx.Response(500, text="boom")] * 3)
 
     with pytest.raises(UpstreamError, match="GET /api/v2/audit/device/d-1: HTTP 500 after 3 attempts"):
-        list(harness.adapter(server, audit_sites={"datto:s-1"}).devices())
+        list(harness.adapter(server, match={"host-d-1"}).devices())
 
 
 # --- where the API lives ---------------------------------------------------------------------------------

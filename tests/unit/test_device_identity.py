@@ -165,7 +165,7 @@ def test_the_appearance_kept_is_the_first_by_preference() -> None:
 def test_a_merge_is_told_with_both_tools_and_the_identifier() -> None:
     pair = MergedDevice("ninjaone:11", "datto:90", ("ninjaone", "datto"), "serial 5CG1234XYZ")
     names = {"ninjaone": "NinjaOne", "datto": "Datto RMM"}
-    assert describe_merge(pair, names) == "counted once: seen in NinjaOne and Datto RMM, serial 5CG1234XYZ"
+    assert describe_merge(pair, names) == "seen in NinjaOne and Datto RMM, serial 5CG1234XYZ"
 
 
 def test_only_rows_whose_organizations_span_two_sources_are_looked_at() -> None:
@@ -261,7 +261,7 @@ def test_the_evidence_of_a_duplicate_says_where_else_it_was_seen() -> None:
         (
             "ninjaone:11",
             ExclusionReason.DUPLICATE,
-            "counted once: seen in Datto RMM and NinjaOne, serial 5CG1234XYZ",
+            "seen in Datto RMM and NinjaOne, serial 5CG1234XYZ",
         ),
     ]
     assert [(m.kept, m.duplicate) for m in tallied.merged] == [("datto:90", "ninjaone:11")]

@@ -874,3 +874,38 @@ def test_create_adapter_returns_the_ninjaone_adapter() -> None:
         assert adapter.base_url == "https://oc.ninjarmm.com"
         assert adapter.requests_sent == 0
         assert SECRET not in repr(adapter)
+
+
+# --- Serial numbers, when several RMMs are in use ---------------------------------------------------
+
+
+def test_with_several_rmms_devices_come_from_the_detailed_list_with_their_serials(harness: Harness) -> None:
+    detailed = [
+        device(1, system={"serialNumber": " 5CG1234XYZ ", "biosSerialNumber": "OTHER"}),
+        device(2, system={"serialNumber": "", "biosSerialNumber": "VMW-42"}),  # a VM: only the BIOS's
+        device(3, system="not an object"),
+        device(4),
+    ]
+    server = FakeNinjaOne(roles=[])
+    server.lists["/v2/devices-detailed"] = detailed
+    connection = RmmConnection(ClientCredentials(CLIENT_ID, SECRET), match_hostnames=frozenset({"pc-1"}))
+    http = httpx.Client(transport=httpx.MockTransport(server))
+    adapter = NinjaOneAdapter(connection, http=http, policy=FAST, sleep=harness.sleeps.append)
+
+    serials = {d.id: d.serial for d in collect(adapter, datetime(2026, 12, 1, tzinfo=UTC)).devices}
+
+    assert serials == {
+        "ninjaone:1": "5CG1234XYZ",
+        "ninjaone:2": "VMW-42",
+        "ninjaone:3": None,
+        "ninjaone:4": None,
+    }
+    assert server.api_requests("/v2/devices") == []  # the same pages, read once: no extra request
+
+
+def test_with_one_rmm_the_plain_list_is_read_and_no_serial_is_asked_for(harness: Harness) -> None:
+    server = FakeNinjaOne(devices=[device(1)])
+    assert [
+        d.serial for d in collect(harness.adapter(server), datetime(2026, 12, 1, tzinfo=UTC)).devices
+    ] == [None]
+    assert server.api_requests("/v2/devices-detailed") == []

@@ -167,7 +167,7 @@ def rows_across_sources(organizations_by_row: Mapping[str, Sequence[str]]) -> di
 
 
 def describe_merge(merged: MergedDevice, names: Mapping[str, str]) -> str:
-    """ "counted once: seen in NinjaOne and Datto RMM, serial 5CG1234XYZ" (`names`: RMM source ->
-    its name as people write it)."""
+    """Why a duplicate is counted once: "seen in NinjaOne and Datto RMM, serial 5CG1234XYZ"
+    (`names`: RMM source -> its name as people write it)."""
     kept, duplicate = (names.get(source, source) for source in merged.sources)
-    return f"counted once: seen in {kept} and {duplicate}, {merged.via}"
+    return f"seen in {kept} and {duplicate}, {merged.via}"

@@ -61,6 +61,7 @@ class EvidenceCollector:
         """`buckets`: how many files the devices wait in (memory holds one: a 64th of them)."""
         from trueup.domain.reconcile import row_keys_of_organizations
         from trueup.domain.review import RuleMatcher
+        from trueup.sources import display_name
 
         self._pax8 = pax8
         self._rules = RuleMatcher(rules)
@@ -71,9 +72,16 @@ class EvidenceCollector:
         }
         self.order = sorted(names, key=lambda key: (natural(names[key]), key))
         self._spill = evidence_files.DeviceSpill(self.order, buckets)
-        # organization id -> (where its devices go, its name as JSON), for the organizations in a row
+        # organization id -> (where its devices go, its name as JSON), for the organizations in a row;
+        # with several RMMs, the name says which RMM (a client's sites may be named alike in both)
+        sources = {o.id.split(":", 1)[0] for o in organizations}
+        label = (
+            (lambda o: f"{o.name} ({display_name(o.id.split(':', 1)[0])})")
+            if len(sources) > 1
+            else (lambda o: o.name)
+        )
         self._orgs = {
-            o.id: (place, quoted(o.name))
+            o.id: (place, quoted(label(o)))
             for o in organizations
             if (key := self._row_of_org.get(o.id)) is not None
             and (place := self._spill.place(key)) is not None

@@ -137,6 +137,7 @@ def reconcile_current(
             # Snapshot-wide: data older than the settings allow (each row's own warnings are on the row).
             "warnings": [
                 *result.warnings,
+                *_unmatched_warnings(rmm_data.pointers),
                 *data_age_warnings(
                     now,
                     {"pax8": pax8.synced_at, **rmm_synced_by_source},
@@ -165,6 +166,26 @@ def reconcile_current(
     finally:
         if collector:
             collector.close()
+
+
+def _unmatched_warnings(pointers: dict[str, dict[str, Any]]) -> list[str]:
+    """An RMM whose serial numbers are read by device name, synced before another RMM in use had
+    data: a machine in both may be counted twice until its next sync (which reads the other's names)."""
+    from trueup.sources import display_name
+
+    warnings = []
+    for source, pointer in pointers.items():
+        matched = pointer.get("matched_against")
+        if matched is None:
+            continue
+        unread = [other for other in pointers if other != source and other not in matched]
+        if unread:
+            others = " and ".join(display_name(other) for other in unread)
+            warnings.append(
+                f"{display_name(source)} was synced before {others} had data, so a machine in both may be "
+                f"counted twice until {display_name(source)} is synced again."
+            )
+    return warnings
 
 
 def _histories_of(meta: Snapshot | None) -> dict[str, Any]:

@@ -85,6 +85,8 @@ def _run_leased_sync(
         fetch.write(writer)
         stored = writer.upload()
         pointer = _pointer(stored, run_id, started, fetch.rmm_source)
+        if writer.matched_against is not None:
+            pointer["matched_against"] = writer.matched_against
         held = _too_short(table, stored, fetch.vendor)
         if held is None:
             _make_current(table, stored, pointer)

@@ -109,6 +109,8 @@ class GenerationWriter:
         self.synced_at = synced_at
         self.counts: dict[str, int] = {}
         self.skipped: list[dict[str, Any]] = []  # the first skipped records, for the run's report
+        # An RMM's: the other RMMs whose device names it read serials for (None: one RMM in use)
+        self.matched_against: list[str] | None = None
         self.parties: list[dict[str, Any]] = []  # companies or organizations (a few thousand, small)
         # Spills to disk past 8 MB: a million devices never sit in memory.
         self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115

@@ -16,15 +16,16 @@ library author's sweep of a live account; see shared/specs/datto-rmm/SOURCES.md)
   says Desktop, Laptop or Server for agent devices (the values scripts written against live
   accounts filter on); `deleted` (in the recycle bin) and `suspended` devices are listed too.
 - The device list has no serial number: the device audit (`GET /api/v2/audit/device/{uid}`,
-  `bios.serialNumber`) has it, one request per device. Only the sites named in `audit_sites` are
-  audited: a serial only matters where two RMMs meet in one client.
+  `bios.serialNumber`) has it, one request per device. Only devices another RMM in use also has a
+  device of that name for are audited (`RmmConnection.match_hostnames`): a serial only matters for
+  a machine two RMMs may both see, and it keeps a large account's sync within the read budget.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -263,11 +264,12 @@ class DattoAdapter:
 
     Both lists are generators that fetch one page at a time. Records that cannot be read are
     yielded as SkippedRecord; vendor failures raise UpstreamError after the retry discipline of
-    `VendorHttp`. Devices of the sites in `audit_sites` (organization ids, `datto:<site uid>`) get
-    their serial number from the device audit.
+    `VendorHttp`. Agent devices whose hostname is in the connection's `match_hostnames` get their
+    serial number from the device audit.
     """
 
     source = SOURCE
+    reads_serials_by_name = True  # one audit request per device
 
     def __init__(
         self,
@@ -277,14 +279,13 @@ class DattoAdapter:
         policy: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         page_size: int = PAGE_SIZE,
-        audit_sites: Collection[str] = (),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not 1 <= page_size <= PAGE_SIZE:
             raise InvalidInput(f"Datto RMM page size must be between 1 and {PAGE_SIZE}, not {page_size}")
         self.base_url = resolve_base_url(connection.base_url)
         self.page_size = page_size
-        self.audit_sites = frozenset(audit_sites)
+        self.match_hostnames = connection.match_hostnames or frozenset()
         self._credentials = connection.credentials
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client()
@@ -407,7 +408,8 @@ class DattoAdapter:
         try:
             wire = DattoDevice.model_validate(item)
             serial = None
-            if prefixed(wire.site_uid) in self.audit_sites and (wire.device_class or "").lower() == "device":
+            hostname = (wire.hostname or "").strip().casefold()
+            if hostname in self.match_hostnames and (wire.device_class or "").lower() == "device":
                 serial = self.serial_number(wire.uid)
             return device_from_wire(wire, serial)
         except ValidationError as exc:

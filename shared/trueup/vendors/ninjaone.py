@@ -60,6 +60,8 @@ DEFAULT_REGION = "us"
 TOKEN_PATH = "/ws/oauth/token"
 ORGANIZATIONS_PATH = "/v2/organizations"
 DEVICES_PATH = "/v2/devices"
+# The same list with each device's details (`system.serialNumber` among them): read when serials matter.
+DEVICES_DETAILED_PATH = "/v2/devices-detailed"
 ROLES_PATH = "/v2/roles"
 SCOPE = "monitoring"
 # NinjaOne's tokens live 3600s; used only when a token response leaves `expires_in` out.
@@ -143,8 +145,21 @@ class NinjaOrganization(_WireModel):
     name: StrictStr
 
 
+class NinjaSystem(_WireModel):
+    """A device's `system` (DeviceComputerSystem) in `GET /v2/devices-detailed`: its serial numbers."""
+
+    serial_number: str | None = Field(default=None, alias="serialNumber")
+    bios_serial_number: str | None = Field(default=None, alias="biosSerialNumber")
+
+    @field_validator("serial_number", "bios_serial_number", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str | None:
+        # Only for matching machines across RMMs: an odd value is no serial, not a broken device.
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 class NinjaDevice(_WireModel):
-    """One item of `GET /v2/devices` (NodeWithDetailedReferences)."""
+    """One item of `GET /v2/devices` (NodeWithDetailedReferences) or `/v2/devices-detailed`."""
 
     id: StrictInt
     organization_id: StrictInt = Field(alias="organizationId")
@@ -157,6 +172,12 @@ class NinjaDevice(_WireModel):
     offline: bool | None = None
     node_role_id: int | None = Field(default=None, alias="nodeRoleId")
     tags: tuple[str, ...] = ()
+    system: NinjaSystem | None = None
+
+    @field_validator("system", mode="before")
+    @classmethod
+    def _system(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else None
 
     @field_validator("offline", mode="before")
     @classmethod
@@ -228,6 +249,7 @@ def device_from_wire(wire: NinjaDevice, state: DeviceState, roles: Mapping[int, 
         state=state,
         role=role,
         tags=list(wire.tags),
+        serial=(wire.system.serial_number or wire.system.bios_serial_number) if wire.system else None,
     )
 
 
@@ -294,6 +316,7 @@ class NinjaOneAdapter:
     """
 
     source = SOURCE
+    reads_serials_by_name = False  # /v2/devices-detailed gives every device's serial
 
     def __init__(
         self,
@@ -307,6 +330,8 @@ class NinjaOneAdapter:
         if page_size < 1:
             raise InvalidInput(f"NinjaOne page size must be at least 1, not {page_size}")
         self.base_url = resolve_base_url(connection.base_url)
+        # With several RMMs in use, the detailed list: the same pages, with each device's serial.
+        self.devices_path = DEVICES_PATH if connection.match_hostnames is None else DEVICES_DETAILED_PATH
         self.page_size = page_size
         self._credentials = connection.credentials
         self._owns_http = http is None
@@ -409,7 +434,7 @@ class NinjaOneAdapter:
 
     def devices(self) -> Iterator[Device | SkippedRecord]:
         roles = self.roles()
-        for page in self._pages(DEVICES_PATH):
+        for page in self._pages(self.devices_path):
             for item in page:
                 yield self._device(item, roles)
 

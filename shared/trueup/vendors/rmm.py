@@ -20,10 +20,17 @@ from trueup.vendors.credentials import ClientCredentials
 
 @dataclass(frozen=True)
 class RmmConnection:
-    """Where and how to reach one RMM. `base_url` None means the vendor's default host."""
+    """Where and how to reach one RMM. `base_url` None means the vendor's default host.
+
+    `match_hostnames`: with several RMMs in use, the device names (case-folded) the other RMMs have;
+    an adapter then reads the serial numbers a machine seen by two could be matched by (NinjaOne: for
+    every device, at no extra request; Datto RMM: one audit per device, so only for these names).
+    None: one RMM in use, nothing to match.
+    """
 
     credentials: ClientCredentials
     base_url: str | None = None
+    match_hostnames: frozenset[str] | None = None
 
 
 class RmmAdapter(Protocol):
@@ -34,6 +41,9 @@ class RmmAdapter(Protocol):
     """
 
     source: str
+    # True when serial numbers cost a request per device, so only the devices whose names the other
+    # RMMs have get one (`RmmConnection.match_hostnames`); False when every device comes with its own.
+    reads_serials_by_name: bool
 
     def organizations(self) -> Iterator[Organization | SkippedRecord]: ...
 

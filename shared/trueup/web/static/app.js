@@ -1493,6 +1493,14 @@ const DEVICE_COLUMNS = [
   ["reason", "Counted?"],
 ];
 
+// "Yes", or why not: "No: Stale", "No: Left out by a rule (Loaners)", "No: counted once: seen in
+// NinjaOne and Datto RMM, serial 5CG1234XYZ" (the same machine in two RMMs).
+function deviceCounted(d) {
+  if (!d.reason) return "Yes";
+  if (d.reason === "duplicate" && d.rule) return `No: counted once: ${d.rule}`;
+  return `No: ${REASONS[d.reason] ?? d.reason}${d.rule ? ` (${d.rule})` : ""}`;
+}
+
 function renderEvidence(row) {
   const key = row.pax8_company_id ?? row.rmm_organization_ids[0]; // the API's row key
   const section = h("section", { class: "detail-evidence", "data-key": key }, h("h3", {}, "Behind these counts"));
@@ -1583,7 +1591,7 @@ function evidenceParts(row, view, load) {
               h("td", {}, d.organization),
               h("td", {}, d.device_class.replace("_", " ")),
               h("td", {}, d.last_seen ? timeElement(d.last_seen, dateTime.format(new Date(d.last_seen))) : "never"),
-              h("td", { class: "reason" }, d.reason ? `No: ${REASONS[d.reason] ?? d.reason}${d.rule ? ` (${d.rule})` : ""}` : "Yes"),
+              h("td", { class: "reason" }, deviceCounted(d)),
             ),
           ),
         ),
