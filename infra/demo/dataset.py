@@ -525,6 +525,49 @@ def _add_datto(data: DemoDataset, now: datetime) -> None:
             }
 
 
+_DATTO_KINDS = (  # (deviceClass, deviceType.category) in turn: mostly PCs, some servers and others
+    *[("device", "Desktop")] * 5,
+    *[("device", "Laptop")] * 3,
+    ("device", "Server"),
+    ("esxihost", "ESXi Host"),
+    ("rmmnetworkdevice", "Network Device"),
+)
+
+
+def datto_inventory(
+    sites: int, devices_per_site: int, *, now: datetime | None = None
+) -> tuple[list[WireRecord], list[WireRecord]]:
+    """A Datto RMM account of `sites` sites with `devices_per_site` devices each, in its wire format
+    (for tests of paging and for the benchmark): (sites, devices)."""
+    now = now or datetime.now(UTC)
+    site_records: list[WireRecord] = []
+    device_records: list[WireRecord] = []
+    for s in range(sites):
+        site_uid = _uuid("datto-bench-site", s)
+        name = f"Client {s:05d} Services"
+        site_records.append({"id": 10_000 + s, "uid": site_uid, "name": name, "onDemand": False})
+        for d in range(devices_per_site):
+            n = s * devices_per_site + d
+            datto_class, category = _DATTO_KINDS[n % len(_DATTO_KINDS)]
+            device_records.append(
+                {
+                    "id": 1_000_000 + n,
+                    "uid": _uuid("datto-bench-device", n),
+                    "siteId": 10_000 + s,
+                    "siteUid": site_uid,
+                    "siteName": name,
+                    "deviceType": {"category": category, "type": "Physical"},
+                    "hostname": f"C{s:05d}-{d:04d}",
+                    "deviceClass": datto_class,
+                    "online": True,
+                    "suspended": False,
+                    "deleted": False,
+                    "lastSeen": int((now - timedelta(minutes=n % 5000)).timestamp() * 1000),
+                }
+            )
+    return site_records, device_records
+
+
 def _product(pid: str, name: str, vendor: str, sku: str) -> WireRecord:
     return {
         "id": pid,
