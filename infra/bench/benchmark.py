@@ -32,6 +32,7 @@ import httpx
 
 from infra.bench import figures as fig
 from infra.bench.processes import Helper, HelperError
+from infra.bench.rmm_adapters import measure_rmms
 from infra.local.aws_standin import REGION
 from infra.local.eventbridge import lambda_event
 from infra.local.http_gateway import GatewayRequest, build_event, map_response, scheduler_input
@@ -562,6 +563,7 @@ def _run(
     progress("firing the monthly schedule: syncs, snapshot, exports, notification...")
     cycle = _monthly_cycle(functions, standin, template, progress)
     at_scale = _snapshot_at_scale(functions, standin, options, progress)
+    rmm_adapters = measure_rmms(options.clients, options.devices_per_client, options.latency, progress)
 
     pax8_concurrency: int = _default(Pax8Client, "concurrency")
     ninjaone_requested: int = _default(NinjaOneAdapter, "page_size")
@@ -680,6 +682,7 @@ def _run(
             },
         },
         "snapshot_at_scale": at_scale,
+        "rmm_adapters": rmm_adapters,
         "snapshot": {
             "cpu_s": round(snap.cpu_s, 3),
             "cpu_user_s": round(snap.cpu_user_s, 3),

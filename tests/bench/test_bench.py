@@ -45,6 +45,7 @@ def test_the_benchmark_prints_every_figure_and_the_syncs_make_the_minimum_upstre
         "Monthly cycle:",
         "Snapshot with each row's evidence, and without",
         "10 clients, 1,000 devices (made up)",
+        "Each RMM read whole",
     ):
         assert heading in out
     figures = json.loads(out.strip().splitlines()[-1])
@@ -71,6 +72,15 @@ def test_the_benchmark_prints_every_figure_and_the_syncs_make_the_minimum_upstre
     assert (requests["pax8"]["minimum"], requests["ninjaone"]["minimum"]) == (pax8_minimum, ninjaone_minimum)
     assert (requests["pax8"]["actual"], requests["ninjaone"]["actual"]) == (pax8_minimum, ninjaone_minimum)
     assert figures["targets"]["requests_within_1_05x"] is True
+    # Each RMM adapter read whole at the same size, worked out here: NinjaOne as above; Datto RMM a
+    # token, then pages of 250 of its sites and of its devices (its last page says it is the last).
+    rmms = figures["rmm_adapters"]
+    assert rmms["ninjaone"]["devices"] == len(data.ninjaone_devices)
+    assert rmms["datto"]["devices"] == CLIENTS * DEVICES_PER_CLIENT
+    assert rmms["ninjaone"]["requests"] == rmms["ninjaone"]["minimum"] == ninjaone_minimum
+    datto_minimum = 1 + math.ceil(CLIENTS / 250) + math.ceil(CLIENTS * DEVICES_PER_CLIENT / 250)
+    assert rmms["datto"]["requests"] == rmms["datto"]["minimum"] == datto_minimum
+    assert all(entry["wall_s"] >= 0 for entry in rmms.values())
 
     assert figures["size"]["devices"] == len(data.ninjaone_devices)
     assert figures["size"]["subscriptions"] == len(data.pax8_subscriptions)
