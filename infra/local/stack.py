@@ -77,6 +77,7 @@ from infra.local.sign_in import (
 from infra.local.sign_in import SCOPE as SIGN_IN_SCOPE
 from infra.local.template import FunctionSpec, Resolver, Router, StackTemplate, resolve_environment
 from trueup.errors import InvalidInput
+from trueup.sources import RMM_NAMES
 from trueup.vendors.credentials import ClientCredentials
 
 log = logging.getLogger("infra.local.stack")
@@ -312,8 +313,7 @@ class LocalStack:
                     f"demo size: {config.demo_clients:,} clients, {len(dataset.ninjaone_devices):,} devices"
                 )
             rmm_urls = {"ninjaone": self.demo.ninjaone_url, "datto": self.demo.datto_url}
-            rmm_names = {"ninjaone": "NinjaOne", "datto": "Datto RMM"}
-            serving = ", ".join(f"{rmm_names[rmm]} on {rmm_urls[rmm]}" for rmm in config.rmm_sources)
+            serving = ", ".join(f"{RMM_NAMES[rmm]} on {rmm_urls[rmm]}" for rmm in config.rmm_sources)
             self.progress(f"demo upstreams: Pax8 on {self.demo.pax8_url}, {serving}")
             demo_rmm = {"ninjaone": DEFAULT_NINJAONE_CREDENTIALS, "datto": DEFAULT_DATTO_CREDENTIALS}
             credentials = VendorCredentials(

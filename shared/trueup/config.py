@@ -9,7 +9,7 @@ is half of `import boto3`, and a function that only reads need not load it at al
 import functools
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
 DEFAULT_EXPORT_LINK_SECONDS = 15 * 60
@@ -38,10 +38,9 @@ class RuntimeConfig:
     # RMM sync: the RMMs in use (trueup.sources), each with its secret and host (<SOURCE>_SECRET_ID,
     # <SOURCE>_URL)
     rmm_sources: tuple[str, ...] = ("ninjaone",)
-    ninjaone_secret_id: str | None = None
-    ninjaone_url: str | None = None
-    datto_secret_id: str | None = None
-    datto_url: str | None = None
+    # per RMM trueup knows (trueup.sources.RMMS): (its secret's id, its host), from <SOURCE>_SECRET_ID
+    # and <SOURCE>_URL (NINJAONE_SECRET_ID, DATTO_URL...)
+    rmm_settings: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
     # Exports: how long a presigned link lives
     export_link_seconds: int = DEFAULT_EXPORT_LINK_SECONDS
     # Sign-in (trueup.api.identity). "oidc": every route but the page's shell, its files and
@@ -64,11 +63,10 @@ class RuntimeConfig:
 
     def rmm_secret_id(self, source: str) -> tuple[str, str | None]:
         """(the variable naming an RMM source's secret, its value)."""
-        variable = f"{source.upper()}_SECRET_ID"
-        return variable, {"ninjaone": self.ninjaone_secret_id, "datto": self.datto_secret_id}.get(source)
+        return f"{source.upper()}_SECRET_ID", self.rmm_settings.get(source, (None, None))[0]
 
     def rmm_url(self, source: str) -> str | None:
-        return {"ninjaone": self.ninjaone_url, "datto": self.datto_url}.get(source) or None
+        return self.rmm_settings.get(source, (None, None))[1]
 
 
 # field -> the variables it is read from, the first one set winning (template.yaml's names)
@@ -83,10 +81,6 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "pax8_token_url": ("PAX8_TOKEN_URL",),
     # RMM_SOURCE: the single RMM of deployments made before several could be used
     "rmm_sources": ("RMM_SOURCES", "RMM_SOURCE"),
-    "ninjaone_secret_id": ("NINJAONE_SECRET_ID",),
-    "ninjaone_url": ("NINJAONE_URL",),
-    "datto_secret_id": ("DATTO_SECRET_ID",),
-    "datto_url": ("DATTO_URL",),
     "export_link_seconds": ("EXPORT_LINK_SECONDS",),
     "sign_in": ("TRUEUP_SIGN_IN",),
     "role_claim": ("TRUEUP_ROLE_CLAIM",),
@@ -167,6 +161,15 @@ def read_config(environment: Mapping[str, str]) -> RuntimeConfig:
             problems.append(f"{variable}: {exc}")
     if problems:
         raise ConfigurationError(f"trueup is not configured: {'; '.join(problems)}")
+    from trueup.sources import RMMS
+
+    values["rmm_settings"] = {
+        source: (
+            environment.get(f"{source.upper()}_SECRET_ID") or None,
+            environment.get(f"{source.upper()}_URL") or None,
+        )
+        for source in RMMS
+    }
     return RuntimeConfig(**values)
 
 

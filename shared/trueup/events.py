@@ -12,13 +12,13 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trueup import aws
+from trueup import aws, sources
 from trueup.config import config
 from trueup.errors import InvalidInput, UpstreamError
 
 EVENT_SOURCE = "trueup"
-# Pax8, or one RMM source (trueup.sources.RMM_NAMES): every RMM in use is synced on its own.
-SyncSource = Literal["pax8", "ninjaone", "datto"]
+# Pax8, or one RMM source (trueup.sources.RMMS): every RMM in use is synced on its own.
+SyncSource = sources.SyncSource
 
 
 class Event(BaseModel):

@@ -8,12 +8,36 @@ request, "rmm" stands for every RMM source in use.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 PAX8 = "pax8"
 RMM = "rmm"  # in a request: every RMM source in use
-# Every RMM trueup has an adapter for (trueup.vendors.rmm registers them), as people write its name.
-RMM_NAMES: dict[str, str] = {"ninjaone": "NinjaOne", "datto": "Datto RMM"}
+
+
+@dataclass(frozen=True)
+class RmmKind:
+    name: str  # as people write it
+    adapter: str  # "module:class" implementing trueup.vendors.rmm.RmmAdapter, imported when used
+
+
+# The registry of RMMs: adding one is its adapter module and a line here (then the template: its
+# secret, <SOURCE>_SECRET_ID and <SOURCE>_URL on RmmSyncFunction, and the name in RmmSources' pattern
+# and the sync rule's; README "Adding an RMM").
+RMMS: dict[str, RmmKind] = {
+    "ninjaone": RmmKind("NinjaOne", "trueup.vendors.ninjaone:NinjaOneAdapter"),
+    "datto": RmmKind("Datto RMM", "trueup.vendors.datto:DattoAdapter"),
+}
+RMM_NAMES: dict[str, str] = {source: kind.name for source, kind in RMMS.items()}
+SOURCES = (PAX8, *RMMS)  # what a run syncs: Pax8 or one RMM
+REQUESTABLE = (PAX8, RMM, *RMMS)  # what a sync request may name
+
+if TYPE_CHECKING:  # to a type checker, text; to pydantic, one of the values (an enum in the schemas)
+    SyncSource = str
+    RequestedSource = str
+else:
+    SyncSource = Literal[SOURCES]
+    RequestedSource = Literal[REQUESTABLE]
 
 
 def is_rmm(source: str) -> bool:

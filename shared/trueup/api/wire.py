@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trueup.domain.models import Row, Settings, Summary
+from trueup.sources import RequestedSource
 
 
 class ApiModel(BaseModel):
@@ -169,7 +170,7 @@ class ExportLink(ApiModel):
 # --- /syncs ------------------------------------------------------------------------------------------
 
 SourceStatus = Literal["queued", "running", "succeeded", "failed", "held", "discarded"]
-SyncSourceName = Literal["pax8", "rmm", "ninjaone", "datto"]
+SyncSourceName = RequestedSource
 # A run's or a cycle's source: "pax8" or one RMM source ("rmm" in runs made before several RMMs).
 RunSource = str
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from trueup.domain.models import Device, Organization, RmmData, SkippedRecord
 from trueup.errors import InvalidInput
+from trueup.sources import RMMS
 from trueup.vendors.credentials import ClientCredentials
 
 
@@ -53,19 +54,12 @@ class RmmAdapter(Protocol):
         """Release connections (adapters are used once per sync)."""
 
 
-# source name -> "module:class"; imported lazily so a function loads only the adapter it uses.
-ADAPTERS: dict[str, str] = {
-    "ninjaone": "trueup.vendors.ninjaone:NinjaOneAdapter",
-    "datto": "trueup.vendors.datto:DattoAdapter",
-}
-
-
 def create_adapter(source: str, connection: RmmConnection) -> RmmAdapter:
     """Build the adapter registered for `source` (e.g. "ninjaone")."""
     try:
-        target = ADAPTERS[source]
+        target = RMMS[source].adapter  # imported here, so a function loads only the adapter it uses
     except KeyError:
-        known = ", ".join(sorted(ADAPTERS))
+        known = ", ".join(sorted(RMMS))
         raise InvalidInput(f"unknown RMM source {source!r}; known sources: {known}") from None
     module_name, class_name = target.split(":")
     adapter_class = getattr(importlib.import_module(module_name), class_name)
