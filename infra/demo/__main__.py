@@ -13,7 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from infra.demo.dataset import CLIENTS
-from infra.demo.servers import DEFAULT_NINJAONE_CREDENTIALS, DEFAULT_PAX8_CREDENTIALS, DemoUpstreams
+from infra.demo.servers import (
+    DEFAULT_DATTO_CREDENTIALS,
+    DEFAULT_NINJAONE_CREDENTIALS,
+    DEFAULT_PAX8_CREDENTIALS,
+    DemoUpstreams,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--pax8-port", type=int, default=8081, help="0 = any free port (default 8081)")
     parser.add_argument("--ninjaone-port", type=int, default=8082, help="0 = any free port (default 8082)")
+    parser.add_argument("--datto-port", type=int, default=8083, help="0 = any free port (default 8083)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API response")
     parser.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime in seconds")
     parser.add_argument(
@@ -74,6 +80,7 @@ def main(
         dataset,
         pax8_port=args.pax8_port,
         ninjaone_port=args.ninjaone_port,
+        datto_port=args.datto_port,
         token_ttl=args.token_ttl,
         latency=args.latency,
         ninjaone_page_cap=args.ninjaone_page_cap,
@@ -86,6 +93,7 @@ def main(
     try:
         pax8_id, pax8_secret = DEFAULT_PAX8_CREDENTIALS
         ninja_id, ninja_secret = DEFAULT_NINJAONE_CREDENTIALS
+        datto_key, datto_secret = DEFAULT_DATTO_CREDENTIALS
         # These are the demo's own published credentials, not secrets, so printing them is the point.
         print(
             f"Demo upstreams: {len(dataset.pax8_companies)} Pax8 companies, "
@@ -95,6 +103,10 @@ def main(
             f"            client_id={pax8_id} client_secret={pax8_secret}\n"
             f"  NinjaOne  API {upstreams.ninjaone_url}/v2  token POST {upstreams.ninjaone_token_url}\n"
             f"            client_id={ninja_id} client_secret={ninja_secret} scope=monitoring\n"
+            f"  Datto RMM API {upstreams.datto_url}/api/v2  "
+            f"token POST {upstreams.datto_url}/auth/oauth/token "
+            f"({len(dataset.datto_sites)} sites, {len(dataset.datto_devices)} devices)\n"
+            f"            API key={datto_key} secret key={datto_secret}\n"
             f"  Control   {upstreams.pax8_url}/_demo/stats, /_demo/faults, /_demo/reset (on either server)\n"
             "Ctrl-C to stop.",
             file=out,
