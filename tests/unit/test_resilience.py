@@ -297,6 +297,16 @@ def test_the_rate_limit_counts_token_requests_and_retries() -> None:
     assert client.requests_sent == 3
 
 
+def test_a_client_reopened_on_the_same_http_client_counts_and_budgets_each_request_once() -> None:
+    clock = FakeClock()
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    limiter = RateLimiter(1, 60.0, clock=clock, sleep=clock.sleep)  # one request a minute
+    VendorHttp("vendor", http, describe_error=short_body, limiter=limiter)
+    again = VendorHttp("vendor", http, describe_error=short_body, limiter=limiter)
+    again.request("GET", "https://vendor.test/x", what="GET /x")
+    assert again.requests_sent == 1 and clock.sleeps == []  # spent once: no wait for a second slot
+
+
 def test_api_key_auth_sets_its_header_and_hides_the_key() -> None:
     seen: list[str] = []
 

@@ -150,10 +150,14 @@ class VendorHttp:
         self._rand = rand
         self._count_lock = threading.Lock()
         self.requests_sent = 0
-        client.event_hooks = {
-            **client.event_hooks,
-            "request": [*client.event_hooks.get("request", []), self._on_the_wire],
-        }
+        # One VendorHttp counts a client's requests: one made again for the same client (a client
+        # reopened after close()) takes the place of the one before, rather than counting twice.
+        others = [
+            hook
+            for hook in client.event_hooks.get("request", [])
+            if not isinstance(getattr(hook, "__self__", None), VendorHttp)
+        ]
+        client.event_hooks = {**client.event_hooks, "request": [*others, self._on_the_wire]}
 
     def _on_the_wire(self, request: httpx.Request) -> None:
         if self.limiter:
