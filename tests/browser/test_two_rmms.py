@@ -62,6 +62,9 @@ def test_a_machine_in_both_rmms_is_counted_once_and_the_rows_detail_says_so(
     )
     expect(left_out).to_contain_text("Valley Orthopedics (NinjaOne)")
     expect(devices.filter(has_text="VO-FRONT-01")).to_contain_text("Valley Orthopedics (Datto RMM)")
+    # Every device fits one page: no "Show more", and nothing written in its place.
+    expect(detail.get_by_role("button", name=re.compile("^Show .* more devices$"))).to_have_count(0)
+    expect(detail).not_to_contain_text("null")
 
     # The same in the row's evidence over the API, as an auditor exports it.
     query = f"coverage={ACRONIS}&client={valley['pax8_company_id']}&sort=reason"

@@ -1601,7 +1601,8 @@ function evidenceParts(row, view, load) {
     ? h("button", { type: "button", class: "button small", onclick: () => load(true) }, `Show ${Math.min(EVIDENCE_PAGE, answer.devices_total - view.devices.length)} more devices`)
     : null;
   const download = h("button", { type: "button", class: "button small evidence-export", onclick: (event) => exportEvidence(event.currentTarget, row.pax8_company_id ?? row.rmm_organization_ids[0]) }, "Download as CSV");
-  return [h("p", { class: "evidence-note" }, `As the snapshot of ${dateTime.format(new Date(answer.taken_at))} froze them; later syncs do not change them.`), subscriptions, devices, more, h("p", {}, download)];
+  // `more` is null on the last page: left out, not written as the text "null".
+  return [h("p", { class: "evidence-note" }, `As the snapshot of ${dateTime.format(new Date(answer.taken_at))} froze them; later syncs do not change them.`), subscriptions, devices, more, h("p", {}, download)].filter(Boolean);
 }
 
 // The evidence CSV of one row (`key`), or of the whole coverage (null), downloaded like the report.
