@@ -62,6 +62,10 @@ def test_a_machine_in_both_rmms_is_counted_once_and_the_rows_detail_says_so(
     )
     expect(left_out).to_contain_text("Valley Orthopedics (NinjaOne)")
     expect(devices.filter(has_text="VO-FRONT-01")).to_contain_text("Valley Orthopedics (Datto RMM)")
+    # Its Acronis subscription: 16 licences at 8.0 as Pax8 sends it, shown in cents.
+    subscription = detail.locator(".evidence-subscriptions tbody tr")
+    expect(subscription.locator("td:nth-child(2)")).to_have_text(["16"])
+    expect(subscription.locator("td:nth-child(5)")).to_have_text(["$8.00"])
     # Every device fits one page: no "Show more", and nothing written in its place.
     expect(detail.get_by_role("button", name=re.compile("^Show .* more devices$"))).to_have_count(0)
     expect(detail).not_to_contain_text("null")

@@ -104,11 +104,16 @@ function plural(count, one, many) {
   return `${count} ${count === 1 ? one : many}`;
 }
 
-// Money as the API gives it (decimal text in the currency's minor unit: "13.50"), in that currency.
+// Money as the API gives it (decimal text in the currency's minor unit: "13.50"), in that currency;
+// a price as Pax8 sent it ("8.0") shows at least the currency's own digits ("$8.00"), never fewer.
 const moneyFormats = new Map();
+const minorDigits = new Map();
 function money(text, currency, { sign = false } = {}) {
   const amount = Number(text);
-  const digits = (String(text).split(".")[1] ?? "").length;
+  if (!minorDigits.has(currency)) {
+    minorDigits.set(currency, new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits);
+  }
+  const digits = Math.max((String(text).split(".")[1] ?? "").length, minorDigits.get(currency));
   const key = `${currency}/${digits}/${sign}`;
   if (!moneyFormats.has(key)) {
     moneyFormats.set(
