@@ -21,13 +21,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import tenacity
 
 from trueup.errors import UpstreamError
 from trueup.vendors.vendor_auth import TokenRequestFailed
+
+if TYPE_CHECKING:
+    import tenacity
 
 log = logging.getLogger("trueup.vendors")
 
@@ -179,6 +181,10 @@ class VendorHttp:
         def build() -> httpx.Request:
             # A fresh request per attempt: the auth flow writes its header into the one it sends.
             return self.client.build_request(method, url, timeout=policy.timeout, **kwargs)
+
+        # tenacity loads with the first request, not when a sync function starts: its import (and
+        # inspect's) is most of what this module would add to the function's cold start.
+        import tenacity
 
         def log_retry(state: tenacity.RetryCallState) -> None:
             failure = state.outcome.exception() if state.outcome else None
