@@ -344,6 +344,14 @@ class _Upstream:
         raise NotImplementedError
 
 
+def _page_position(request: Request) -> dict[str, int | None]:
+    """Where a request of a list paged by number is, for matching faults: its `page` (missing = 0)."""
+    try:
+        return {"page": int(request.query.get("page", "0"))}
+    except ValueError:
+        return {"page": None}
+
+
 def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -437,10 +445,7 @@ class Pax8Server(_Upstream):
         return Response(401, response.body, response.content_type, (("WWW-Authenticate", "Bearer"),))
 
     def fault_position(self, request: Request) -> dict[str, int | None]:
-        try:
-            return {"page": int(request.query.get("page", "0"))}
-        except ValueError:
-            return {"page": None}
+        return _page_position(request)
 
     def error(self, status: int, message: str, request: Request) -> Response:
         if request.path == "/v1/token":
@@ -752,10 +757,7 @@ class DattoServer(_Upstream):
         return None
 
     def fault_position(self, request: Request) -> dict[str, int | None]:
-        try:
-            return {"page": int(request.query.get("page", "0"))}
-        except ValueError:
-            return {"page": None}
+        return _page_position(request)
 
     def error(self, status: int, message: str, request: Request) -> Response:
         if request.path == DATTO_TOKEN_PATH:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trueup.errors import InvalidInput
+from trueup.sources import parse_rmm_list
 from trueup.vendors.credentials import ClientCredentials
 
 PAX8_VARIABLES = ("PAX8_CLIENT_ID", "PAX8_CLIENT_SECRET")
@@ -46,11 +47,13 @@ class VendorEndpoints:
 def rmm_sources(env: Mapping[str, str]) -> tuple[str, ...]:
     """The RMMs `make run` uses: TRUEUP_RMM, comma-separated (default: ninjaone)."""
     raw = env.get("TRUEUP_RMM", "").strip() or DEFAULT_RMM
-    names = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
-    unknown = [name for name in names if name not in RMM_VARIABLES]
-    if unknown or not names:
-        known = ", ".join(RMM_VARIABLES)
-        raise InvalidInput(f"TRUEUP_RMM must name one or more of {known}, comma-separated; got {raw!r}")
+    try:
+        names = parse_rmm_list(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"TRUEUP_RMM {exc}") from None
+    missing = [name for name in names if name not in RMM_VARIABLES]  # an RMM without local credentials
+    if missing:
+        raise InvalidInput(f"TRUEUP_RMM: {', '.join(missing)} has no credential variables in {__name__}")
     return names
 
 

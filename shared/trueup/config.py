@@ -125,14 +125,9 @@ def _one_of(*allowed: str) -> Callable[[str], str]:
 
 
 def _rmm_sources(text: str) -> tuple[str, ...]:
-    from trueup.sources import RMM_NAMES
+    from trueup.sources import parse_rmm_list
 
-    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [name for name in names if name not in RMM_NAMES]
-    if unknown or not names:
-        known = ", ".join(RMM_NAMES)
-        raise ValueError(f"must name one or more RMMs from {known}, comma-separated; got {text[:60]!r}")
-    return names
+    return parse_rmm_list(text)
 
 
 PARSERS: dict[str, Callable[[str], Any]] = {

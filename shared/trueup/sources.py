@@ -83,3 +83,14 @@ def data_ages(data_as_of: Mapping[str, Any]) -> dict[str, Any]:
     several RMMs could be used has one "rmm")."""
     per_rmm = data_as_of.get("rmm_sources") or {RMM: data_as_of[RMM]}
     return {PAX8: data_as_of[PAX8], **per_rmm}
+
+
+def parse_rmm_list(text: str) -> tuple[str, ...]:
+    """ "ninjaone, datto" -> ("ninjaone", "datto"): each named once, in order; ValueError naming the
+    RMMs trueup knows when one is unknown or none is named."""
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in RMMS]
+    if unknown or not names:
+        known = ", ".join(RMMS)
+        raise ValueError(f"must name one or more of {known}, comma-separated; got {text[:60]!r}")
+    return names

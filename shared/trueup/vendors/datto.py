@@ -27,19 +27,19 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from trueup.domain.models import Device, DeviceClass, DeviceState, Organization, SkippedRecord
 from trueup.errors import InvalidInput, UpstreamError
 from trueup.vendors.paging import pages_by_next_url
-from trueup.vendors.records import MalformedRecord, describe_validation, readable_id
+from trueup.vendors.records import MalformedRecord, RecordReader
 from trueup.vendors.resilience import RateLimiter, RetryPolicy, VendorHttp, short_body
 from trueup.vendors.rmm import RmmConnection
+from trueup.vendors.rmm_http import HttpRmmAdapter
 from trueup.vendors.vendor_auth import OAuthBearerAuth, read_bearer_token, token_post
 
 log = logging.getLogger("trueup.vendors.datto")
@@ -167,6 +167,9 @@ class DattoDevice(_WireModel):
         return value
 
 
+_RECORDS = RecordReader(SOURCE, id_key="uid", organization_key="siteUid", log=log)
+
+
 def prefixed(vendor_id: str) -> str:
     return f"{SOURCE}:{vendor_id}"
 
@@ -259,7 +262,7 @@ def _json_object(response: httpx.Response, where: str) -> dict[str, Any]:
 # --- The adapter -----------------------------------------------------------------------------------
 
 
-class DattoAdapter:
+class DattoAdapter(HttpRmmAdapter):
     """Reads one Datto RMM account's sites and devices (implements `RmmAdapter`).
 
     Both lists are generators that fetch one page at a time. Records that cannot be read are
@@ -286,9 +289,7 @@ class DattoAdapter:
         self.base_url = resolve_base_url(connection.base_url)
         self.page_size = page_size
         self.match_hostnames = connection.match_hostnames or frozenset()
-        self._credentials = connection.credentials
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client()
+        super().__init__(connection.credentials, http)
         token_what = f"POST {TOKEN_PATH}"
         self._client = VendorHttp(
             SOURCE,
@@ -311,27 +312,8 @@ class DattoAdapter:
     def __repr__(self) -> str:
         return f"DattoAdapter(base_url={self.base_url!r}, api_key={self._credentials.client_id!r})"
 
-    @property
-    def requests_sent(self) -> int:
-        """HTTP requests sent so far, retries and token requests included."""
-        return self._client.requests_sent
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def _describe_error(self, response: httpx.Response) -> str:
-        message = describe_error(response)
-        secret = self._credentials.client_secret
-        return message.replace(secret, "***") if secret else message
+        return self._redacted(describe_error(response))
 
     def _token_request(self) -> httpx.Request:
         request = token_post(
@@ -367,19 +349,6 @@ class DattoAdapter:
         first = f"{self.base_url}{path}?max={self.page_size}&page=0"
         return iter(pages_by_next_url(fetch, first, source=SOURCE, path=path))
 
-    def _skipped(self, kind: str, item: Any, reason: str) -> SkippedRecord:
-        record_id = organization_id = None
-        if isinstance(item, dict):
-            raw_id = readable_id(item.get("uid"))
-            record_id = prefixed(raw_id) if raw_id is not None else None
-            if kind == "device":
-                raw_site = readable_id(item.get("siteUid"))
-                organization_id = prefixed(raw_site) if raw_site is not None else None
-        log.warning("datto: skipped %s %s: %s", kind, record_id or "without uid", reason)
-        return SkippedRecord(
-            source=SOURCE, kind=kind, id=record_id, reason=reason, organization_id=organization_id
-        )
-
     # --- RmmAdapter ---
 
     def organizations(self) -> Iterator[Organization | SkippedRecord]:
@@ -393,29 +362,20 @@ class DattoAdapter:
                 yield self._device(item)
 
     def _organization(self, item: Any) -> Organization | SkippedRecord:
-        if not isinstance(item, dict):
-            return self._skipped("organization", item, f"not a JSON object ({type(item).__name__})")
-        try:
-            return organization_from_wire(DattoSite.model_validate(item))
-        except ValidationError as exc:
-            return self._skipped("organization", item, describe_validation(exc))
-        except MalformedRecord as exc:
-            return self._skipped("organization", item, str(exc))
+        return _RECORDS.read(
+            "organization", item, lambda raw: organization_from_wire(DattoSite.model_validate(raw))
+        )
 
     def _device(self, item: Any) -> Device | SkippedRecord:
-        if not isinstance(item, dict):
-            return self._skipped("device", item, f"not a JSON object ({type(item).__name__})")
-        try:
-            wire = DattoDevice.model_validate(item)
-            serial = None
-            hostname = (wire.hostname or "").strip().casefold()
-            if hostname in self.match_hostnames and (wire.device_class or "").lower() == "device":
-                serial = self.serial_number(wire.uid)
-            return device_from_wire(wire, serial)
-        except ValidationError as exc:
-            return self._skipped("device", item, describe_validation(exc))
-        except MalformedRecord as exc:
-            return self._skipped("device", item, str(exc))
+        return _RECORDS.read("device", item, self._device_from)
+
+    def _device_from(self, item: dict[str, Any]) -> Device:
+        wire = DattoDevice.model_validate(item)
+        serial = None
+        hostname = (wire.hostname or "").strip().casefold()
+        if hostname in self.match_hostnames and (wire.device_class or "").lower() == "device":
+            serial = self.serial_number(wire.uid)
+        return device_from_wire(wire, serial)
 
     def serial_number(self, device_uid: str) -> str | None:
         """The BIOS serial number from the device's audit; None when the audit has none.

@@ -20,8 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,9 +38,10 @@ from pydantic import (
 from trueup.domain.models import Device, DeviceClass, DeviceState, Organization, SkippedRecord
 from trueup.errors import InvalidInput, UpstreamError
 from trueup.vendors.paging import pages_after_id
-from trueup.vendors.records import MalformedRecord, describe_validation, readable_id
+from trueup.vendors.records import MalformedRecord, RecordReader, describe_validation, readable_id
 from trueup.vendors.resilience import RetryPolicy, VendorHttp, short_body
 from trueup.vendors.rmm import RmmConnection
+from trueup.vendors.rmm_http import HttpRmmAdapter
 from trueup.vendors.vendor_auth import OAuthBearerAuth, read_bearer_token, token_post
 
 log = logging.getLogger("trueup.vendors.ninjaone")
@@ -207,6 +207,9 @@ class NinjaRole(_WireModel):
     name: StrictStr
 
 
+_RECORDS = RecordReader(SOURCE, id_key="id", organization_key="organizationId", log=log)
+
+
 def prefixed(vendor_id: int | str) -> str:
     return f"{SOURCE}:{vendor_id}"
 
@@ -307,7 +310,7 @@ def _json_array(response: httpx.Response, where: str) -> list[Any]:
 # --- The adapter -----------------------------------------------------------------------------------
 
 
-class NinjaOneAdapter:
+class NinjaOneAdapter(HttpRmmAdapter):
     """Reads one NinjaOne tenant's organizations and devices (implements `RmmAdapter`).
 
     Both lists are generators that fetch one page at a time, so memory stays flat however large
@@ -333,9 +336,7 @@ class NinjaOneAdapter:
         # With several RMMs in use, the detailed list: the same pages, with each device's serial.
         self.devices_path = DEVICES_PATH if connection.match_hostnames is None else DEVICES_DETAILED_PATH
         self.page_size = page_size
-        self._credentials = connection.credentials
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client()
+        super().__init__(connection.credentials, http)
         token_what = f"POST {TOKEN_PATH}"
         self._client = VendorHttp(
             SOURCE,
@@ -359,30 +360,10 @@ class NinjaOneAdapter:
     def __repr__(self) -> str:
         return f"NinjaOneAdapter(base_url={self.base_url!r}, client_id={self._credentials.client_id!r})"
 
-    @property
-    def requests_sent(self) -> int:
-        """HTTP requests sent so far, retries and token requests included."""
-        return self._client.requests_sent
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     # --- OAuth ---
 
     def _describe_error(self, response: httpx.Response) -> str:
-        message = describe_error(response)
-        # A vendor echoing the request back must not carry the secret into logs or errors.
-        secret = self._credentials.client_secret
-        return message.replace(secret, "***") if secret else message
+        return self._redacted(describe_error(response))
 
     def _token_request(self) -> httpx.Request:
         return token_post(
@@ -411,19 +392,6 @@ class NinjaOneAdapter:
             return _json_array(response, where)
 
         return pages_after_id(fetch, source=SOURCE, path=path)
-
-    def _skipped(self, kind: str, item: Any, reason: str) -> SkippedRecord:
-        record_id = organization_id = None
-        if isinstance(item, dict):
-            raw_id = readable_id(item.get("id"))
-            record_id = prefixed(raw_id) if raw_id is not None else None
-            if kind == "device":
-                raw_org = readable_id(item.get("organizationId"))
-                organization_id = prefixed(raw_org) if raw_org is not None else None
-        log.warning("ninjaone: skipped %s %s: %s", kind, record_id or "without id", reason)
-        return SkippedRecord(
-            source=SOURCE, kind=kind, id=record_id, reason=reason, organization_id=organization_id
-        )
 
     # --- RmmAdapter ---
 
@@ -466,32 +434,23 @@ class NinjaOneAdapter:
         return roles
 
     def _organization(self, item: Any) -> Organization | SkippedRecord:
-        if not isinstance(item, dict):
-            return self._skipped("organization", item, f"not a JSON object ({type(item).__name__})")
-        try:
-            return organization_from_wire(NinjaOrganization.model_validate(item))
-        except ValidationError as exc:
-            return self._skipped("organization", item, describe_validation(exc))
-        except MalformedRecord as exc:
-            return self._skipped("organization", item, str(exc))
+        return _RECORDS.read(
+            "organization", item, lambda raw: organization_from_wire(NinjaOrganization.model_validate(raw))
+        )
 
     def _device(self, item: Any, roles: Mapping[int, str]) -> Device | SkippedRecord:
-        if not isinstance(item, dict):
-            return self._skipped("device", item, f"not a JSON object ({type(item).__name__})")
-        try:
-            wire = NinjaDevice.model_validate(item)
-            role_id = wire.node_role_id
-            if role_id is not None and role_id not in roles and role_id not in self._unknown_roles:
-                # No name is guessed: the device has no role, and rules by role pass it by.
-                self._unknown_roles.add(role_id)
-                log.warning(
-                    "ninjaone: nodeRoleId %d is not among %s; such devices have no role", role_id, ROLES_PATH
-                )
-            return device_from_wire(wire, self._state(wire.approval_status), roles)
-        except ValidationError as exc:
-            return self._skipped("device", item, describe_validation(exc))
-        except MalformedRecord as exc:
-            return self._skipped("device", item, str(exc))
+        return _RECORDS.read("device", item, lambda raw: self._device_from(raw, roles))
+
+    def _device_from(self, item: dict[str, Any], roles: Mapping[int, str]) -> Device:
+        wire = NinjaDevice.model_validate(item)
+        role_id = wire.node_role_id
+        if role_id is not None and role_id not in roles and role_id not in self._unknown_roles:
+            # No name is guessed: the device has no role, and rules by role pass it by.
+            self._unknown_roles.add(role_id)
+            log.warning(
+                "ninjaone: nodeRoleId %d is not among %s; such devices have no role", role_id, ROLES_PATH
+            )
+        return device_from_wire(wire, self._state(wire.approval_status), roles)
 
     def _state(self, approval_status: str | None) -> DeviceState:
         key = (approval_status or "").strip().upper()
