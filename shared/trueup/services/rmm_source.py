@@ -13,17 +13,20 @@ from trueup.sources import display_name
 from trueup.store.generations import GenerationWriter
 from trueup.store.table import TrueupTable
 from trueup.vendors.credentials import credentials_from_secret
-from trueup.vendors.rmm import RmmConnection, create_adapter
+from trueup.vendors.rmm import RmmConnection, adapter_class, create_adapter
 
 
 def write_rmm(source: str, writer: GenerationWriter) -> None:
     settings = config()
     variable, secret_id = settings.rmm_secret_id(source)
     credentials = credentials_from_secret(secret_id, display_name(source), variable)
-    hostnames, matched_against = other_hostnames(source)
+    by_name = adapter_class(source).reads_serials_by_name
+    # Only an RMM that reads serials by name needs the others' device names (read from S3); for
+    # the others "several RMMs in use" is enough to read every serial.
+    hostnames, matched_against = other_hostnames(source, read_names=by_name)
     connection = RmmConnection(credentials, settings.rmm_url(source), match_hostnames=hostnames)
     adapter = create_adapter(source, connection)
-    if adapter.reads_serials_by_name:
+    if by_name:
         writer.matched_against = matched_against
     with closing(adapter):
         # Organizations first: mapping reads only them, without streaming every device.
@@ -31,7 +34,9 @@ def write_rmm(source: str, writer: GenerationWriter) -> None:
         writer.add_all(adapter.devices())
 
 
-def other_hostnames(source: str) -> tuple[frozenset[str] | None, list[str] | None]:
+def other_hostnames(
+    source: str, *, read_names: bool = True
+) -> tuple[frozenset[str] | None, list[str] | None]:
     """With several RMMs in use, the device names (case-folded) in the other RMMs' current data (the
     machines this RMM may see too, whose serial numbers are worth reading) and which RMMs had data.
     (None, None) with one RMM."""
@@ -41,6 +46,8 @@ def other_hostnames(source: str) -> tuple[frozenset[str] | None, list[str] | Non
     others = [other for other in config().rmm_sources if other != source]
     if not others:
         return None, None
+    if not read_names:
+        return frozenset(), None
     table = TrueupTable()
     names: set[str] = set()
     read: list[str] = []

@@ -54,16 +54,22 @@ class RmmAdapter(Protocol):
         """Release connections (adapters are used once per sync)."""
 
 
-def create_adapter(source: str, connection: RmmConnection) -> RmmAdapter:
-    """Build the adapter registered for `source` (e.g. "ninjaone")."""
+def adapter_class(source: str) -> type[RmmAdapter]:
+    """The adapter class registered for `source` (e.g. "ninjaone"), imported now: a function loads
+    only the adapter it uses."""
     try:
-        target = RMMS[source].adapter  # imported here, so a function loads only the adapter it uses
+        target = RMMS[source].adapter
     except KeyError:
         known = ", ".join(sorted(RMMS))
         raise InvalidInput(f"unknown RMM source {source!r}; known sources: {known}") from None
     module_name, class_name = target.split(":")
-    adapter_class = getattr(importlib.import_module(module_name), class_name)
-    adapter: RmmAdapter = adapter_class(connection)
+    found: type[RmmAdapter] = getattr(importlib.import_module(module_name), class_name)
+    return found
+
+
+def create_adapter(source: str, connection: RmmConnection) -> RmmAdapter:
+    """Build the adapter registered for `source` (e.g. "ninjaone")."""
+    adapter: RmmAdapter = adapter_class(source)(connection)  # type: ignore[call-arg]
     return adapter
 
 
